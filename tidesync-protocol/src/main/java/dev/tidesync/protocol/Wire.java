@@ -295,6 +295,21 @@ public final class Wire {
     }
   }
 
+  /** The schema alone, as stored in replicas' metadata. */
+  public static byte[] writeSchema(List<TableSchema> tables) {
+    return bytes(g -> {
+      g.writeStartArray();
+      for (TableSchema t : tables) {
+        writeTable(g, t);
+      }
+      g.writeEndArray();
+    });
+  }
+
+  public static List<TableSchema> readSchema(byte[] json) {
+    return read(new java.io.ByteArrayInputStream(json), Wire::readTables);
+  }
+
   public static JsonFactory factory() {
     return FACTORY;
   }

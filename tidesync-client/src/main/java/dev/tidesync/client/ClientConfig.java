@@ -1,0 +1,150 @@
+package dev.tidesync.client;
+
+import dev.tidesync.protocol.ConflictPolicy;
+import dev.tidesync.protocol.WallClock;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * A client's configuration, validated once by {@link Builder#build()} and then immutable.
+ *
+ * @param database the app's SQLite file
+ * @param serverUrl base URL of the sync server (ignored when {@code transport} is set)
+ * @param transport a transport to use instead of HTTP (tests, in-process servers)
+ * @param tables the tables to sync, or null for every table with a primary key
+ */
+public record ClientConfig(
+    Path database,
+    String serverUrl,
+    Transport transport,
+    String dataset,
+    String deviceId,
+    Set<String> tables,
+    Map<String, ConflictPolicy> policies,
+    int batchLimit,
+    int pullLimit,
+    Duration interval,
+    Duration debounce,
+    long maxDriftMillis,
+    WallClock wall,
+    SyncListener listener) {
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** Mutable until {@link #build()}; then the configuration is frozen. */
+  public static final class Builder {
+    private Path database;
+    private String serverUrl;
+    private Transport transport;
+    private String dataset;
+    private String deviceId;
+    private Set<String> tables;
+    private final Map<String, ConflictPolicy> policies = new HashMap<>();
+    private int batchLimit = 1000;
+    private int pullLimit = 1000;
+    private Duration interval = Duration.ofSeconds(30);
+    private Duration debounce = Duration.ofMillis(500);
+    private long maxDriftMillis = 5 * 60_000L;
+    private WallClock wall = WallClock.SYSTEM;
+    private SyncListener listener = SyncListener.NONE;
+
+    public Builder database(Path p) {
+      this.database = p;
+      return this;
+    }
+
+    public Builder server(String url) {
+      this.serverUrl = url;
+      return this;
+    }
+
+    public Builder transport(Transport t) {
+      this.transport = t;
+      return this;
+    }
+
+    public Builder dataset(String d) {
+      this.dataset = d;
+      return this;
+    }
+
+    public Builder deviceId(String id) {
+      this.deviceId = id;
+      return this;
+    }
+
+    public Builder tables(Set<String> t) {
+      this.tables = t == null ? null : new LinkedHashSet<>(t);
+      return this;
+    }
+
+    public Builder policy(String table, ConflictPolicy p) {
+      policies.put(table, p);
+      return this;
+    }
+
+    /** Changes per push request, per table. */
+    public Builder batchLimit(int n) {
+      this.batchLimit = n;
+      return this;
+    }
+
+    public Builder pullLimit(int n) {
+      this.pullLimit = n;
+      return this;
+    }
+
+    /** Background mode: the longest time between syncs. */
+    public Builder interval(Duration d) {
+      this.interval = d;
+      return this;
+    }
+
+    /** Background mode: how long after a local commit to sync (more commits in the window join it). */
+    public Builder debounce(Duration d) {
+      this.debounce = d;
+      return this;
+    }
+
+    public Builder maxDrift(Duration d) {
+      this.maxDriftMillis = d.toMillis();
+      return this;
+    }
+
+    public Builder clock(WallClock w) {
+      this.wall = w;
+      return this;
+    }
+
+    public Builder listener(SyncListener l) {
+      this.listener = l;
+      return this;
+    }
+
+    public ClientConfig build() {
+      Objects.requireNonNull(database, "database is required");
+      if (transport == null && (serverUrl == null || serverUrl.isBlank())) {
+        throw new IllegalArgumentException("a server URL (or a transport) is required");
+      }
+      dev.tidesync.core.DatasetNames.check(dataset);
+      if (batchLimit < 1 || batchLimit > 10_000) {
+        throw new IllegalArgumentException("batchLimit must be 1..10000, got " + batchLimit);
+      }
+      if (pullLimit < 1 || pullLimit > 5_000) {
+        throw new IllegalArgumentException("pullLimit must be 1..5000, got " + pullLimit);
+      }
+      if (interval.isNegative() || interval.isZero() || debounce.isNegative()) {
+        throw new IllegalArgumentException("interval must be positive and debounce not negative");
+      }
+      return new ClientConfig(database, serverUrl, transport, dataset, deviceId, tables == null ? null : Set.copyOf(tables),
+          Map.copyOf(policies), batchLimit, pullLimit, interval, debounce, maxDriftMillis, wall, listener);
+    }
+  }
+}

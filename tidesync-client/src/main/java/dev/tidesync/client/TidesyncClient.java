@@ -1,0 +1,286 @@
+package dev.tidesync.client;
+
+import dev.tidesync.protocol.PullPage;
+import dev.tidesync.protocol.PushRequest;
+import dev.tidesync.protocol.PushResult;
+import dev.tidesync.protocol.ProtocolException;
+import dev.tidesync.protocol.TidesyncException;
+import dev.tidesync.sqlite.DeviceReplica;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The device engine: syncs the app's SQLite file with a server. The app keeps writing with its
+ * own SQL from any connection; triggers capture the writes.
+ *
+ * <pre>{@code
+ * try (TidesyncClient client = TidesyncClient.create(c -> c
+ *     .database(Path.of("app.db")).server("http://127.0.0.1:8787").dataset("field"))) {
+ *   SyncReport r = client.flush();   // push, then pull
+ *   client.start();                  // or keep syncing in the background
+ * }
+ * }</pre>
+ */
+public final class TidesyncClient implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(TidesyncClient.class);
+
+  private final ClientConfig config;
+  private final DeviceReplica replica;
+  private final Transport transport;
+  private final boolean ownsTransport;
+  private final Object flushLock = new Object();
+  private final Object wake = new Object();
+  private volatile Instant lastSuccess;
+  private volatile String lastError;
+  private volatile Thread worker;
+  private volatile boolean stopping;
+
+  private TidesyncClient(ClientConfig config) {
+    this.config = config;
+    this.replica = DeviceReplica.open(config.database(), new DeviceReplica.Options(config.deviceId(), config.tables(),
+        config.policies(), config.maxDriftMillis(), config.wall()));
+    this.ownsTransport = config.transport() == null;
+    this.transport = ownsTransport ? new HttpTransport(config.serverUrl()) : config.transport();
+  }
+
+  public static TidesyncClient create(Consumer<ClientConfig.Builder> configure) {
+    ClientConfig.Builder b = ClientConfig.builder();
+    configure.accept(b);
+    return new TidesyncClient(b.build());
+  }
+
+  public static TidesyncClient create(ClientConfig config) {
+    return new TidesyncClient(config);
+  }
+
+  public ClientConfig config() {
+    return config;
+  }
+
+  public String deviceId() {
+    return replica.deviceId();
+  }
+
+  public DeviceReplica replica() {
+    return replica;
+  }
+
+  /**
+   * One complete sync: push every pending change, then pull until the server has nothing more.
+   * A table whose batches the server refuses does not stop the others; a retriable failure
+   * (network, server busy) aborts the sync with a {@link TidesyncException} and leaves the
+   * outbox to be resent, so nothing is lost or applied twice.
+   */
+  public SyncReport flush() {
+    synchronized (flushLock) {
+      long start = System.nanoTime();
+      config.listener().syncStarted();
+      Counts n = new Counts();
+      try {
+        replica.refreshSchema();
+        replica.absorb();
+        for (PushRequest pending : replica.outbox()) {
+          send(pending, n);
+        }
+        DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
+        PushRequest req;
+        while ((req = replica.nextBatch(config.dataset(), scan, config.batchLimit())) != null) {
+          send(req, n);
+        }
+        boolean more = true;
+        while (more) {
+          PullPage page;
+          try {
+            page = transport.pull(config.dataset(), replica.cursor(), config.pullLimit(), replica.deviceId());
+          } catch (ProtocolException e) {
+            if (e.code().equals("cursor_invalid")) {
+              log.warn("{}: server no longer knows our cursor ({}); bootstrapping again", replica.deviceId(), e.getMessage());
+              replica.resetCursor();
+              continue;
+            }
+            if (e.code().equals("dataset_not_found") && n.pushed == 0) {
+              break; // nothing pushed and nothing to pull yet
+            }
+            throw e;
+          }
+          n.pulled += replica.applyPage(page);
+          n.pages++;
+          n.bootstrap |= page.bootstrap();
+          config.listener().pageApplied(page.changes().size(), page.bootstrap());
+          more = page.hasMore();
+        }
+        SyncReport report = n.report(start);
+        lastSuccess = Instant.now();
+        lastError = report.ok() ? null : String.join("; ", report.errors());
+        log.debug("{}: sync {}", replica.deviceId(), report);
+        config.listener().syncFinished(report);
+        return report;
+      } catch (RuntimeException e) {
+        lastError = e.getMessage();
+        throw e;
+      }
+    }
+  }
+
+  private void send(PushRequest req, Counts n) {
+    String table = req.changes().isEmpty() ? "?" : req.changes().get(0).table();
+    if (n.failedTables.contains(table)) {
+      replica.discardBatch(req.batch());
+      return;
+    }
+    PushResult result;
+    try {
+      result = transport.push(config.dataset(), req);
+    } catch (ProtocolException e) {
+      // The server refused the batch as a whole (schema, limits): it changed nothing. The rows
+      // stay pending; the table is skipped for the rest of this sync.
+      replica.discardBatch(req.batch());
+      n.failedTables.add(table);
+      n.errors.add("table '" + table + "': " + e.getMessage());
+      log.warn("{}: push of table {} refused: {}", replica.deviceId(), table, e.getMessage());
+      return;
+    }
+    DeviceReplica.PushOutcome o = replica.recordPushResult(req, result);
+    n.pushed += req.changes().size();
+    n.applied += o.applied();
+    n.conflicts += o.conflicts();
+    n.rejected += o.rejected();
+    n.errors.addAll(o.errors());
+    config.listener().batchPushed(table, req.changes().size(), o.conflicts(), o.rejected());
+  }
+
+  private static final class Counts {
+    int pushed;
+    int applied;
+    int conflicts;
+    int rejected;
+    int pulled;
+    int pages;
+    boolean bootstrap;
+    final List<String> errors = new ArrayList<>();
+    final java.util.Set<String> failedTables = new java.util.HashSet<>();
+
+    SyncReport report(long startNanos) {
+      return new SyncReport(pushed, applied, conflicts, rejected, pulled, pages, bootstrap,
+          (System.nanoTime() - startNanos) / 1_000_000, errors);
+    }
+  }
+
+  public SyncStatus status() {
+    DeviceReplica.Pending p = replica.pending();
+    return new SyncStatus(replica.deviceId(), config.dataset(), replica.cursor(), p.pending(), p.failed(), lastSuccess, lastError,
+        worker != null);
+  }
+
+  // ------------------------------------------------------------------------------ background
+
+  /**
+   * Syncs in the background: every {@code interval}, and {@code debounce} after a local commit
+   * from any connection (seen through SQLite's data_version). Failures back off exponentially
+   * with jitter up to five minutes, honouring a server's Retry-After.
+   */
+  public synchronized void start() {
+    if (worker != null) {
+      return;
+    }
+    stopping = false;
+    Thread t = new Thread(this::loop, "tidesync-" + replica.deviceId());
+    t.setDaemon(true);
+    worker = t;
+    t.start();
+  }
+
+  /** Asks the background loop to sync now. */
+  public void syncSoon() {
+    synchronized (wake) {
+      wake.notifyAll();
+    }
+  }
+
+  private void loop() {
+    int failures = 0;
+    long seenVersion = -1;
+    long nextSync = 0;
+    while (!stopping) {
+      try {
+        long now = System.currentTimeMillis();
+        long version = replica.dataVersion();
+        if (seenVersion != -1 && version != seenVersion) {
+          nextSync = Math.min(nextSync, now + config.debounce().toMillis());
+        }
+        seenVersion = version;
+        if (now >= nextSync) {
+          try {
+            flush();
+            failures = 0;
+            nextSync = System.currentTimeMillis() + config.interval().toMillis();
+          } catch (TidesyncException e) {
+            failures++;
+            long delay = backoff(failures, e);
+            log.info("{}: sync failed ({}), retrying in {} ms", replica.deviceId(), e.getMessage(), delay);
+            if (failures == 3 || (failures > 3 && Integer.bitCount(failures / 3) == 1 && failures % 3 == 0)) {
+              config.listener().repeatedFailure(failures, e);
+            }
+            nextSync = System.currentTimeMillis() + delay;
+          }
+          seenVersion = replica.dataVersion();
+        }
+        synchronized (wake) {
+          long wait = Math.max(1, Math.min(250, nextSync - System.currentTimeMillis()));
+          wake.wait(wait);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      } catch (RuntimeException e) {
+        log.error("{}: background sync loop error", replica.deviceId(), e);
+        lastError = e.getMessage();
+        nextSync = System.currentTimeMillis() + 5_000;
+      }
+    }
+  }
+
+  static long backoff(int failures, TidesyncException e) {
+    if (e instanceof RetryAfterException ra) {
+      return Math.max(ra.retryAfter().toMillis(), 100);
+    }
+    long base = Math.min(300_000L, 1000L << Math.min(failures - 1, 20));
+    return base / 2 + ThreadLocalRandom.current().nextLong(base / 2 + 1);
+  }
+
+  /** Stops background syncing, letting a sync in progress finish (up to {@code timeout}). */
+  public void stop(Duration timeout) {
+    Thread t;
+    synchronized (this) {
+      t = worker;
+      worker = null;
+      stopping = true;
+    }
+    if (t == null) {
+      return;
+    }
+    syncSoon();
+    try {
+      t.join(timeout.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  @Override
+  public void close() {
+    stop(Duration.ofSeconds(30));
+    synchronized (flushLock) {
+      replica.close();
+      if (ownsTransport) {
+        transport.close();
+      }
+    }
+  }
+}

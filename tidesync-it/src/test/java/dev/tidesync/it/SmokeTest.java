@@ -1,0 +1,78 @@
+package dev.tidesync.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.tidesync.client.SyncReport;
+import dev.tidesync.client.TidesyncClient;
+import dev.tidesync.sqlite.SqliteStorage;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SmokeTest {
+  @TempDir Path dir;
+
+  static void sql(Path db, String... statements) throws Exception {
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement()) {
+      s.execute("PRAGMA busy_timeout = 10000");
+      for (String q : statements) {
+        s.execute(q);
+      }
+    }
+  }
+
+  static List<String> rows(Path db, String query) throws Exception {
+    List<String> out = new ArrayList<>();
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(query)) {
+      int n = rs.getMetaData().getColumnCount();
+      while (rs.next()) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 1; i <= n; i++) {
+          sb.append(i > 1 ? "|" : "").append(rs.getString(i));
+        }
+        out.add(sb.toString());
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void twoDevicesConverge() throws Exception {
+    try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"))) {
+      LocalTransport t = new LocalTransport(storage);
+      Path a = dir.resolve("a.db");
+      Path b = dir.resolve("b.db");
+      sql(a, "CREATE TABLE sessions (id TEXT PRIMARY KEY, name TEXT, score INTEGER)",
+          "CREATE TABLE events (id TEXT PRIMARY KEY, session_id TEXT REFERENCES sessions(id), v REAL)",
+          "INSERT INTO sessions VALUES ('s1', 'first', 1)");
+      try (TidesyncClient ca = TidesyncClient.create(c -> c.database(a).transport(t).dataset("field").deviceId("a"));
+          TidesyncClient cb = TidesyncClient.create(c -> c.database(b).transport(t).dataset("field").deviceId("b"))) {
+        SyncReport ra = ca.flush();
+        assertThat(ra.pushed()).isEqualTo(1);
+        SyncReport rb = cb.flush();
+        assertThat(rb.pulled()).isEqualTo(1);
+        assertThat(rows(b, "SELECT id, name, score FROM sessions")).containsExactly("s1|first|1");
+        sql(a, "UPDATE sessions SET name = 'from-a' WHERE id = 's1'", "INSERT INTO events VALUES ('e1', 's1', 1.5)");
+        sql(b, "UPDATE sessions SET score = 42 WHERE id = 's1'");
+        ca.flush();
+        SyncReport rb2 = cb.flush();
+        assertThat(rb2.conflicts()).isEqualTo(1);
+        ca.flush();
+        assertThat(rows(a, "SELECT id, name, score FROM sessions")).containsExactly("s1|from-a|42");
+        assertThat(rows(b, "SELECT id, name, score FROM sessions")).containsExactly("s1|from-a|42");
+        assertThat(rows(b, "SELECT id, session_id, v FROM events")).containsExactly("e1|s1|1.5");
+        sql(b, "DELETE FROM events WHERE id = 'e1'");
+        cb.flush();
+        ca.flush();
+        assertThat(rows(a, "SELECT count(*) FROM events")).containsExactly("0");
+        assertThat(storage.find("field").orElseThrow().conflicts(0, 10)).hasSize(1);
+      }
+    }
+  }
+}

@@ -1,0 +1,117 @@
+package dev.tidesync.server;
+
+import dev.tidesync.core.Storage;
+import dev.tidesync.protocol.TidesyncException;
+import dev.tidesync.server.internal.ApiRoutes;
+import io.javalin.Javalin;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Tidesync sync server: protocol v1 over HTTP/JSON in front of a {@link Storage}.
+ *
+ * <pre>{@code
+ * try (TidesyncServer server = TidesyncServer.start(storage, ServerConfig.defaults().withPort(0))) {
+ *   System.out.println(server.url());
+ * }
+ * }</pre>
+ *
+ * <p>Requests are served concurrently; the {@link Storage} and its dataset stores are
+ * thread-safe. {@link #close()} stops the HTTP server; it closes the storage only when the
+ * server was started with {@code closeStorage = true} (see {@link #start(Storage, ServerConfig,
+ * boolean)}), otherwise the storage stays the caller's to close.
+ */
+public final class TidesyncServer implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(TidesyncServer.class);
+
+  private final Javalin app;
+  private final Storage storage;
+  private final ServerConfig config;
+  private final boolean closeStorage;
+  private final int port;
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  private TidesyncServer(Javalin app, Storage storage, ServerConfig config, boolean closeStorage) {
+    this.app = app;
+    this.port = app.port(); // kept: Javalin reports no port once stopped
+    this.storage = storage;
+    this.config = config;
+    this.closeStorage = closeStorage;
+  }
+
+  /** Starts serving {@code storage}; the caller keeps ownership of it. */
+  public static TidesyncServer start(Storage storage, ServerConfig config) {
+    return start(storage, config, false);
+  }
+
+  /**
+   * Starts serving {@code storage}. With {@code closeStorage}, {@link #close()} closes the storage
+   * after the HTTP server has stopped (so no request is still using it).
+   *
+   * @throws TidesyncException when the server cannot bind its host and port
+   */
+  public static TidesyncServer start(Storage storage, ServerConfig config, boolean closeStorage) {
+    Objects.requireNonNull(storage, "storage");
+    Objects.requireNonNull(config, "config");
+    ApiRoutes api = new ApiRoutes(storage, config);
+    Javalin app = Javalin.create(c -> {
+      c.startup.showJavalinBanner = false;
+      c.jetty.host = config.host();
+      c.jetty.port = config.port();
+      // Only bodyAsBytes() honours this; push bodies are streamed and bounded by PushBodies.
+      c.http.maxRequestSize = config.maxRequestBytes();
+      c.http.prefer405over404 = true;
+      api.register(c.routes);
+    });
+    try {
+      app.start();
+    } catch (RuntimeException e) {
+      try {
+        app.stop();
+      } catch (RuntimeException ignored) {
+        // already failed; report the start failure
+      }
+      throw new TidesyncException("cannot start the server on " + config.host() + ":" + config.port() + ": " + e.getMessage(), false, e);
+    }
+    TidesyncServer server = new TidesyncServer(app, storage, config, closeStorage);
+    LOG.info("tidesync server listening on {}", server.url());
+    return server;
+  }
+
+  /** The bound port (the real one when the configured port was 0); unchanged after close. */
+  public int port() {
+    return port;
+  }
+
+  /** {@code http://host:port}, the base URL clients use. */
+  public String url() {
+    String host = config.host();
+    if (host.contains(":") && !host.startsWith("[")) {
+      host = "[" + host + "]"; // IPv6 literal
+    }
+    return "http://" + host + ":" + port();
+  }
+
+  public ServerConfig config() {
+    return config;
+  }
+
+  /** Stops the HTTP server (and the storage, if owned). Idempotent and safe from any thread. */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    try {
+      app.stop();
+      LOG.info("tidesync server on port {} stopped", port);
+    } finally {
+      // After the HTTP server: a request still in flight must not find its storage closed.
+      if (closeStorage) {
+        storage.close();
+      }
+    }
+  }
+}

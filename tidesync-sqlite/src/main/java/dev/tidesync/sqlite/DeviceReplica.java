@@ -1,0 +1,599 @@
+package dev.tidesync.sqlite;
+
+import static dev.tidesync.sqlite.internal.Sql.exec;
+
+import dev.tidesync.core.Clocks;
+import dev.tidesync.core.SchemaOrder;
+import dev.tidesync.protocol.Change;
+import dev.tidesync.protocol.ChangeResult;
+import dev.tidesync.protocol.ColumnSchema;
+import dev.tidesync.protocol.ConflictPolicy;
+import dev.tidesync.protocol.Hlc;
+import dev.tidesync.protocol.HlcClock;
+import dev.tidesync.protocol.PullPage;
+import dev.tidesync.protocol.PushRequest;
+import dev.tidesync.protocol.PushResult;
+import dev.tidesync.protocol.TableSchema;
+import dev.tidesync.protocol.WallClock;
+import dev.tidesync.protocol.Wire;
+import dev.tidesync.sqlite.internal.Capture;
+import dev.tidesync.sqlite.internal.Ddl;
+import dev.tidesync.sqlite.internal.Introspect;
+import dev.tidesync.sqlite.internal.Keys;
+import dev.tidesync.sqlite.internal.RowIo;
+import dev.tidesync.sqlite.internal.Sql;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.UUID;
+
+/**
+ * The device side of a SQLite replica: an app's own database file, captured by triggers.
+ *
+ * <p>Local writes flow log → {@link #absorb} (clocks assigned in log order, rows marked dirty with
+ * the clock of each pending column) → {@link #nextBatch} (current values of the pending columns,
+ * recorded in an outbox before sending) → {@link #recordPushResult} (rows become clean unless a
+ * newer local write arrived meanwhile). Remote changes arrive by {@link #applyPage}, which skips
+ * rows with unpushed local changes: the push that follows carries the old base version, and the
+ * server detects, resolves and logs the conflict, then sends the winner back.
+ *
+ * <p>All methods run under the instance lock on one connection; each is one transaction.
+ */
+public final class DeviceReplica implements AutoCloseable {
+  /**
+   * How a device replica is opened. {@code tables} narrows the synced tables (null: all);
+   * {@code policies} sets conflict policies per table (default field-merge).
+   */
+  public record Options(String deviceId, Set<String> tables, Map<String, ConflictPolicy> policies, long maxDriftMillis, WallClock wall) {
+    public static Options defaults() {
+      return new Options(null, null, Map.of(), SqliteStorage.DEFAULT_MAX_DRIFT_MILLIS, WallClock.SYSTEM);
+    }
+
+    public Options withDevice(String id) {
+      return new Options(id, tables, policies, maxDriftMillis, wall);
+    }
+
+    public Options withTables(Set<String> t) {
+      return new Options(deviceId, t, policies, maxDriftMillis, wall);
+    }
+
+    public Options withPolicies(Map<String, ConflictPolicy> p) {
+      return new Options(deviceId, tables, p, maxDriftMillis, wall);
+    }
+  }
+
+  /** Counts of pending (unpushed) and failed rows per table. */
+  public record Pending(Map<String, Long> pending, Map<String, Long> failed) {
+    public long total() {
+      return pending.values().stream().mapToLong(Long::longValue).sum();
+    }
+  }
+
+  /** Which table and kind of change a push scan is at; one per flush. */
+  public static final class PushScan {
+    private int phase;
+    private String lastKey = "";
+  }
+
+  private final Path file;
+  private final Options options;
+  private final Connection conn;
+  private final RowIo io;
+  private final String deviceId;
+  private final HlcClock clock;
+  private Map<String, TableSchema> tables = new LinkedHashMap<>();
+  private Map<String, String> skipped = new TreeMap<>();
+  private String cursor;
+
+  private DeviceReplica(Path file, Options options) {
+    this.file = file;
+    this.options = options;
+    // Foreign keys stay off on this connection: pulled pages arrive in version order, not
+    // parent-first, and the server has already enforced the constraints.
+    this.conn = Sql.open(file, false, false);
+    this.io = new RowIo(conn);
+    String[] state = Sql.inTx(conn, "opening replica " + file, () -> {
+      Capture.createMetaTables(conn);
+      exec(conn, "CREATE INDEX IF NOT EXISTS _tidesync_rows_dirty ON _tidesync_rows (tbl, pk) WHERE dirty <> 0");
+      exec(conn, "CREATE TABLE IF NOT EXISTS _tidesync_outbox (batch TEXT PRIMARY KEY, dataset TEXT NOT NULL, body BLOB NOT NULL, at INTEGER NOT NULL)");
+      String dev = meta("device");
+      if (options.deviceId() != null) {
+        dev = options.deviceId();
+        setMeta("device", dev);
+      } else if (dev == null) {
+        dev = "dev-" + UUID.randomUUID().toString().substring(0, 8);
+        setMeta("device", dev);
+      }
+      return new String[] {dev, meta("hlc"), meta("cursor")};
+    });
+    this.deviceId = state[0];
+    this.clock = new HlcClock(deviceId, options.wall(), options.maxDriftMillis(), state[1] == null ? null : Hlc.parse(state[1]));
+    this.cursor = state[2];
+    refreshSchema();
+  }
+
+  public static DeviceReplica open(Path file, Options options) {
+    return new DeviceReplica(file, options);
+  }
+
+  public Path file() {
+    return file;
+  }
+
+  public String deviceId() {
+    return deviceId;
+  }
+
+  public synchronized List<TableSchema> tables() {
+    return List.copyOf(tables.values());
+  }
+
+  /** Tables that exist but are not synced, with the reason (no primary key, excluded, ...). */
+  public synchronized Map<String, String> skipped() {
+    return Map.copyOf(skipped);
+  }
+
+  public synchronized String cursor() {
+    return cursor;
+  }
+
+  private String meta(String k) throws SQLException {
+    return Sql.string(conn, "SELECT v FROM _tidesync_meta WHERE k = ?", k);
+  }
+
+  private void setMeta(String k, Object v) throws SQLException {
+    Sql.update(conn, "INSERT INTO _tidesync_meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, v);
+  }
+
+  /**
+   * Discovers user tables and (re)installs capture: a new table gets triggers and its existing
+   * rows logged as inserts (the initial load); a table whose columns changed gets new triggers.
+   */
+  public synchronized void refreshSchema() {
+    Sql.inTx(conn, "discovering tables of " + file, () -> {
+      Map<String, TableSchema> known = new LinkedHashMap<>();
+      String stored = meta("schema");
+      if (stored != null) {
+        for (TableSchema t : Wire.readSchema(stored.getBytes(StandardCharsets.UTF_8))) {
+          known.put(t.name(), t);
+        }
+      }
+      Introspect.Result found = Introspect.tables(conn, n -> known.containsKey(n) ? known.get(n).policy()
+          : options.policies().getOrDefault(n, ConflictPolicy.FIELD_MERGE));
+      Map<String, TableSchema> next = new LinkedHashMap<>();
+      Map<String, String> skip = new TreeMap<>(found.skipped());
+      for (TableSchema t : found.tables()) {
+        if (options.tables() != null && !options.tables().contains(t.name())) {
+          skip.put(t.name(), "not in the configured table list");
+          Capture.dropTriggers(conn, t.name());
+          continue;
+        }
+        TableSchema before = known.get(t.name());
+        if (before == null) {
+          Capture.installTriggers(conn, t);
+          Capture.logExistingRows(conn, t);
+        } else if (!before.columns().equals(t.columns())) {
+          Capture.installTriggers(conn, t);
+        }
+        next.put(t.name(), t);
+      }
+      for (String name : found.skipped().keySet()) {
+        Capture.dropTriggers(conn, name);
+      }
+      setTables(next);
+      skipped = skip;
+      return null;
+    });
+  }
+
+  private void setTables(Map<String, TableSchema> next) throws SQLException {
+    Map<String, TableSchema> ordered = new LinkedHashMap<>();
+    for (TableSchema t : SchemaOrder.parentsFirst(List.copyOf(next.values()))) {
+      ordered.put(t.name(), t);
+    }
+    tables = ordered;
+    io.reset();
+    setMeta("schema", new String(Wire.writeSchema(List.copyOf(ordered.values())), StandardCharsets.UTF_8));
+  }
+
+  // ---------------------------------------------------------------------------- local changes
+
+  /** Turns captured writes into pending row changes with clocks. Returns how many were absorbed. */
+  public synchronized int absorb() {
+    return Sql.inTx(conn, "absorbing local changes", this::absorbTx);
+  }
+
+  private record RowMeta(long ver, int dirty, String live, String dead, Map<String, String> pending, String err) {}
+
+  private RowMeta loadMeta(String table, String key) throws SQLException {
+    PreparedStatement ps = io.statement("SELECT ver, dirty, live, dead, pending, err FROM _tidesync_rows WHERE tbl = ? AND pk = ?");
+    ps.setString(1, table);
+    ps.setString(2, key);
+    try (ResultSet rs = ps.executeQuery()) {
+      if (!rs.next()) {
+        return null;
+      }
+      return new RowMeta(rs.getLong(1), rs.getInt(2), rs.getString(3), rs.getString(4), Keys.parseClocks(rs.getString(5)), rs.getString(6));
+    }
+  }
+
+  private void saveMeta(String table, String key, RowMeta m) throws SQLException {
+    PreparedStatement ps = io.statement("INSERT INTO _tidesync_rows (tbl, pk, ver, dirty, live, dead, pending, err) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        + "ON CONFLICT (tbl, pk) DO UPDATE SET ver = excluded.ver, dirty = excluded.dirty, live = excluded.live, dead = excluded.dead, "
+        + "pending = excluded.pending, err = excluded.err");
+    ps.setString(1, table);
+    ps.setString(2, key);
+    ps.setLong(3, m.ver());
+    ps.setInt(4, m.dirty());
+    ps.setString(5, m.live());
+    ps.setString(6, m.dead());
+    ps.setString(7, m.pending() == null || m.pending().isEmpty() ? null : Keys.clocksJson(m.pending()));
+    ps.setString(8, m.err());
+    ps.executeUpdate();
+  }
+
+  private int absorbTx() throws SQLException {
+    record Entry(long seq, String tbl, String pk, String op, long mask, long wall) {}
+    List<Entry> entries = new ArrayList<>();
+    try (PreparedStatement ps = conn.prepareStatement("SELECT seq, tbl, pk, op, mask, wall FROM _tidesync_log ORDER BY seq");
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        entries.add(new Entry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6)));
+      }
+    }
+    if (entries.isEmpty()) {
+      return 0;
+    }
+    // Coalesce per row in memory, in log order: clocks are ticked in the order the writes
+    // committed, so a later local write always carries a newer clock than an earlier one.
+    Map<String, RowMeta> rows = new LinkedHashMap<>();
+    for (Entry e : entries) {
+      TableSchema t = tables.get(e.tbl());
+      if (t == null) {
+        continue;
+      }
+      String key = Keys.canonical(Keys.parseSqlite(e.pk()));
+      String rowKey = e.tbl() + '\u0000' + key;
+      RowMeta m = rows.containsKey(rowKey) ? rows.get(rowKey) : loadMeta(e.tbl(), key);
+      String hlc = clock.tick(e.wall()).toString();
+      long ver = m == null ? 0 : m.ver();
+      Map<String, String> pending = m == null || m.dirty() != 1 ? new HashMap<>() : new HashMap<>(m.pending());
+      String live = m == null ? null : m.live();
+      String dead = m == null ? null : m.dead();
+      if (e.op().equals("D")) {
+        dead = hlc;
+        pending.clear();
+      } else {
+        live = hlc;
+        for (int i = 0; i < t.columns().size(); i++) {
+          String col = t.columns().get(i).name();
+          if (t.isPrimaryKey(col)) {
+            continue;
+          }
+          if (e.op().equals("I") || e.mask() == 0 || e.mask() == -1 || (i < 63 && (e.mask() & (1L << i)) != 0)) {
+            pending.put(col, hlc);
+          }
+        }
+      }
+      rows.put(rowKey, new RowMeta(ver, 1, live, dead, pending, null));
+    }
+    for (Map.Entry<String, RowMeta> r : rows.entrySet()) {
+      int cut = r.getKey().indexOf('\u0000');
+      saveMeta(r.getKey().substring(0, cut), r.getKey().substring(cut + 1), r.getValue());
+    }
+    Sql.update(conn, "DELETE FROM _tidesync_log WHERE seq <= ?", entries.get(entries.size() - 1).seq());
+    setMeta("hlc", clock.current().toString());
+    return entries.size();
+  }
+
+  // ---------------------------------------------------------------------------- push
+
+  /** Batches recorded but not yet acknowledged (the process stopped mid-push): resend these first. */
+  public synchronized List<PushRequest> outbox() {
+    return Sql.inTx(conn, "reading the outbox", () -> {
+      List<PushRequest> out = new ArrayList<>();
+      try (PreparedStatement ps = conn.prepareStatement("SELECT body FROM _tidesync_outbox ORDER BY at, batch");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(Wire.readPush(new java.io.ByteArrayInputStream(rs.getBytes(1)), Integer.MAX_VALUE));
+        }
+      }
+      return out;
+    });
+  }
+
+  /**
+   * The next batch of at most {@code limit} changes of one table, or null when the scan is done.
+   * Upserts go table by table parents first, then deletes children first. The batch is recorded
+   * in the outbox in the same transaction, so a crash after sending it resends the same batch id.
+   */
+  public synchronized PushRequest nextBatch(String dataset, PushScan scan, int limit) {
+    return Sql.inTx(conn, "preparing a push batch", () -> {
+      List<TableSchema> order = new ArrayList<>(tables.values());
+      int n = order.size();
+      while (scan.phase < 2 * n) {
+        boolean deletes = scan.phase >= n;
+        TableSchema t = deletes ? order.get(2 * n - 1 - scan.phase) : order.get(scan.phase);
+        List<Change> changes = collect(t, deletes, scan.lastKey, limit);
+        if (changes.isEmpty()) {
+          scan.phase++;
+          scan.lastKey = "";
+          continue;
+        }
+        scan.lastKey = Keys.canonical(changes.get(changes.size() - 1).pk());
+        PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.of(t), changes);
+        PreparedStatement ps = io.statement("INSERT INTO _tidesync_outbox (batch, dataset, body, at) VALUES (?, ?, ?, ?)");
+        ps.setString(1, req.batch());
+        ps.setString(2, dataset);
+        ps.setBytes(3, Wire.writePush(req));
+        ps.setLong(4, clock.wallMillis());
+        ps.executeUpdate();
+        return req;
+      }
+      return null;
+    });
+  }
+
+  private List<Change> collect(TableSchema t, boolean deletes, String afterKey, int limit) throws SQLException {
+    PreparedStatement ps = io.statement("SELECT pk, ver, live, dead, pending FROM _tidesync_rows WHERE dirty = 1 AND tbl = ? AND pk > ? AND "
+        + "(CASE WHEN live IS NOT NULL AND (dead IS NULL OR live > dead) THEN 0 ELSE 1 END) = ? ORDER BY pk LIMIT ?");
+    ps.setString(1, t.name());
+    ps.setString(2, afterKey);
+    ps.setInt(3, deletes ? 1 : 0);
+    ps.setInt(4, limit);
+    record Row(String pk, long ver, String live, String dead, String pending) {}
+    List<Row> rows = new ArrayList<>();
+    try (ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        rows.add(new Row(rs.getString(1), rs.getLong(2), rs.getString(3), rs.getString(4), rs.getString(5)));
+      }
+    }
+    List<Change> out = new ArrayList<>(rows.size());
+    boolean lww = t.policy() == ConflictPolicy.LAST_WRITE_WINS;
+    List<String> allCols = t.columns().stream().map(ColumnSchema::name).filter(c -> !t.isPrimaryKey(c)).toList();
+    for (Row r : rows) {
+      List<Object> pk = Keys.parseCanonical(r.pk());
+      if (deletes) {
+        out.add(new Change(t.name(), pk, true, Map.of(), r.dead(), null, r.ver(), 0));
+        continue;
+      }
+      Map<String, String> pending = Keys.parseClocks(r.pending());
+      // Last-write-wins sends the whole row under one clock: the newest image must win entirely.
+      List<String> cols = lww ? allCols : allCols.stream().filter(pending::containsKey).toList();
+      Map<String, Object> values = io.read(t, pk, cols);
+      if (values == null) {
+        continue; // deleted since the last absorb: the next absorb turns it into a delete
+      }
+      Map<String, String> clocks = new HashMap<>();
+      if (!lww) {
+        for (String c : cols) {
+          String clk = pending.get(c);
+          if (clk != null && !clk.equals(r.live())) {
+            clocks.put(c, clk);
+          }
+        }
+      }
+      out.add(new Change(t.name(), pk, false, values, r.live(), clocks, r.ver(), 0));
+    }
+    return out;
+  }
+
+  /** What a push did to the local rows. */
+  public record PushOutcome(int applied, int conflicts, int rejected, List<String> errors) {}
+
+  /**
+   * Records the server's answer: rows become clean (unless written again since the batch was
+   * built: their clock moved on), get the server's version as their new base, or are marked
+   * failed with the server's reason. Removes the batch from the outbox.
+   */
+  public synchronized PushOutcome recordPushResult(PushRequest sent, PushResult result) {
+    return Sql.inTx(conn, "recording a push result", () -> {
+      absorbTx();
+      int applied = 0;
+      int conflicts = 0;
+      int rejected = 0;
+      List<String> errors = new ArrayList<>();
+      for (ChangeResult r : result.results()) {
+        if (r.index() < 0 || r.index() >= sent.changes().size()) {
+          continue;
+        }
+        Change c = sent.changes().get(r.index());
+        String key = Keys.canonical(c.pk());
+        RowMeta m = loadMeta(c.table(), key);
+        if (m == null) {
+          continue;
+        }
+        if (r.rejected()) {
+          rejected++;
+          errors.add(c.table() + " " + key + ": " + r.reason());
+          if (!r.retriable() && m.dirty() == 1 && c.hlc().equals(Clocks.max(m.live(), m.dead()))) {
+            saveMeta(c.table(), key, new RowMeta(m.ver(), 2, m.live(), m.dead(), m.pending(), r.reason()));
+          }
+          continue;
+        }
+        if (ChangeResult.CONFLICT.equals(r.status())) {
+          conflicts++;
+        } else {
+          applied++;
+        }
+        long ver = Math.max(m.ver(), r.version());
+        boolean newer = !c.hlc().equals(Clocks.max(m.live(), m.dead()));
+        saveMeta(c.table(), key, newer ? new RowMeta(ver, m.dirty(), m.live(), m.dead(), m.pending(), m.err())
+            : new RowMeta(ver, 0, m.live(), m.dead(), null, null));
+      }
+      Sql.update(conn, "DELETE FROM _tidesync_outbox WHERE batch = ?", sent.batch());
+      return new PushOutcome(applied, conflicts, rejected, errors);
+    });
+  }
+
+  /** Drops an outbox batch the server refused as a whole (its rows stay dirty and are rebuilt). */
+  public synchronized void discardBatch(String batch) {
+    Sql.inTx(conn, "discarding a batch", () -> Sql.update(conn, "DELETE FROM _tidesync_outbox WHERE batch = ?", batch));
+  }
+
+  // ---------------------------------------------------------------------------- pull
+
+  /** Forgets the cursor: the next pull is a bootstrap. */
+  public synchronized void resetCursor() {
+    Sql.inTx(conn, "resetting the cursor", () -> Sql.update(conn, "DELETE FROM _tidesync_meta WHERE k = 'cursor'"));
+    cursor = null;
+  }
+
+  /**
+   * Applies one pulled page and moves the cursor, in one transaction. Local writes are absorbed
+   * first inside the same transaction, so a row written locally a moment before is seen as dirty
+   * and not overwritten; a local write after this transaction is captured as usual.
+   */
+  public synchronized int applyPage(PullPage page) {
+    return Sql.inTx(conn, "applying a pulled page", () -> {
+      absorbTx();
+      adoptServerSchema(page.schema());
+      Capture.beginApply(conn);
+      int applied = 0;
+      for (Change c : page.changes()) {
+        TableSchema t = tables.get(c.table());
+        if (t == null) {
+          continue;
+        }
+        String key = Keys.canonical(c.pk());
+        RowMeta m = loadMeta(c.table(), key);
+        Hlc h = Hlc.parse(c.hlc());
+        clock.receive(h);
+        if (m != null && m.dirty() != 0) {
+          continue; // unpushed local change: the server resolves it when we push (base stays old)
+        }
+        if (c.deleted()) {
+          io.delete(t, c.pk());
+        } else {
+          Map<String, Object> values = new LinkedHashMap<>();
+          for (Map.Entry<String, Object> e : c.cols().entrySet()) {
+            if (t.column(e.getKey()).isPresent()) {
+              values.put(e.getKey(), e.getValue());
+            }
+          }
+          io.upsert(t, c.pk(), values);
+        }
+        saveMeta(c.table(), key, new RowMeta(c.version(), 0, c.deleted() ? null : c.hlc(), c.deleted() ? c.hlc() : null, null, null));
+        applied++;
+      }
+      Capture.endApply(conn);
+      setMeta("cursor", page.cursor());
+      setMeta("hlc", clock.current().toString());
+      cursor = page.cursor();
+      return applied;
+    });
+  }
+
+  /** Creates tables and columns the server has and this replica lacks (within the table filter). */
+  private void adoptServerSchema(List<TableSchema> server) throws SQLException {
+    Map<String, TableSchema> next = new LinkedHashMap<>(tables);
+    boolean changed = false;
+    for (TableSchema s : server) {
+      if (options.tables() != null && !options.tables().contains(s.name())) {
+        continue;
+      }
+      TableSchema have = next.get(s.name());
+      if (have == null) {
+        if (skipped.containsKey(s.name())) {
+          continue;
+        }
+        exec(conn, Ddl.createTable(s));
+        TableSchema created = Introspect.table(conn, s.name(), s.policy());
+        Capture.installTriggers(conn, created);
+        next.put(s.name(), created);
+        changed = true;
+      } else {
+        List<ColumnSchema> add = new ArrayList<>();
+        for (ColumnSchema c : s.columns()) {
+          if (have.column(c.name()).isEmpty()) {
+            add.add(c);
+          }
+        }
+        if (!add.isEmpty() || have.policy() != s.policy()) {
+          for (ColumnSchema c : add) {
+            exec(conn, Ddl.addColumn(s.name(), new ColumnSchema(c.name(), c.type(), c.notNull() && c.defaultSql() != null, c.defaultSql())));
+          }
+          TableSchema merged = Introspect.table(conn, s.name(), s.policy());
+          Capture.installTriggers(conn, merged);
+          next.put(s.name(), merged);
+          changed = true;
+        }
+      }
+    }
+    if (changed) {
+      setTables(next);
+    }
+  }
+
+  // ---------------------------------------------------------------------------- status
+
+  public synchronized Pending pending() {
+    return Sql.inTx(conn, "counting pending changes", () -> {
+      Map<String, Long> pending = new TreeMap<>();
+      Map<String, Long> failed = new TreeMap<>();
+      try (PreparedStatement ps = conn.prepareStatement("SELECT tbl, dirty, count(*) FROM _tidesync_rows WHERE dirty <> 0 GROUP BY tbl, dirty");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          (rs.getInt(2) == 1 ? pending : failed).merge(rs.getString(1), rs.getLong(3), Long::sum);
+        }
+      }
+      // Log entries not absorbed yet count as pending too (one row may have several).
+      try (PreparedStatement ps = conn.prepareStatement("SELECT tbl, count(DISTINCT pk) FROM _tidesync_log GROUP BY tbl");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          pending.merge(rs.getString(1), rs.getLong(2), Long::sum);
+        }
+      }
+      return new Pending(pending, failed);
+    });
+  }
+
+  /** Failed rows with the server's reason, for reports. */
+  public synchronized Map<String, String> failures() {
+    return Sql.inTx(conn, "listing failures", () -> {
+      Map<String, String> out = new TreeMap<>();
+      try (PreparedStatement ps = conn.prepareStatement("SELECT tbl, pk, err FROM _tidesync_rows WHERE dirty = 2 ORDER BY tbl, pk");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.put(rs.getString(1) + " " + rs.getString(2), rs.getString(3));
+        }
+      }
+      return out;
+    });
+  }
+
+  /** Marks failed rows pending again, e.g. after the schema or the data was fixed. */
+  public synchronized int retryFailed() {
+    return Sql.inTx(conn, "retrying failed rows", () -> Sql.update(conn, "UPDATE _tidesync_rows SET dirty = 1, err = NULL WHERE dirty = 2"));
+  }
+
+  /** SQLite's data_version: changes whenever another connection commits to the file. */
+  public synchronized long dataVersion() {
+    // Outside any transaction: inside one, data_version would not change.
+    try {
+      return Sql.number(conn, "PRAGMA data_version");
+    } catch (java.sql.SQLException e) {
+      throw new StoreException("reading data_version", e);
+    }
+  }
+
+  @Override
+  public synchronized void close() {
+    io.close();
+    try {
+      conn.close();
+    } catch (SQLException ignored) {
+      // closing
+    }
+  }
+}

@@ -1,0 +1,819 @@
+package dev.tidesync.sqlite;
+
+import static dev.tidesync.sqlite.internal.Sql.exec;
+
+import dev.tidesync.core.Clocks;
+import dev.tidesync.core.ConflictRecord;
+import dev.tidesync.core.DatasetStatus;
+import dev.tidesync.core.DatasetStore;
+import dev.tidesync.core.DeviceStatus;
+import dev.tidesync.core.IncompatibleSchemaException;
+import dev.tidesync.core.Merge;
+import dev.tidesync.core.MergeResult;
+import dev.tidesync.core.RowState;
+import dev.tidesync.core.SchemaOrder;
+import dev.tidesync.protocol.Change;
+import dev.tidesync.protocol.ChangeResult;
+import dev.tidesync.protocol.ColumnSchema;
+import dev.tidesync.protocol.ConflictPolicy;
+import dev.tidesync.protocol.ForeignKey;
+import dev.tidesync.protocol.Hlc;
+import dev.tidesync.protocol.HlcClock;
+import dev.tidesync.protocol.ProtocolException;
+import dev.tidesync.protocol.PullPage;
+import dev.tidesync.protocol.PushRequest;
+import dev.tidesync.protocol.PushResult;
+import dev.tidesync.protocol.TableSchema;
+import dev.tidesync.protocol.Values;
+import dev.tidesync.protocol.WallClock;
+import dev.tidesync.protocol.Wire;
+import dev.tidesync.sqlite.internal.Capture;
+import dev.tidesync.sqlite.internal.Ddl;
+import dev.tidesync.sqlite.internal.Introspect;
+import dev.tidesync.sqlite.internal.Keys;
+import dev.tidesync.sqlite.internal.RowIo;
+import dev.tidesync.sqlite.internal.Sql;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A dataset kept in one SQLite file: the user tables as real tables (so a backend can write plain
+ * SQL and be captured by the same triggers devices use), and Tidesync's metadata beside them.
+ *
+ * <p>Design: one writer connection guarded by {@link #lock} applies pushes and absorbs the
+ * capture log; SQLite serialises writers anyway, so versions (the per-dataset sequence
+ * {@link #seq}) are handed out in commit order and a pull cursor can never skip a committed
+ * change. Pulls read from a small pool of reader connections inside one read transaction each
+ * (a WAL snapshot), so a page is consistent while pushes continue.
+ *
+ * <p>{@code _tidesync_rows} holds the latest state of every row, keyed by (table, key) and
+ * indexed by version: a pull after cursor v is "rows whose version is greater than v", so delta
+ * cost follows the number of changed rows, not the size of the dataset, and a row changed
+ * during a bootstrap simply reappears later in the feed.
+ */
+public final class SqliteDatasetStore implements DatasetStore {
+  private static final int READERS = 4;
+  private static final String SERVER_NODE = "server";
+
+  private final String name;
+  private final Path file;
+  private final Connection writer;
+  private final RowIo io;
+  private final ReentrantLock lock = new ReentrantLock();
+  private final ArrayBlockingQueue<Reader> readers = new ArrayBlockingQueue<>(READERS);
+  private final HlcClock clock;
+  private final Map<String, DeviceStatus> devices = new ConcurrentHashMap<>();
+  private int readersOpen;
+  private volatile Map<String, TableSchema> schema;
+  private volatile Set<String> cascadeParents = Set.of();
+  private final String epoch;
+  private long seq;
+  private volatile boolean closed;
+
+  private record Reader(Connection conn, RowIo io) {}
+
+  private SqliteDatasetStore(String name, Path file, WallClock wall, long maxDriftMillis) {
+    this.name = name;
+    this.file = file;
+    this.writer = Sql.open(file, true, true);
+    this.io = new RowIo(writer);
+    String[] loaded = Sql.inTx(writer, "opening dataset " + name, this::initialize);
+    this.epoch = loaded[0];
+    this.clock = new HlcClock(SERVER_NODE, wall, maxDriftMillis, loaded[1] == null ? null : Hlc.parse(loaded[1]));
+    lock.lock();
+    try {
+      Sql.inTx(writer, "adopting tables of " + name, () -> {
+        adoptTables();
+        absorbLocal(null, null);
+        saveMeta();
+        return null;
+      });
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Opens (creating if needed) the dataset file. */
+  public static SqliteDatasetStore open(String name, Path file, WallClock wall, long maxDriftMillis) {
+    return new SqliteDatasetStore(name, file, wall, maxDriftMillis);
+  }
+
+  private String[] initialize() throws SQLException {
+    Capture.createMetaTables(writer);
+    exec(writer, "CREATE INDEX IF NOT EXISTS _tidesync_rows_ver ON _tidesync_rows (ver)");
+    exec(writer, "CREATE TABLE IF NOT EXISTS _tidesync_batches (device TEXT NOT NULL, batch TEXT NOT NULL, result BLOB NOT NULL, "
+        + "at INTEGER NOT NULL, PRIMARY KEY (device, batch)) WITHOUT ROWID");
+    exec(writer, "CREATE TABLE IF NOT EXISTS _tidesync_conflicts (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, "
+        + "policy TEXT NOT NULL, outcome TEXT NOT NULL, device TEXT, at INTEGER NOT NULL, base INTEGER, stored_ver INTEGER, "
+        + "stored TEXT, incoming TEXT, result TEXT)");
+    exec(writer, "CREATE TABLE IF NOT EXISTS _tidesync_devices (device TEXT PRIMARY KEY, last_push INTEGER, last_pull INTEGER, "
+        + "pushes INTEGER, pulls INTEGER, changes INTEGER) WITHOUT ROWID");
+    String ep = Sql.string(writer, "SELECT v FROM _tidesync_meta WHERE k = 'epoch'");
+    if (ep == null) {
+      ep = Long.toString(Math.abs(new java.security.SecureRandom().nextLong() % 1_000_000_000L), 36);
+      Sql.update(writer, "INSERT INTO _tidesync_meta (k, v) VALUES ('epoch', ?)", ep);
+    }
+    seq = Sql.number(writer, "SELECT v FROM _tidesync_meta WHERE k = 'seq'");
+    String schemaJson = Sql.string(writer, "SELECT v FROM _tidesync_meta WHERE k = 'schema'");
+    setSchema(schemaJson == null ? List.of() : Wire.readSchema(schemaJson.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    try (PreparedStatement ps = writer.prepareStatement("SELECT device, last_push, last_pull, pushes, pulls, changes FROM _tidesync_devices");
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        devices.put(rs.getString(1), new DeviceStatus(rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), rs.getLong(6)));
+      }
+    }
+    return new String[] {ep, Sql.string(writer, "SELECT v FROM _tidesync_meta WHERE k = 'hlc'")};
+  }
+
+  /** Tables created in the file by other means (a backend, an existing database) join the dataset. */
+  private void adoptTables() throws SQLException {
+    Introspect.Result found = Introspect.tables(writer, n -> ConflictPolicy.FIELD_MERGE);
+    Map<String, TableSchema> next = new LinkedHashMap<>(schema);
+    for (TableSchema t : found.tables()) {
+      TableSchema known = next.get(t.name());
+      if (known == null) {
+        Capture.installTriggers(writer, t);
+        Capture.logExistingRows(writer, t);
+        next.put(t.name(), t);
+      } else if (known.columns().size() != t.columns().size()) {
+        TableSchema merged = new TableSchema(t.name(), t.columns(), known.primaryKey(), known.foreignKeys(), known.policy());
+        Capture.installTriggers(writer, merged);
+        next.put(t.name(), merged);
+      }
+    }
+    setSchema(next.values());
+  }
+
+  private void setSchema(java.util.Collection<TableSchema> tables) {
+    Map<String, TableSchema> m = new LinkedHashMap<>();
+    for (TableSchema t : SchemaOrder.parentsFirst(List.copyOf(tables))) {
+      m.put(t.name(), t);
+    }
+    Set<String> parents = new HashSet<>();
+    for (TableSchema t : m.values()) {
+      for (ForeignKey fk : t.foreignKeys()) {
+        if (!fk.onDelete().equals("NO ACTION") && !fk.onDelete().equals("RESTRICT")) {
+          parents.add(fk.refTable());
+        }
+      }
+    }
+    schema = java.util.Collections.unmodifiableMap(m);
+    cascadeParents = Set.copyOf(parents);
+  }
+
+  private void saveMeta() throws SQLException {
+    Sql.update(writer, "INSERT INTO _tidesync_meta (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", seq);
+    Sql.update(writer, "INSERT INTO _tidesync_meta (k, v) VALUES ('hlc', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", clock.current().toString());
+    Sql.update(writer, "INSERT INTO _tidesync_meta (k, v) VALUES ('schema', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+        new String(Wire.writeSchema(List.copyOf(schema.values())), java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  @Override
+  public String name() {
+    return name;
+  }
+
+  public Path file() {
+    return file;
+  }
+
+  @Override
+  public List<TableSchema> schema() {
+    return List.copyOf(schema.values());
+  }
+
+  // ------------------------------------------------------------------------------------ push
+
+  @Override
+  public PushResult push(PushRequest req) {
+    ensureOpen();
+    lock.lock();
+    long seqBefore = seq;
+    Map<String, TableSchema> schemaBefore = schema;
+    try {
+      return Sql.inTx(writer, "push to " + name, () -> pushTx(req));
+    } catch (RuntimeException e) {
+      // The transaction rolled back: forget versions and tables it had taken.
+      seq = seqBefore;
+      setSchema(schemaBefore.values());
+      io.reset();
+      throw e;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private PushResult pushTx(PushRequest req) throws SQLException {
+    byte[] prior = null;
+    PreparedStatement find = io.statement("SELECT result FROM _tidesync_batches WHERE device = ? AND batch = ?");
+    find.setString(1, req.device());
+    find.setString(2, req.batch());
+    try (ResultSet rs = find.executeQuery()) {
+      if (rs.next()) {
+        prior = rs.getBytes(1);
+      }
+    }
+    if (prior != null) {
+      return Wire.readPushResult(new java.io.ByteArrayInputStream(prior)).asReplay();
+    }
+    absorbLocal(null, null);
+    reconcile(req.schema());
+    List<Change> changes = req.changes();
+    List<TableSchema> tables = validate(changes);
+    Capture.beginApply(writer);
+    ChangeResult[] results = new ChangeResult[changes.size()];
+    List<Integer> order = applyOrder(changes);
+    // Foreign keys are checked immediately, so a child that arrives before its parent (or a
+    // parent delete before its children's) fails; such changes are retried after the rest of
+    // the batch, as long as a pass makes progress.
+    for (boolean progress = true; progress && !order.isEmpty(); ) {
+      progress = false;
+      List<Integer> retry = new ArrayList<>();
+      for (int i : order) {
+        ChangeResult r = applyOne(i, changes.get(i), tables.get(i), req.device(), false);
+        if (r == null) {
+          retry.add(i);
+        } else {
+          results[i] = r;
+          progress = true;
+        }
+      }
+      order = retry;
+    }
+    for (int i : order) {
+      results[i] = applyOne(i, changes.get(i), tables.get(i), req.device(), true);
+    }
+    Capture.endApply(writer);
+    long now = clock.wallMillis();
+    String cursor = cursorOf(false, seq);
+    PushResult result = new PushResult(req.batch(), List.of(results), cursor, false);
+    PreparedStatement save = io.statement("INSERT INTO _tidesync_batches (device, batch, result, at) VALUES (?, ?, ?, ?)");
+    save.setString(1, req.device());
+    save.setString(2, req.batch());
+    save.setBytes(3, Wire.writePushResult(result));
+    save.setLong(4, now);
+    save.executeUpdate();
+    DeviceStatus d = devices.getOrDefault(req.device(), new DeviceStatus(req.device(), 0, 0, 0, 0, 0));
+    DeviceStatus nd = new DeviceStatus(d.device(), now, d.lastPull(), d.pushes() + 1, d.pulls(), d.changes() + changes.size());
+    saveDevice(nd);
+    saveMeta();
+    devices.put(nd.device(), nd);
+    return result;
+  }
+
+  private void saveDevice(DeviceStatus d) throws SQLException {
+    Sql.update(writer, "INSERT INTO _tidesync_devices (device, last_push, last_pull, pushes, pulls, changes) VALUES (?, ?, ?, ?, ?, ?) "
+        + "ON CONFLICT (device) DO UPDATE SET last_push = excluded.last_push, last_pull = excluded.last_pull, "
+        + "pushes = excluded.pushes, pulls = excluded.pulls, changes = excluded.changes",
+        d.device(), d.lastPush(), d.lastPull(), d.pushes(), d.pulls(), d.changes());
+  }
+
+  /** Creates pushed tables that are new and adds new columns; refuses incompatible changes. */
+  private void reconcile(List<TableSchema> incoming) throws SQLException {
+    if (incoming.isEmpty()) {
+      return;
+    }
+    Map<String, TableSchema> next = new LinkedHashMap<>(schema);
+    boolean changed = false;
+    for (TableSchema in : SchemaOrder.parentsFirst(incoming)) {
+      TableSchema have = next.get(in.name());
+      if (have == null) {
+        for (ForeignKey fk : in.foreignKeys()) {
+          if (!next.containsKey(fk.refTable()) && incoming.stream().noneMatch(t -> t.name().equals(fk.refTable()))) {
+            throw new IncompatibleSchemaException("table '" + in.name() + "' references table '" + fk.refTable()
+                + "', which is neither in the dataset nor in the push");
+          }
+        }
+        exec(writer, Ddl.createTable(in));
+        TableSchema created = Introspect.table(writer, in.name(), in.policy());
+        Capture.installTriggers(writer, created);
+        next.put(in.name(), created);
+        changed = true;
+      } else {
+        List<ColumnSchema> add = Ddl.additions(have, in);
+        if (!add.isEmpty()) {
+          for (ColumnSchema c : add) {
+            exec(writer, Ddl.addColumn(in.name(), c));
+          }
+          TableSchema merged = Ddl.union(have, add);
+          Capture.installTriggers(writer, merged);
+          next.put(in.name(), merged);
+          changed = true;
+        }
+      }
+    }
+    if (changed) {
+      io.reset();
+      setSchema(next.values());
+    }
+  }
+
+  /** Checks every change against the schema before anything is written: a bad batch changes nothing. */
+  private List<TableSchema> validate(List<Change> changes) {
+    List<TableSchema> out = new ArrayList<>(changes.size());
+    for (int i = 0; i < changes.size(); i++) {
+      Change c = changes.get(i);
+      TableSchema t = schema.get(c.table());
+      if (t == null) {
+        throw new ProtocolException("unknown_table", "changes[" + i + "]: unknown table '" + cut(c.table()) + "' in dataset '" + name + "'");
+      }
+      if (c.pk().size() != t.primaryKey().size()) {
+        throw new ProtocolException("bad_key", "changes[" + i + "]: table '" + t.name() + "' has a " + t.primaryKey().size()
+            + "-column primary key, the change gives " + c.pk().size() + " value(s)");
+      }
+      for (Object v : c.pk()) {
+        if (v == null) {
+          throw new ProtocolException("bad_key", "changes[" + i + "]: primary key values cannot be null");
+        }
+      }
+      for (String col : c.cols().keySet()) {
+        if (t.column(col).isEmpty()) {
+          throw new ProtocolException("unknown_column", "changes[" + i + "]: table '" + t.name() + "' has no column '" + cut(col) + "'");
+        }
+      }
+      for (String col : c.clocks().keySet()) {
+        if (!c.cols().containsKey(col)) {
+          throw new ProtocolException("bad_change", "changes[" + i + "]: clock given for column '" + cut(col) + "' that the change does not set");
+        }
+      }
+      for (Map.Entry<String, String> e : c.clocks().entrySet()) {
+        if (e.getValue().compareTo(c.hlc()) > 0) {
+          throw new ProtocolException("bad_change", "changes[" + i + "]: column clock newer than the change's hlc");
+        }
+      }
+      out.add(t);
+    }
+    return out;
+  }
+
+  private static String cut(String s) {
+    return s.length() > 80 ? s.substring(0, 80) + "..." : s;
+  }
+
+  /** Upserts parents first, then deletes children first; stable within a table. */
+  private List<Integer> applyOrder(List<Change> changes) {
+    Map<String, Integer> rank = SchemaOrder.rank(List.copyOf(schema.values()));
+    List<Integer> idx = new ArrayList<>();
+    for (int i = 0; i < changes.size(); i++) {
+      idx.add(i);
+    }
+    idx.sort(Comparator.comparingInt((Integer i) -> {
+      Change c = changes.get(i);
+      int r = rank.getOrDefault(c.table(), 0);
+      return c.deleted() ? 1_000_000 - r : r;
+    }));
+    return idx;
+  }
+
+  /** Applies one change inside a savepoint; returns null when it should be retried after the rest. */
+  private ChangeResult applyOne(int index, Change ch, TableSchema t, String device, boolean lastPass) throws SQLException {
+    exec(writer, "SAVEPOINT change");
+    try {
+      String key = Keys.canonical(ch.pk());
+      RowState stored = loadState(t, key, ch.pk());
+      boolean conflict = stored != null && ch.base() < stored.version();
+      Change in = ch;
+      boolean clamped = false;
+      Hlc h = Hlc.parse(ch.hlc());
+      if (!clock.withinDrift(h)) {
+        // A clock further ahead than the allowed drift would win every conflict until real time
+        // caught up: the change is restamped with the server's clock instead.
+        String now = clock.tick().toString();
+        in = new Change(ch.table(), ch.pk(), ch.deleted(), ch.cols(), now, null, ch.base(), 0);
+        clamped = true;
+      } else {
+        clock.receive(h);
+      }
+      MergeResult m = Merge.merge(t, stored, in);
+      long version = stored == null ? 0 : stored.version();
+      boolean clean = !conflict && !clamped && m.outcome() == MergeResult.Outcome.INCOMING;
+      if (m.changed() || m.outcome() == MergeResult.Outcome.STORED) {
+        // A row the pusher does not hold as it is now (merged, or its change lost) gets a new
+        // version with no origin, so the pusher pulls the winning state like everyone else.
+        version = ++seq;
+        if (m.changed()) {
+          writeRow(t, key, ch.pk(), stored, m.state());
+        }
+        saveRowMeta(t.name(), key, m.state(), version, clean ? device : null);
+      }
+      boolean logged = conflict && m.outcome() != MergeResult.Outcome.DUPLICATE;
+      if (logged) {
+        logConflict(t, key, device, ch, stored, m);
+      }
+      exec(writer, "RELEASE change");
+      return new ChangeResult(index, logged ? ChangeResult.CONFLICT : ChangeResult.APPLIED, version, null, false);
+    } catch (SQLException e) {
+      exec(writer, "ROLLBACK TO change");
+      exec(writer, "RELEASE change");
+      if (StoreException.isForeignKey(e)) {
+        if (!lastPass) {
+          return null;
+        }
+        return new ChangeResult(index, ChangeResult.REJECTED, 0, "FOREIGN KEY constraint failed on table '" + t.name() + "'", true);
+      }
+      if (StoreException.isConstraint(e)) {
+        return new ChangeResult(index, ChangeResult.REJECTED, 0, cut(e.getMessage()), false);
+      }
+      throw e;
+    } catch (ProtocolException e) {
+      exec(writer, "ROLLBACK TO change");
+      exec(writer, "RELEASE change");
+      return new ChangeResult(index, ChangeResult.REJECTED, 0, e.getMessage(), false);
+    }
+  }
+
+  private RowState loadState(TableSchema t, String key, List<Object> pk) throws SQLException {
+    PreparedStatement ps = io.statement("SELECT ver, live, dead, clocks, tomb FROM _tidesync_rows WHERE tbl = ? AND pk = ?");
+    ps.setString(1, t.name());
+    ps.setString(2, key);
+    long ver;
+    String live;
+    String dead;
+    String clocks;
+    String tomb;
+    try (ResultSet rs = ps.executeQuery()) {
+      if (!rs.next()) {
+        return null;
+      }
+      ver = rs.getLong(1);
+      live = rs.getString(2);
+      dead = rs.getString(3);
+      clocks = rs.getString(4);
+      tomb = rs.getString(5);
+    }
+    Map<String, Object> values;
+    if (Clocks.newer(live, dead)) {
+      values = io.read(t, pk, null);
+      if (values == null) {
+        values = Map.of();
+      }
+    } else {
+      values = Keys.parseValues(tomb);
+    }
+    return new RowState(values, Keys.parseClocks(clocks), live, dead, ver);
+  }
+
+  private void writeRow(TableSchema t, String key, List<Object> pk, RowState before, RowState after) throws SQLException {
+    boolean existed = before != null && !before.deleted();
+    if (after.deleted()) {
+      if (existed) {
+        if (cascadeParents.contains(t.name())) {
+          // ON DELETE CASCADE / SET NULL change other rows: let the triggers capture those and
+          // give them versions, so every device hears of them. Our own row is skipped.
+          Capture.endApply(writer);
+          io.delete(t, pk);
+          Capture.beginApply(writer);
+          absorbLocal(t.name(), key);
+        } else {
+          io.delete(t, pk);
+        }
+      }
+    } else {
+      Map<String, Object> values = new LinkedHashMap<>();
+      for (ColumnSchema c : t.columns()) {
+        if (after.values().containsKey(c.name())) {
+          values.put(c.name(), after.values().get(c.name()));
+        }
+      }
+      io.upsert(t, pk, values);
+    }
+  }
+
+  private void saveRowMeta(String table, String key, RowState s, long version, String origin) throws SQLException {
+    PreparedStatement ps = io.statement("INSERT INTO _tidesync_rows (tbl, pk, ver, live, dead, clocks, origin, tomb) "
+        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tbl, pk) DO UPDATE SET ver = excluded.ver, live = excluded.live, "
+        + "dead = excluded.dead, clocks = excluded.clocks, origin = excluded.origin, tomb = excluded.tomb");
+    ps.setString(1, table);
+    ps.setString(2, key);
+    ps.setLong(3, version);
+    ps.setString(4, s.live());
+    ps.setString(5, s.dead());
+    ps.setString(6, Keys.clocksJson(s.clocks()));
+    ps.setString(7, origin);
+    ps.setString(8, s.deleted() ? Keys.valuesJson(s.values()) : null);
+    ps.executeUpdate();
+  }
+
+  private void logConflict(TableSchema t, String key, String device, Change in, RowState stored, MergeResult m) throws SQLException {
+    Map<String, Object> incoming = new LinkedHashMap<>(in.cols());
+    PreparedStatement ps = io.statement("INSERT INTO _tidesync_conflicts (tbl, pk, policy, outcome, device, at, base, stored_ver, "
+        + "stored, incoming, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    ps.setString(1, t.name());
+    ps.setString(2, key);
+    ps.setString(3, t.policy().wireName());
+    ps.setString(4, m.outcome().name().toLowerCase(java.util.Locale.ROOT));
+    ps.setString(5, device);
+    ps.setLong(6, clock.wallMillis());
+    ps.setLong(7, in.base());
+    ps.setLong(8, stored.version());
+    ps.setString(9, stored.deleted() ? null : Keys.valuesJson(stored.values()));
+    ps.setString(10, in.deleted() ? null : Keys.valuesJson(incoming));
+    ps.setString(11, m.state().deleted() ? null : Keys.valuesJson(m.state().values()));
+    ps.executeUpdate();
+  }
+
+  /**
+   * Turns captured writes made outside the protocol (a backend's SQL, cascades) into versioned
+   * row states with fresh server clocks. Runs inside the caller's write transaction. The entry
+   * for ({@code skipTable}, {@code skipKey}) is dropped: the caller versions that row itself.
+   */
+  private void absorbLocal(String skipTable, String skipKey) throws SQLException {
+    long last = -1;
+    record Entry(long seq, String tbl, String pk, String op, long mask, long wall) {}
+    List<Entry> entries = new ArrayList<>();
+    try (PreparedStatement ps = writer.prepareStatement("SELECT seq, tbl, pk, op, mask, wall FROM _tidesync_log ORDER BY seq");
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        entries.add(new Entry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6)));
+      }
+    }
+    for (Entry e : entries) {
+      last = e.seq();
+      TableSchema t = schema.get(e.tbl());
+      if (t == null) {
+        continue;
+      }
+      List<Object> pk = Keys.parseSqlite(e.pk());
+      String key = Keys.canonical(pk);
+      if (e.tbl().equals(skipTable) && key.equals(skipKey)) {
+        continue;
+      }
+      String hlc = clock.tick(e.wall()).toString();
+      RowState s = loadState(t, key, pk);
+      Map<String, String> clocks = s == null ? new HashMap<>() : new HashMap<>(s.clocks());
+      String live = s == null ? null : s.live();
+      String dead = s == null ? null : s.dead();
+      Map<String, Object> tomb = s == null ? Map.of() : s.values();
+      if (e.op().equals("D")) {
+        dead = hlc;
+      } else {
+        live = hlc;
+        for (int i = 0; i < t.columns().size(); i++) {
+          String col = t.columns().get(i).name();
+          if (e.mask() == -1 || e.mask() == 0 || (i < 63 && (e.mask() & (1L << i)) != 0) || t.isPrimaryKey(col)) {
+            clocks.put(col, hlc);
+          }
+        }
+      }
+      saveRowMeta(t.name(), key, new RowState(tomb, clocks, live, dead, 0), ++seq, null);
+    }
+    if (last >= 0) {
+      Sql.update(writer, "DELETE FROM _tidesync_log WHERE seq <= ?", last);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ pull
+
+  private String cursorOf(boolean bootstrap, long version) {
+    return (bootstrap ? "b1." : "c1.") + epoch + "." + version;
+  }
+
+  @Override
+  public PullPage pull(String cursor, int limit, String device) {
+    ensureOpen();
+    boolean bootstrap;
+    long after;
+    if (cursor == null || cursor.isEmpty()) {
+      bootstrap = true;
+      after = 0;
+    } else {
+      String[] parts = cursor.split("\\.");
+      if (parts.length != 3 || !(parts[0].equals("b1") || parts[0].equals("c1")) || !parts[2].matches("[0-9]{1,18}")) {
+        throw new ProtocolException("bad_cursor", "malformed cursor '" + cut(cursor) + "'");
+      }
+      if (!parts[1].equals(epoch)) {
+        throw new ProtocolException("cursor_invalid", 409, "cursor belongs to another incarnation of dataset '" + name
+            + "'; bootstrap again (pull without a cursor)");
+      }
+      bootstrap = parts[0].equals("b1");
+      after = Long.parseLong(parts[2]);
+    }
+    absorbPending();
+    Reader r = borrow();
+    try {
+      PullPage page = Sql.readTx(r.conn(), "pull from " + name, () -> readPage(r, bootstrap, after, limit, device));
+      recordPull(device);
+      return page;
+    } finally {
+      readers.offer(r);
+    }
+  }
+
+  private PullPage readPage(Reader r, boolean bootstrap, long after, int limit, String device) throws SQLException {
+    Map<String, TableSchema> tables = schema;
+    List<Change> changes = new ArrayList<>();
+    long last = after;
+    int scanned = 0;
+    PreparedStatement ps = r.io().statement("SELECT tbl, pk, ver, live, dead, origin FROM _tidesync_rows WHERE ver > ? ORDER BY ver LIMIT ?");
+    ps.setLong(1, after);
+    ps.setInt(2, limit);
+    record Row(String tbl, String pk, long ver, String live, String dead, String origin) {}
+    List<Row> rows = new ArrayList<>();
+    try (ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        rows.add(new Row(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getString(4), rs.getString(5), rs.getString(6)));
+      }
+    }
+    for (Row row : rows) {
+      scanned++;
+      last = row.ver();
+      TableSchema t = tables.get(row.tbl());
+      boolean deleted = !Clocks.newer(row.live(), row.dead());
+      if (t == null || (bootstrap && deleted) || (!bootstrap && device != null && device.equals(row.origin()))) {
+        continue;
+      }
+      List<Object> pk = Keys.parseCanonical(row.pk());
+      Map<String, Object> cols = Map.of();
+      if (!deleted) {
+        Map<String, Object> values = r.io().read(t, pk, nonKeyColumns(t));
+        if (values == null) {
+          continue;
+        }
+        cols = values;
+      }
+      changes.add(new Change(t.name(), pk, deleted, cols, Clocks.max(row.live(), row.dead()), null, 0, row.ver()));
+    }
+    boolean hasMore = scanned == limit;
+    return new PullPage(cursorOf(bootstrap && hasMore, last), hasMore, bootstrap, List.copyOf(tables.values()), changes);
+  }
+
+  private static List<String> nonKeyColumns(TableSchema t) {
+    List<String> out = new ArrayList<>();
+    for (ColumnSchema c : t.columns()) {
+      if (!t.isPrimaryKey(c.name())) {
+        out.add(c.name());
+      }
+    }
+    return out;
+  }
+
+  /** Gives versions to writes a backend made since the last push, before anyone reads. */
+  private void absorbPending() {
+    lock.lock();
+    try {
+      if (Sql.readTx(writer, "checking the capture log of " + name, () -> Sql.number(writer, "SELECT EXISTS (SELECT 1 FROM _tidesync_log)")) != 0) {
+        long before = seq;
+        try {
+          Sql.inTx(writer, "absorbing local writes in " + name, () -> {
+            absorbLocal(null, null);
+            saveMeta();
+            return null;
+          });
+        } catch (RuntimeException e) {
+          seq = before;
+          throw e;
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void recordPull(String device) {
+    if (device == null) {
+      return;
+    }
+    devices.compute(device, (k, d) -> d == null
+        ? new DeviceStatus(device, 0, clock.wallMillis(), 0, 1, 0)
+        : new DeviceStatus(device, d.lastPush(), clock.wallMillis(), d.pushes(), d.pulls() + 1, d.changes()));
+  }
+
+  private Reader borrow() {
+    Reader r = readers.poll();
+    if (r != null) {
+      return r;
+    }
+    synchronized (this) {
+      if (readersOpen < READERS) {
+        readersOpen++;
+        Connection c = Sql.open(file, true, true);
+        return new Reader(c, new RowIo(c));
+      }
+    }
+    try {
+      return readers.take();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new StoreException("interrupted waiting for a reader of " + name, new SQLException("interrupted", "", 5));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ status
+
+  @Override
+  public DatasetStatus status() {
+    ensureOpen();
+    Reader r = borrow();
+    try {
+      return Sql.readTx(r.conn(), "status of " + name, () -> {
+        Map<String, Long> rows = new LinkedHashMap<>();
+        for (TableSchema t : schema.values()) {
+          rows.put(t.name(), Sql.number(r.conn(), "SELECT count(*) FROM " + Sql.q(t.name())));
+        }
+        long conflicts = Sql.number(r.conn(), "SELECT count(*) FROM _tidesync_conflicts");
+        long version = Sql.number(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'seq'");
+        List<DeviceStatus> ds = new ArrayList<>(devices.values());
+        ds.sort(Comparator.comparing(DeviceStatus::device));
+        return new DatasetStatus(name, version, rows, ds, conflicts);
+      });
+    } finally {
+      readers.offer(r);
+    }
+  }
+
+  @Override
+  public List<ConflictRecord> conflicts(long afterId, int limit) {
+    ensureOpen();
+    Reader r = borrow();
+    try {
+      return Sql.readTx(r.conn(), "conflicts of " + name, () -> {
+        List<ConflictRecord> out = new ArrayList<>();
+        try (PreparedStatement ps = r.conn().prepareStatement("SELECT id, tbl, pk, policy, outcome, device, at, base, stored_ver, stored, "
+            + "incoming, result FROM _tidesync_conflicts WHERE id > ? ORDER BY id LIMIT ?")) {
+          ps.setLong(1, afterId);
+          ps.setInt(2, limit);
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+              out.add(new ConflictRecord(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
+                  rs.getString(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), rs.getString(10), rs.getString(11), rs.getString(12)));
+            }
+          }
+        }
+        return out;
+      });
+    } finally {
+      readers.offer(r);
+    }
+  }
+
+  private void ensureOpen() {
+    if (closed) {
+      throw new dev.tidesync.protocol.TidesyncException("dataset " + name + " is closed", true);
+    }
+  }
+
+  @Override
+  public void close() {
+    lock.lock();
+    try {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      try {
+        Sql.inTx(writer, "saving device status of " + name, () -> {
+          for (DeviceStatus d : devices.values()) {
+            saveDevice(d);
+          }
+          return null;
+        });
+      } catch (RuntimeException ignored) {
+        // best effort: device pull times are statistics
+      }
+      io.close();
+      Reader r;
+      while ((r = readers.poll()) != null) {
+        r.io().close();
+        try {
+          r.conn().close();
+        } catch (SQLException ignored) {
+          // closing
+        }
+      }
+      try {
+        writer.close();
+      } catch (SQLException ignored) {
+        // closing
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  @SuppressWarnings("unused")
+  private static boolean sameValues(Map<String, Object> a, Map<String, Object> b) {
+    if (!a.keySet().equals(b.keySet())) {
+      return false;
+    }
+    for (String k : a.keySet()) {
+      if (!Values.same(a.get(k), b.get(k))) {
+        return false;
+      }
+    }
+    return true;
+  }
+}

@@ -1,0 +1,119 @@
+package dev.tidesync.sqlite.internal;
+
+import static dev.tidesync.sqlite.internal.Sql.exec;
+import static dev.tidesync.sqlite.internal.Sql.lit;
+import static dev.tidesync.sqlite.internal.Sql.q;
+
+import dev.tidesync.protocol.ColumnSchema;
+import dev.tidesync.protocol.TableSchema;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.List;
+import java.util.stream.Collectors;
+
+/**
+ * Tidesync's metadata tables and the capture triggers.
+ *
+ * <p>Triggers are plain SQL with no application-defined function, so writes from any connection
+ * (the app's JDBC code, the sqlite3 shell, another process) are captured in the same transaction
+ * as the write. A trigger only appends to {@code _tidesync_log}: the table, the key as SQLite's
+ * {@code json_array}, the operation, a bitmask of changed columns and the wall-clock
+ * milliseconds. Clocks, versions and values are derived later, when the log is absorbed.
+ *
+ * <p>While Tidesync applies remote changes, {@code _tidesync_apply} holds a row inside that same
+ * write transaction, and the triggers' WHEN clause skips capture: pulled changes are never
+ * pushed back. No other connection can write during that transaction (SQLite has one writer), so
+ * no app write is ever mistaken for a remote one.
+ */
+public final class Capture {
+  /** Columns beyond this many get no per-column bit: an update then counts as touching all columns. */
+  public static final int MASK_COLUMNS = 62;
+
+  static final String WALL = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+
+  private Capture() {}
+
+  public static void createMetaTables(Connection c) throws SQLException {
+    exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID");
+    exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_log (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, "
+        + "op TEXT NOT NULL, mask INTEGER NOT NULL, wall INTEGER NOT NULL)");
+    exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_apply (x INTEGER)");
+    // One row per synced row. Device columns: ver (server version last seen, the base of the next
+    // push), dirty (0 clean, 1 pending, 2 failed), pending ({col: clock} of unpushed columns),
+    // err. Server columns: clocks ({col: clock}), origin (device whose unmodified write this is),
+    // tomb (values at delete). Both: live and dead registers (see Merge).
+    exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, ver INTEGER NOT NULL DEFAULT 0, "
+        + "live TEXT, dead TEXT, clocks TEXT, origin TEXT, tomb TEXT, dirty INTEGER NOT NULL DEFAULT 0, pending TEXT, err TEXT, "
+        + "PRIMARY KEY (tbl, pk)) WITHOUT ROWID");
+    exec(c, "DELETE FROM _tidesync_apply");
+  }
+
+  public static void beginApply(Connection c) throws SQLException {
+    exec(c, "INSERT INTO _tidesync_apply VALUES (1)");
+  }
+
+  public static void endApply(Connection c) throws SQLException {
+    exec(c, "DELETE FROM _tidesync_apply");
+  }
+
+  static String triggerName(String kind, String table) {
+    return q("_tidesync_" + kind + "_" + table);
+  }
+
+  public static void dropTriggers(Connection c, String table) throws SQLException {
+    for (String kind : List.of("ins", "upd", "updk", "del")) {
+      exec(c, "DROP TRIGGER IF EXISTS " + triggerName(kind, table));
+    }
+  }
+
+  /** (Re)creates the four capture triggers of a table for its current columns. */
+  public static void installTriggers(Connection c, TableSchema t) throws SQLException {
+    dropTriggers(c, t.name());
+    String tbl = lit(t.name());
+    String when = "WHEN NOT EXISTS (SELECT 1 FROM _tidesync_apply)";
+    String newKey = key(t, "NEW");
+    String oldKey = key(t, "OLD");
+    String samePk = t.primaryKey().stream().map(k -> "NEW." + q(k) + " IS OLD." + q(k)).collect(Collectors.joining(" AND "));
+    String log = "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall) VALUES ";
+    exec(c, "CREATE TRIGGER " + triggerName("ins", t.name()) + " AFTER INSERT ON " + q(t.name()) + " " + when
+        + " BEGIN " + log + "(" + tbl + ", " + newKey + ", 'I', -1, " + WALL + "); END");
+    exec(c, "CREATE TRIGGER " + triggerName("upd", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " " + when + " AND (" + samePk + ")"
+        + " BEGIN " + log + "(" + tbl + ", " + newKey + ", 'U', " + mask(t) + ", " + WALL + "); END");
+    exec(c, "CREATE TRIGGER " + triggerName("updk", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " " + when + " AND NOT (" + samePk + ")"
+        + " BEGIN " + log + "(" + tbl + ", " + oldKey + ", 'D', 0, " + WALL + "); "
+        + log + "(" + tbl + ", " + newKey + ", 'I', -1, " + WALL + "); END");
+    exec(c, "CREATE TRIGGER " + triggerName("del", t.name()) + " AFTER DELETE ON " + q(t.name()) + " " + when
+        + " BEGIN " + log + "(" + tbl + ", " + oldKey + ", 'D', 0, " + WALL + "); END");
+  }
+
+  /** Logs every existing row of a table as an insert: the initial load of a newly captured table. */
+  public static int logExistingRows(Connection c, TableSchema t) throws SQLException {
+    return Sql.update(c, "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall) SELECT " + lit(t.name()) + ", "
+        + key(t, null) + ", 'I', -1, " + WALL + " FROM " + q(t.name()));
+  }
+
+  private static String key(TableSchema t, String alias) {
+    String prefix = alias == null ? "" : alias + ".";
+    return "json_array(" + t.primaryKey().stream()
+        .map(k -> "CASE typeof(" + prefix + q(k) + ") WHEN 'blob' THEN json_object('$hex', hex(" + prefix + q(k) + ")) ELSE "
+            + prefix + q(k) + " END")
+        .collect(Collectors.joining(", ")) + ")";
+  }
+
+  /** Bit i set when column i (in declaration order) changed; 0 means "unknown: all columns". */
+  private static String mask(TableSchema t) {
+    List<ColumnSchema> cols = t.columns();
+    if (cols.size() > MASK_COLUMNS) {
+      return "0";
+    }
+    StringBuilder sb = new StringBuilder("(0");
+    for (int i = 0; i < cols.size(); i++) {
+      if (t.isPrimaryKey(cols.get(i).name())) {
+        continue;
+      }
+      String col = q(cols.get(i).name());
+      sb.append(" | (CASE WHEN NEW.").append(col).append(" IS NOT OLD.").append(col).append(" THEN ").append(1L << i).append(" ELSE 0 END)");
+    }
+    return sb.append(')').toString();
+  }
+}
