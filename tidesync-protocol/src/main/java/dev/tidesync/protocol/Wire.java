@@ -48,7 +48,9 @@ public final class Wire {
     return bytes(g -> {
       g.writeStartObject();
       g.writeNumberField("v", VERSION);
-      g.writeStringField("dataset", r.dataset());
+      if (r.dataset() != null) {
+        g.writeStringField("dataset", r.dataset());
+      }
       g.writeStringField("device", r.device());
       g.writeStringField("batch", r.batch());
       g.writeArrayFieldStart("schema");

@@ -63,7 +63,7 @@ public final class TidesyncServer implements AutoCloseable {
       // Only bodyAsBytes() honours this; push bodies are streamed and bounded by PushBodies.
       c.http.maxRequestSize = config.maxRequestBytes();
       c.http.prefer405over404 = true;
-      api.register(c.routes);
+      api.configure(c);
     });
     try {
       app.start();

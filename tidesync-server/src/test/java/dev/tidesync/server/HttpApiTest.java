@@ -303,6 +303,15 @@ class HttpApiTest {
   }
 
   @Test
+  void requestsJettyRefusesStillGetJsonErrors() throws Exception {
+    assertThat(rawExchange("GARBAGE\r\n\r\n")).startsWith("HTTP/1.1 400").contains("\r\n\r\n{\"error\":\"bad_request\"");
+    assertThat(rawExchange("GET /v1/datasets/%zz/pull HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        .startsWith("HTTP/1.1 400").contains("application/json").contains("{\"error\":\"bad_request\"");
+    assertThat(rawExchange("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + "a".repeat(20_000) + "\r\n\r\n"))
+        .startsWith("HTTP/1.1 431").contains("{\"error\":\"headers_too_large\"");
+  }
+
+  @Test
   void storeFailuresMapTo503Or500() throws Exception {
     FakeStorage.Store a = storage.add("alpha");
     a.failure = () -> new TidesyncException("database is locked", true);
@@ -385,6 +394,15 @@ class HttpApiTest {
   private HttpResponse<byte[]> pushRaw(String dataset, String json) throws Exception {
     byte[] body = json.getBytes(StandardCharsets.UTF_8);
     return send(post("/v1/datasets/" + dataset + "/push", body).header(Wire.CHECKSUM_HEADER, Checksums.sha256(body)));
+  }
+
+  /** One request written by hand on a fresh socket; the whole answer as text. */
+  private String rawExchange(String request) throws IOException {
+    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) {
+      socket.setSoTimeout(10_000);
+      socket.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+      return new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+    }
   }
 
   private URI uri(String path) {

@@ -302,7 +302,7 @@ public final class DeviceReplica implements AutoCloseable {
   public synchronized List<PushRequest> outbox() {
     return Sql.inTx(conn, "reading the outbox", () -> {
       List<PushRequest> out = new ArrayList<>();
-      try (PreparedStatement ps = conn.prepareStatement("SELECT body FROM _tidesync_outbox ORDER BY at, batch");
+      try (PreparedStatement ps = conn.prepareStatement("SELECT body FROM _tidesync_outbox ORDER BY rowid");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           out.add(Wire.readPush(new java.io.ByteArrayInputStream(rs.getBytes(1)), Integer.MAX_VALUE));
@@ -331,7 +331,9 @@ public final class DeviceReplica implements AutoCloseable {
           continue;
         }
         scan.lastKey = Keys.canonical(changes.get(changes.size() - 1).pk());
-        PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.of(t), changes);
+        // The whole schema travels with every batch (it is small): the first push of a dataset
+        // creates all its tables, and the server sees new columns before rows that use them.
+        PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), changes);
         PreparedStatement ps = io.statement("INSERT INTO _tidesync_outbox (batch, dataset, body, at) VALUES (?, ?, ?, ?)");
         ps.setString(1, req.batch());
         ps.setString(2, dataset);

@@ -15,6 +15,7 @@ import dev.tidesync.protocol.PushResult;
 import dev.tidesync.protocol.TableSchema;
 import dev.tidesync.protocol.Wire;
 import dev.tidesync.server.ServerConfig;
+import io.javalin.config.JavalinConfig;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
 import java.io.IOException;
@@ -38,7 +39,10 @@ public final class ApiRoutes {
     this.config = config;
   }
 
-  public void register(RoutesConfig routes) {
+  /** Installs the routes and the error handling (Javalin's and Jetty's) into {@code c}. */
+  public void configure(JavalinConfig c) {
+    c.jetty.modifyServer(server -> server.setErrorHandler(new JettyErrors()));
+    RoutesConfig routes = c.routes;
     Errors.register(routes);
     routes.get("/health", ctx -> Json.send(ctx, Json.write(g -> {
       g.writeStartObject();

@@ -37,20 +37,28 @@ final class Errors {
     });
     // Javalin's own answers: unknown route (404), wrong method (405), and the like.
     routes.exception(HttpResponseException.class, (e, ctx) -> {
-      int status = e.getStatus();
-      String code = switch (status) {
-        case 400 -> "bad_request";
-        case 404 -> "not_found";
-        case 405 -> "method_not_allowed";
-        case 413 -> "too_large";
-        default -> "http_" + status;
-      };
-      send(ctx, status, code, e.getMessage());
+      send(ctx, e.getStatus(), codeFor(e.getStatus()), e.getMessage());
     });
     routes.exception(Exception.class, (e, ctx) -> {
       LOG.error("{} {} failed", ctx.method(), ctx.path(), e);
       send(ctx, 500, "internal", "internal server error (" + e.getClass().getSimpleName() + "); see the server log");
     });
+  }
+
+  /** The error code of an answer that only has an HTTP status. */
+  static String codeFor(int status) {
+    return switch (status) {
+      case 400 -> "bad_request";
+      case 404 -> "not_found";
+      case 405 -> "method_not_allowed";
+      case 408 -> "timeout";
+      case 413 -> "too_large";
+      case 414 -> "uri_too_long";
+      case 431 -> "headers_too_large";
+      case 500 -> "internal";
+      case 503 -> "unavailable";
+      default -> "http_" + status;
+    };
   }
 
   static void send(Context ctx, int status, String code, String message) {
