@@ -29,8 +29,9 @@ public interface DatasetStore extends AutoCloseable {
 
   /**
    * Up to {@code limit} changes after {@code cursor} in version order. A null cursor starts a
-   * bootstrap: the full current state, without tombstones. Changes whose latest write came from
-   * {@code device} unmodified are skipped (no echo) except during a bootstrap.
+   * bootstrap: the full current state, tombstones included (a replica may hold rows of its own
+   * that were deleted elsewhere). Changes whose latest write came from {@code device} unmodified
+   * are skipped (no echo) except during a bootstrap.
    */
   PullPage pull(String cursor, int limit, String device);
 

@@ -168,11 +168,21 @@ class ConvergencePropertyTest {
       assertThat(quiet).as("replicas went quiet after the final syncs").isTrue();
       Map<String, Map<String, Map<String, Object>>> expected = model(writes);
       Path serverFile = storage.directory().resolve(dataset + ".db");
-      try (Connection sc = DriverManager.getConnection("jdbc:sqlite:" + serverFile)) {
-        assertSame("server", expected, snapshot(sc));
+      if (java.nio.file.Files.exists(serverFile)) {
+        try (Connection sc = DriverManager.getConnection("jdbc:sqlite:" + serverFile)) {
+          assertSame("server", expected, snapshot(sc), sc, writes);
+        }
+      } else {
+        // Nothing was ever pushed, so the dataset was never created.
+        assertThat(expected.values()).allMatch(Map::isEmpty);
       }
       for (Device d : devices) {
-        assertSame(d.id, expected, snapshot(d.app));
+        if (!render(expected).equals(render(snapshot(d.app))) && java.nio.file.Files.exists(serverFile)) {
+          try (Connection sc = DriverManager.getConnection("jdbc:sqlite:" + serverFile)) {
+            dump("server", sc);
+          }
+        }
+        assertSame(d.id, expected, snapshot(d.app), d.app, writes);
         assertThat(d.client.status().pendingTotal()).as("pending on %s", d.id).isZero();
       }
     } finally {
@@ -432,8 +442,32 @@ class ConvergencePropertyTest {
   }
 
   static void assertSame(String who, Map<String, Map<String, Map<String, Object>>> expected,
-      Map<String, Map<String, Map<String, Object>>> actual) {
-    assertThat(render(actual)).as("rows of %s", who).isEqualTo(render(expected));
+      Map<String, Map<String, Map<String, Object>>> actual, Connection c, List<Write> writes) throws SQLException {
+    String want = render(expected);
+    String got = render(actual);
+    if (!want.equals(got)) {
+      dump(who, c);
+      StringBuilder why = new StringBuilder();
+      why.append("writes:\n");
+      for (Write w : writes) {
+        why.append("  ").append(w).append('\n');
+      }
+      System.out.println(why);
+    }
+    assertThat(got).as("rows of %s", who).isEqualTo(want);
+  }
+
+  static void dump(String who, Connection c) throws SQLException {
+    StringBuilder why = new StringBuilder("metadata of " + who + ":\n");
+    try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT tbl, pk, ver, live, dead, dirty, pending, origin, err FROM _tidesync_rows ORDER BY tbl, pk")) {
+      while (rs.next()) {
+        why.append("  ");
+        for (int i = 1; i <= 9; i++) {
+          why.append(rs.getString(i)).append(i < 9 ? " | " : "\n");
+        }
+      }
+    }
+    System.out.println(why);
   }
 
   static String render(Map<String, Map<String, Map<String, Object>>> db) {

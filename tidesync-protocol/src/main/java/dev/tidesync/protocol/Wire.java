@@ -109,6 +109,7 @@ public final class Wire {
       g.writeBooleanField("replayed", r.replayed());
       g.writeStringField("cursor", r.cursor());
       g.writeNumberField("applied", r.count(ChangeResult.APPLIED));
+      g.writeNumberField("merged", r.count(ChangeResult.MERGED));
       g.writeNumberField("conflicts", r.count(ChangeResult.CONFLICT));
       g.writeNumberField("rejected", r.count(ChangeResult.REJECTED));
       g.writeArrayFieldStart("results");

@@ -428,7 +428,12 @@ public final class DeviceReplica implements AutoCloseable {
         } else {
           applied++;
         }
-        long ver = Math.max(m.ver(), r.version());
+        // Only an "applied" answer means the server's row is what we hold: then its version is
+        // our new base. After a merge or a conflict the server's row differs; we keep the old
+        // base so that the pull that follows delivers the merged row (and a local edit made
+        // before that is pushed as a conflict, resolved on the server, never lost).
+        long ver = ChangeResult.APPLIED.equals(r.status()) ? Math.max(m.ver(), r.version()) : m.ver();
+        if (System.getenv("TSDEBUG") != null) System.out.println("DEBUG " + deviceId + " result " + r + " for " + c + " meta=" + m);
         boolean newer = !c.hlc().equals(Clocks.max(m.live(), m.dead()));
         saveMeta(c.table(), key, newer ? new RowMeta(ver, m.dirty(), m.live(), m.dead(), m.pending(), m.err())
             : new RowMeta(ver, 0, m.live(), m.dead(), null, null));
@@ -471,6 +476,7 @@ public final class DeviceReplica implements AutoCloseable {
         RowMeta m = loadMeta(c.table(), key);
         Hlc h = Hlc.parse(c.hlc());
         clock.receive(h);
+        if (System.getenv("TSDEBUG") != null) System.out.println("DEBUG " + deviceId + " apply " + c + " meta=" + m);
         if (m != null && m.dirty() != 0) {
           continue; // unpushed local change: the server resolves it when we push (base stays old)
         }

@@ -415,7 +415,9 @@ public final class SqliteDatasetStore implements DatasetStore {
         logConflict(t, key, device, ch, stored, m);
       }
       exec(writer, "RELEASE change");
-      return new ChangeResult(index, logged ? ChangeResult.CONFLICT : ChangeResult.APPLIED, version, null, false);
+      String status = logged ? ChangeResult.CONFLICT
+          : clean || m.outcome() == MergeResult.Outcome.DUPLICATE ? ChangeResult.APPLIED : ChangeResult.MERGED;
+      return new ChangeResult(index, status, version, null, false);
     } catch (SQLException e) {
       exec(writer, "ROLLBACK TO change");
       exec(writer, "RELEASE change");
@@ -633,7 +635,9 @@ public final class SqliteDatasetStore implements DatasetStore {
       last = row.ver();
       TableSchema t = tables.get(row.tbl());
       boolean deleted = !Clocks.newer(row.live(), row.dead());
-      if (t == null || (bootstrap && deleted) || (!bootstrap && device != null && device.equals(row.origin()))) {
+      // Tombstones travel in a bootstrap too: a replica that wrote rows before its first pull
+      // (or whose bootstrap spans several syncs) must hear of their deletion.
+      if (t == null || (!bootstrap && device != null && device.equals(row.origin()))) {
         continue;
       }
       List<Object> pk = Keys.parseCanonical(row.pk());
