@@ -115,6 +115,11 @@ public final class TidesyncClient implements AutoCloseable {
           config.listener().pageApplied(page.changes().size(), page.bootstrap());
           more = page.hasMore();
         }
+        replica.skipped().forEach((table, why) -> {
+          if (why.startsWith("incompatible")) {
+            n.errors.add("table '" + table + "' " + why);
+          }
+        });
         SyncReport report = n.report(start);
         lastSuccess = Instant.now();
         lastError = report.ok() ? null : String.join("; ", report.errors());

@@ -243,12 +243,12 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   private int absorbTx() throws SQLException {
-    record Entry(long seq, String tbl, String pk, String op, long mask, long wall) {}
+    record Entry(long seq, String tbl, String pk, String op, long mask, long wall, int ncols) {}
     List<Entry> entries = new ArrayList<>();
-    try (PreparedStatement ps = conn.prepareStatement("SELECT seq, tbl, pk, op, mask, wall FROM _tidesync_log ORDER BY seq");
+    try (PreparedStatement ps = conn.prepareStatement("SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq");
         ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
-        entries.add(new Entry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6)));
+        entries.add(new Entry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6), rs.getInt(7)));
       }
     }
     if (entries.isEmpty()) {
@@ -261,6 +261,10 @@ public final class DeviceReplica implements AutoCloseable {
       TableSchema t = tables.get(e.tbl());
       if (t == null) {
         continue;
+      }
+      List<String> written = Capture.changedColumns(t, e.op(), e.mask(), e.ncols());
+      if (e.op().equals("U") && written.isEmpty()) {
+        continue; // an UPDATE that changed no value is not a change
       }
       String key = Keys.canonical(Keys.parseSqlite(e.pk()));
       String rowKey = e.tbl() + '\u0000' + key;
@@ -275,14 +279,8 @@ public final class DeviceReplica implements AutoCloseable {
         pending.clear();
       } else {
         live = hlc;
-        for (int i = 0; i < t.columns().size(); i++) {
-          String col = t.columns().get(i).name();
-          if (t.isPrimaryKey(col)) {
-            continue;
-          }
-          if (e.op().equals("I") || e.mask() == 0 || e.mask() == -1 || (i < 63 && (e.mask() & (1L << i)) != 0)) {
-            pending.put(col, hlc);
-          }
+        for (String col : written) {
+          pending.put(col, hlc);
         }
       }
       rows.put(rowKey, new RowMeta(ver, 1, live, dead, pending, null));
@@ -341,6 +339,22 @@ public final class DeviceReplica implements AutoCloseable {
         ps.setLong(4, clock.wallMillis());
         ps.executeUpdate();
         return req;
+      }
+      if (scan.phase == 2 * n) {
+        // Nothing (more) to push: still send the schema once if the server has not taken this
+        // version of it, so a new table or column reaches the dataset before any row does.
+        scan.phase++;
+        String current = new String(Wire.writeSchema(List.copyOf(tables.values())), StandardCharsets.UTF_8);
+        if (!tables.isEmpty() && !current.equals(meta("pushed_schema"))) {
+          PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), List.of());
+          PreparedStatement ps = io.statement("INSERT INTO _tidesync_outbox (batch, dataset, body, at) VALUES (?, ?, ?, ?)");
+          ps.setString(1, req.batch());
+          ps.setString(2, dataset);
+          ps.setBytes(3, Wire.writePush(req));
+          ps.setLong(4, clock.wallMillis());
+          ps.executeUpdate();
+          return req;
+        }
       }
       return null;
     });
@@ -433,12 +447,12 @@ public final class DeviceReplica implements AutoCloseable {
         // base so that the pull that follows delivers the merged row (and a local edit made
         // before that is pushed as a conflict, resolved on the server, never lost).
         long ver = ChangeResult.APPLIED.equals(r.status()) ? Math.max(m.ver(), r.version()) : m.ver();
-        if (System.getenv("TSDEBUG") != null) System.out.println("DEBUG " + deviceId + " result " + r + " for " + c + " meta=" + m);
         boolean newer = !c.hlc().equals(Clocks.max(m.live(), m.dead()));
         saveMeta(c.table(), key, newer ? new RowMeta(ver, m.dirty(), m.live(), m.dead(), m.pending(), m.err())
             : new RowMeta(ver, 0, m.live(), m.dead(), null, null));
       }
       Sql.update(conn, "DELETE FROM _tidesync_outbox WHERE batch = ?", sent.batch());
+      setMeta("pushed_schema", new String(Wire.writeSchema(sent.schema()), StandardCharsets.UTF_8));
       return new PushOutcome(applied, conflicts, rejected, errors);
     });
   }
@@ -476,7 +490,6 @@ public final class DeviceReplica implements AutoCloseable {
         RowMeta m = loadMeta(c.table(), key);
         Hlc h = Hlc.parse(c.hlc());
         clock.receive(h);
-        if (System.getenv("TSDEBUG") != null) System.out.println("DEBUG " + deviceId + " apply " + c + " meta=" + m);
         if (m != null && m.dirty() != 0) {
           continue; // unpushed local change: the server resolves it when we push (base stays old)
         }
@@ -521,6 +534,16 @@ public final class DeviceReplica implements AutoCloseable {
         next.put(s.name(), created);
         changed = true;
       } else {
+        String why = incompatibility(have, s);
+        if (why != null) {
+          // Writing the server's rows into a table of another shape would misplace values: the
+          // table stops syncing until its schema matches, and the reason is reported.
+          next.remove(s.name());
+          skipped.put(s.name(), why);
+          Capture.dropTriggers(conn, s.name());
+          changed = true;
+          continue;
+        }
         List<ColumnSchema> add = new ArrayList<>();
         for (ColumnSchema c : s.columns()) {
           if (have.column(c.name()).isEmpty()) {
@@ -541,6 +564,19 @@ public final class DeviceReplica implements AutoCloseable {
     if (changed) {
       setTables(next);
     }
+  }
+
+  private static String incompatibility(TableSchema local, TableSchema server) {
+    if (!local.primaryKey().equals(server.primaryKey())) {
+      return "incompatible with the dataset: primary key " + local.primaryKey() + " here, " + server.primaryKey() + " on the server";
+    }
+    for (ColumnSchema c : server.columns()) {
+      var mine = local.column(c.name());
+      if (mine.isPresent() && !mine.get().type().equalsIgnoreCase(c.type())) {
+        return "incompatible with the dataset: column '" + c.name() + "' is " + mine.get().type() + " here, " + c.type() + " on the server";
+      }
+    }
+    return null;
   }
 
   // ---------------------------------------------------------------------------- status

@@ -231,7 +231,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       return Wire.readPushResult(new java.io.ByteArrayInputStream(prior)).asReplay();
     }
     absorbLocal(null, null);
-    reconcile(req.schema());
+    reconcile(req.schema(), touched(req));
     List<Change> changes = req.changes();
     List<TableSchema> tables = validate(changes);
     Capture.beginApply(writer);
@@ -282,8 +282,21 @@ public final class SqliteDatasetStore implements DatasetStore {
         d.device(), d.lastPush(), d.lastPull(), d.pushes(), d.pulls(), d.changes());
   }
 
-  /** Creates pushed tables that are new and adds new columns; refuses incompatible changes. */
-  private void reconcile(List<TableSchema> incoming) throws SQLException {
+  /** Tables whose incompatibility fails the push: those with changes, or all for a schema-only push. */
+  private static Set<String> touched(PushRequest req) {
+    Set<String> out = new HashSet<>();
+    req.changes().forEach(c -> out.add(c.table()));
+    if (out.isEmpty()) {
+      req.schema().forEach(t -> out.add(t.name()));
+    }
+    return out;
+  }
+
+  /**
+   * Creates pushed tables that are new and adds new columns. An incompatible table refuses the
+   * push only when the batch writes to it: a device's broken table must not stop its others.
+   */
+  private void reconcile(List<TableSchema> incoming, Set<String> strict) throws SQLException {
     if (incoming.isEmpty()) {
       return;
     }
@@ -304,7 +317,15 @@ public final class SqliteDatasetStore implements DatasetStore {
         next.put(in.name(), created);
         changed = true;
       } else {
-        List<ColumnSchema> add = Ddl.additions(have, in);
+        List<ColumnSchema> add;
+        try {
+          add = Ddl.additions(have, in);
+        } catch (IncompatibleSchemaException e) {
+          if (strict.contains(in.name())) {
+            throw e;
+          }
+          continue;
+        }
         if (!add.isEmpty()) {
           for (ColumnSchema c : add) {
             exec(writer, Ddl.addColumn(in.name(), c));
@@ -535,18 +556,22 @@ public final class SqliteDatasetStore implements DatasetStore {
    */
   private void absorbLocal(String skipTable, String skipKey) throws SQLException {
     long last = -1;
-    record Entry(long seq, String tbl, String pk, String op, long mask, long wall) {}
+    record Entry(long seq, String tbl, String pk, String op, long mask, long wall, int ncols) {}
     List<Entry> entries = new ArrayList<>();
-    try (PreparedStatement ps = writer.prepareStatement("SELECT seq, tbl, pk, op, mask, wall FROM _tidesync_log ORDER BY seq");
+    try (PreparedStatement ps = writer.prepareStatement("SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq");
         ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
-        entries.add(new Entry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6)));
+        entries.add(new Entry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6), rs.getInt(7)));
       }
     }
     for (Entry e : entries) {
       last = e.seq();
       TableSchema t = schema.get(e.tbl());
       if (t == null) {
+        continue;
+      }
+      List<String> written = Capture.changedColumns(t, e.op(), e.mask(), e.ncols());
+      if (e.op().equals("U") && written.isEmpty()) {
         continue;
       }
       List<Object> pk = Keys.parseSqlite(e.pk());
@@ -564,11 +589,11 @@ public final class SqliteDatasetStore implements DatasetStore {
         dead = hlc;
       } else {
         live = hlc;
-        for (int i = 0; i < t.columns().size(); i++) {
-          String col = t.columns().get(i).name();
-          if (e.mask() == -1 || e.mask() == 0 || (i < 63 && (e.mask() & (1L << i)) != 0) || t.isPrimaryKey(col)) {
-            clocks.put(col, hlc);
-          }
+        for (String col : written) {
+          clocks.put(col, hlc);
+        }
+        if (e.op().equals("I")) {
+          t.primaryKey().forEach(k -> clocks.put(k, hlc));
         }
       }
       saveRowMeta(t.name(), key, new RowState(tomb, clocks, live, dead, 0), ++seq, null);
@@ -636,8 +661,9 @@ public final class SqliteDatasetStore implements DatasetStore {
       TableSchema t = tables.get(row.tbl());
       boolean deleted = !Clocks.newer(row.live(), row.dead());
       // Tombstones travel in a bootstrap too: a replica that wrote rows before its first pull
-      // (or whose bootstrap spans several syncs) must hear of their deletion.
-      if (t == null || (!bootstrap && device != null && device.equals(row.origin()))) {
+      // (or whose bootstrap spans several syncs) must hear of their deletion. A device's own
+      // unmodified rows never come back to it (a device id names one replica file).
+      if (t == null || (device != null && device.equals(row.origin()))) {
         continue;
       }
       List<Object> pk = Keys.parseCanonical(row.pk());

@@ -36,7 +36,7 @@ public final class Capture {
   public static void createMetaTables(Connection c) throws SQLException {
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID");
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_log (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, "
-        + "op TEXT NOT NULL, mask INTEGER NOT NULL, wall INTEGER NOT NULL)");
+        + "op TEXT NOT NULL, mask INTEGER NOT NULL, wall INTEGER NOT NULL, ncols INTEGER NOT NULL DEFAULT 0)");
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_apply (x INTEGER)");
     // One row per synced row. Device columns: ver (server version last seen, the base of the next
     // push), dirty (0 clean, 1 pending, 2 failed), pending ({col: clock} of unpushed columns),
@@ -74,22 +74,43 @@ public final class Capture {
     String newKey = key(t, "NEW");
     String oldKey = key(t, "OLD");
     String samePk = t.primaryKey().stream().map(k -> "NEW." + q(k) + " IS OLD." + q(k)).collect(Collectors.joining(" AND "));
-    String log = "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall) VALUES ";
+    String log = "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall, ncols) VALUES ";
+    int n = t.columns().size();
     exec(c, "CREATE TRIGGER " + triggerName("ins", t.name()) + " AFTER INSERT ON " + q(t.name()) + " " + when
-        + " BEGIN " + log + "(" + tbl + ", " + newKey + ", 'I', -1, " + WALL + "); END");
+        + " BEGIN " + log + "(" + tbl + ", " + newKey + ", 'I', -1, " + WALL + ", " + n + "); END");
     exec(c, "CREATE TRIGGER " + triggerName("upd", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " " + when + " AND (" + samePk + ")"
-        + " BEGIN " + log + "(" + tbl + ", " + newKey + ", 'U', " + mask(t) + ", " + WALL + "); END");
+        + " BEGIN " + log + "(" + tbl + ", " + newKey + ", 'U', " + mask(t) + ", " + WALL + ", " + n + "); END");
     exec(c, "CREATE TRIGGER " + triggerName("updk", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " " + when + " AND NOT (" + samePk + ")"
-        + " BEGIN " + log + "(" + tbl + ", " + oldKey + ", 'D', 0, " + WALL + "); "
-        + log + "(" + tbl + ", " + newKey + ", 'I', -1, " + WALL + "); END");
+        + " BEGIN " + log + "(" + tbl + ", " + oldKey + ", 'D', 0, " + WALL + ", " + n + "); "
+        + log + "(" + tbl + ", " + newKey + ", 'I', -1, " + WALL + ", " + n + "); END");
     exec(c, "CREATE TRIGGER " + triggerName("del", t.name()) + " AFTER DELETE ON " + q(t.name()) + " " + when
-        + " BEGIN " + log + "(" + tbl + ", " + oldKey + ", 'D', 0, " + WALL + "); END");
+        + " BEGIN " + log + "(" + tbl + ", " + oldKey + ", 'D', 0, " + WALL + ", " + n + "); END");
+  }
+
+  /**
+   * The non-key columns a log entry counts as written. An insert writes all; an update the
+   * columns whose bit is set, plus any column added to the table after the trigger that wrote the
+   * entry was installed ({@code ncols} is the column count the trigger knew): its bit could not be
+   * computed, and a write to it must not be lost. An update that changed nothing yields none.
+   */
+  public static List<String> changedColumns(TableSchema t, String op, long mask, int ncols) {
+    List<String> out = new java.util.ArrayList<>();
+    for (int i = 0; i < t.columns().size(); i++) {
+      String col = t.columns().get(i).name();
+      if (t.isPrimaryKey(col)) {
+        continue;
+      }
+      if (!op.equals("U") || mask == -1 || i >= ncols || (i < MASK_COLUMNS && (mask & (1L << i)) != 0)) {
+        out.add(col);
+      }
+    }
+    return out;
   }
 
   /** Logs every existing row of a table as an insert: the initial load of a newly captured table. */
   public static int logExistingRows(Connection c, TableSchema t) throws SQLException {
-    return Sql.update(c, "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall) SELECT " + lit(t.name()) + ", "
-        + key(t, null) + ", 'I', -1, " + WALL + " FROM " + q(t.name()));
+    return Sql.update(c, "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall, ncols) SELECT " + lit(t.name()) + ", "
+        + key(t, null) + ", 'I', -1, " + WALL + ", " + t.columns().size() + " FROM " + q(t.name()));
   }
 
   private static String key(TableSchema t, String alias) {
@@ -100,11 +121,11 @@ public final class Capture {
         .collect(Collectors.joining(", ")) + ")";
   }
 
-  /** Bit i set when column i (in declaration order) changed; 0 means "unknown: all columns". */
+  /** Bit i set when column i (in declaration order) changed; -1 means "all columns" (wide tables). */
   private static String mask(TableSchema t) {
     List<ColumnSchema> cols = t.columns();
     if (cols.size() > MASK_COLUMNS) {
-      return "0";
+      return "-1";
     }
     StringBuilder sb = new StringBuilder("(0");
     for (int i = 0; i < cols.size(); i++) {

@@ -1,0 +1,144 @@
+package dev.tidesync.sqlite;
+
+import static dev.tidesync.sqlite.TestDb.count;
+import static dev.tidesync.sqlite.TestDb.rows;
+import static dev.tidesync.sqlite.TestDb.sql;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.tidesync.protocol.TableSchema;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Change capture at the replica level: triggers record writes from connections that run no
+ * Tidesync code, in the same transaction as the write.
+ */
+class CaptureTest {
+  private static final Path SQLITE3 = Path.of("/usr/bin/sqlite3");
+  private static final String LOG = "SELECT tbl, pk, op, mask FROM _tidesync_log ORDER BY seq";
+
+  @TempDir Path dir;
+
+  private DeviceReplica open(Path db) {
+    return DeviceReplica.open(db, DeviceReplica.Options.defaults().withDevice("dev-a"));
+  }
+
+  @Test
+  void writesFromAPlainJdbcConnectionAreLoggedWithTheirOperationAndChangedColumn() throws Exception {
+    Path db = dir.resolve("app.db");
+    sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER)");
+    try (DeviceReplica replica = open(db)) {
+      assertThat(replica.tables()).extracting(TableSchema::name).containsExactly("items");
+
+      sql(db, "INSERT INTO items VALUES ('i1', 'apple', 1)");
+      assertThat(rows(db, LOG)).containsExactly("items|[\"i1\"]|I|-1");
+
+      sql(db, "UPDATE items SET qty = 2 WHERE id = 'i1'");
+      // qty is column 2 in declaration order: only its bit is set
+      assertThat(rows(db, LOG)).containsExactly("items|[\"i1\"]|I|-1", "items|[\"i1\"]|U|4");
+
+      sql(db, "DELETE FROM items WHERE id = 'i1'");
+      assertThat(rows(db, LOG)).containsExactly("items|[\"i1\"]|I|-1", "items|[\"i1\"]|U|4", "items|[\"i1\"]|D|0");
+
+      assertThat(replica.absorb()).isEqualTo(3);
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_log")).isZero();
+      assertThat(replica.pending().total()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void writesFromTheSqlite3ShellAreLogged() throws Exception {
+    assumeTrue(Files.isExecutable(SQLITE3), "sqlite3 command-line shell not installed");
+    Path db = dir.resolve("app.db");
+    sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER)");
+    try (DeviceReplica replica = open(db)) {
+      shell(db, "INSERT INTO items VALUES ('s1', 'pear', 5);");
+      shell(db, "UPDATE items SET name = 'nashi' WHERE id = 's1';");
+      shell(db, "DELETE FROM items WHERE id = 's1';");
+      assertThat(rows(db, LOG)).containsExactly("items|[\"s1\"]|I|-1", "items|[\"s1\"]|U|2", "items|[\"s1\"]|D|0");
+      assertThat(replica.absorb()).isEqualTo(3);
+    }
+  }
+
+  @Test
+  void aRolledBackTransactionLeavesNoLogEntry() throws Exception {
+    Path db = dir.resolve("app.db");
+    sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER)", "INSERT INTO items VALUES ('keep', 'k', 0)");
+    try (DeviceReplica replica = open(db)) {
+      replica.absorb(); // the initial load of 'keep'
+      try (Connection c = TestDb.connect(db)) {
+        c.setAutoCommit(false);
+        try (Statement s = c.createStatement()) {
+          s.execute("INSERT INTO items VALUES ('gone', 'never', 1)");
+          s.execute("UPDATE items SET qty = 99 WHERE id = 'keep'");
+          s.execute("DELETE FROM items WHERE id = 'keep'");
+        }
+        c.rollback();
+      }
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_log")).isZero();
+
+      // A savepoint rolled back inside a committed transaction: only the surviving write is logged.
+      try (Connection c = TestDb.connect(db); Statement s = c.createStatement()) {
+        s.execute("BEGIN");
+        s.execute("INSERT INTO items VALUES ('x1', 'kept', 1)");
+        s.execute("SAVEPOINT sp");
+        s.execute("INSERT INTO items VALUES ('x2', 'undone', 2)");
+        s.execute("ROLLBACK TO sp");
+        s.execute("RELEASE sp");
+        s.execute("COMMIT");
+      }
+      assertThat(rows(db, LOG)).containsExactly("items|[\"x1\"]|I|-1");
+    }
+  }
+
+  @Test
+  void rowsThatExistBeforeTidesyncFirstOpensTheFileAreLoggedOnceAsInserts() throws Exception {
+    Path db = dir.resolve("app.db");
+    sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER)",
+        "CREATE TABLE pairs (a INTEGER, b TEXT, v REAL, PRIMARY KEY (a, b))",
+        "INSERT INTO items VALUES ('i1', 'one', 1), ('i2', 'two', 2)",
+        "INSERT INTO pairs VALUES (1, 'x', 0.5)");
+    try (DeviceReplica replica = open(db)) {
+      assertThat(rows(db, "SELECT tbl, pk, op FROM _tidesync_log ORDER BY tbl, pk"))
+          .containsExactly("items|[\"i1\"]|I", "items|[\"i2\"]|I", "pairs|[1,\"x\"]|I");
+      assertThat(replica.pending().total()).isEqualTo(3);
+    }
+    // Reopening does not log the same rows again.
+    try (DeviceReplica replica = open(db)) {
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_log")).isEqualTo(3);
+      assertThat(replica.absorb()).isEqualTo(3);
+      assertThat(replica.pending().total()).isEqualTo(3);
+    }
+  }
+
+  @Test
+  void aTableWithoutPrimaryKeyIsSkippedWithAReasonAndNotCaptured() throws Exception {
+    Path db = dir.resolve("app.db");
+    sql(db, "CREATE TABLE audit (at INTEGER, msg TEXT)", "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT)",
+        "INSERT INTO audit VALUES (1, 'before')");
+    try (DeviceReplica replica = open(db)) {
+      assertThat(replica.tables()).extracting(TableSchema::name).containsExactly("items");
+      assertThat(replica.skipped()).containsOnlyKeys("audit");
+      assertThat(replica.skipped().get("audit")).contains("audit").containsIgnoringCase("primary key");
+      assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'")).isZero();
+
+      sql(db, "INSERT INTO audit VALUES (2, 'after')", "UPDATE audit SET msg = 'x'", "DELETE FROM audit WHERE at = 1");
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_log")).isZero();
+      assertThat(replica.pending().total()).isZero();
+    }
+  }
+
+  private static void shell(Path db, String statements) throws Exception {
+    Process p = new ProcessBuilder(SQLITE3.toString(), "-bail", "-cmd", ".timeout 10000", db.toString(), statements)
+        .redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(p.waitFor(15, TimeUnit.SECONDS)).as("sqlite3 finished").isTrue();
+    assertThat(p.exitValue()).as("sqlite3 exit status, output: %s", out).isZero();
+  }
+}
