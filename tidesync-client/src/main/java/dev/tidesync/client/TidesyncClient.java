@@ -1,5 +1,6 @@
 package dev.tidesync.client;
 
+import dev.tidesync.core.CrashPoints;
 import dev.tidesync.protocol.PullPage;
 import dev.tidesync.protocol.PushRequest;
 import dev.tidesync.protocol.PushResult;
@@ -151,6 +152,7 @@ public final class TidesyncClient implements AutoCloseable {
       log.warn("{}: push of table {} refused: {}", replica.deviceId(), table, e.getMessage());
       return;
     }
+    CrashPoints.hit(CrashPoints.DEVICE_PUSH_ANSWERED);
     DeviceReplica.PushOutcome o = replica.recordPushResult(req, result);
     n.pushed += req.changes().size();
     n.applied += o.applied();

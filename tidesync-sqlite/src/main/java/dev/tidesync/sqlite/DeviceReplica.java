@@ -3,6 +3,7 @@ package dev.tidesync.sqlite;
 import static dev.tidesync.sqlite.internal.Sql.exec;
 
 import dev.tidesync.core.Clocks;
+import dev.tidesync.core.CrashPoints;
 import dev.tidesync.core.SchemaOrder;
 import dev.tidesync.protocol.Change;
 import dev.tidesync.protocol.ChangeResult;
@@ -94,6 +95,7 @@ public final class DeviceReplica implements AutoCloseable {
   private Map<String, TableSchema> tables = new LinkedHashMap<>();
   private Map<String, String> skipped = new TreeMap<>();
   private String cursor;
+  private long schemaVersion = -1;
 
   private DeviceReplica(Path file, Options options) {
     this.file = file;
@@ -160,6 +162,17 @@ public final class DeviceReplica implements AutoCloseable {
    * rows logged as inserts (the initial load); a table whose columns changed gets new triggers.
    */
   public synchronized void refreshSchema() {
+    // SQLite bumps schema_version on every DDL statement from any connection: when it has not
+    // moved since the last discovery, nothing can have changed.
+    long version;
+    try {
+      version = Sql.number(conn, "PRAGMA schema_version");
+    } catch (SQLException e) {
+      throw new StoreException("reading schema_version of " + file, e);
+    }
+    if (version == schemaVersion) {
+      return;
+    }
     Sql.inTx(conn, "discovering tables of " + file, () -> {
       Map<String, TableSchema> known = new LinkedHashMap<>();
       String stored = meta("schema");
@@ -194,6 +207,11 @@ public final class DeviceReplica implements AutoCloseable {
       skipped = skip;
       return null;
     });
+    try {
+      schemaVersion = Sql.number(conn, "PRAGMA schema_version");
+    } catch (SQLException e) {
+      throw new StoreException("reading schema_version of " + file, e);
+    }
   }
 
   private void setTables(Map<String, TableSchema> next) throws SQLException {
@@ -201,9 +219,12 @@ public final class DeviceReplica implements AutoCloseable {
     for (TableSchema t : SchemaOrder.parentsFirst(List.copyOf(next.values()))) {
       ordered.put(t.name(), t);
     }
+    boolean same = ordered.equals(tables);
     tables = ordered;
-    io.reset();
-    setMeta("schema", new String(Wire.writeSchema(List.copyOf(ordered.values())), StandardCharsets.UTF_8));
+    if (!same) {
+      io.reset();
+      setMeta("schema", new String(Wire.writeSchema(List.copyOf(ordered.values())), StandardCharsets.UTF_8));
+    }
   }
 
   // ---------------------------------------------------------------------------- local changes
@@ -506,6 +527,7 @@ public final class DeviceReplica implements AutoCloseable {
         }
         saveMeta(c.table(), key, new RowMeta(c.version(), 0, c.deleted() ? null : c.hlc(), c.deleted() ? c.hlc() : null, null, null));
         applied++;
+        CrashPoints.hit(CrashPoints.DEVICE_PULL_APPLYING);
       }
       Capture.endApply(conn);
       setMeta("cursor", page.cursor());

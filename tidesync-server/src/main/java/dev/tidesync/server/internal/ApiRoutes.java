@@ -1,6 +1,7 @@
 package dev.tidesync.server.internal;
 
 import com.fasterxml.jackson.core.JsonGenerator;
+import dev.tidesync.core.CrashPoints;
 import dev.tidesync.core.ConflictRecord;
 import dev.tidesync.core.DatasetNames;
 import dev.tidesync.core.DatasetNotFoundException;
@@ -68,6 +69,7 @@ public final class ApiRoutes {
     }
     PushRequest request = new PushRequest(dataset, body.device(), body.batch(), body.schema(), body.changes());
     PushResult result = storage.openOrCreate(dataset).push(request);
+    CrashPoints.hit(CrashPoints.SERVER_PUSH_COMMITTED);
     Json.send(ctx, Wire.writePushResult(result));
   }
 

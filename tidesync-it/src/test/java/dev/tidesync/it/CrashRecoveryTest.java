@@ -1,0 +1,174 @@
+package dev.tidesync.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.tidesync.client.SyncReport;
+import dev.tidesync.client.TidesyncClient;
+import dev.tidesync.core.CrashPoints;
+import dev.tidesync.protocol.TidesyncException;
+import dev.tidesync.server.ServerConfig;
+import dev.tidesync.server.TidesyncServer;
+import dev.tidesync.sqlite.SqliteStorage;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Crash points on both sides of a push and inside a pull, over real HTTP with the server
+ * restarted from its files: no accepted change is lost, none is applied twice, and a pulled page
+ * commits together with its cursor or not at all.
+ */
+class CrashRecoveryTest {
+  @TempDir Path dir;
+
+  /** Thrown at a crash point: the process "dies" there. An Error, so no sync code handles it. */
+  static final class Crash extends Error {
+    Crash(String where) {
+      super("simulated crash at " + where);
+    }
+  }
+
+  @AfterEach
+  void removeHook() {
+    CrashPoints.install(null);
+  }
+
+  static void sql(Path db, String... statements) throws Exception {
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement()) {
+      for (String q : statements) {
+        s.execute(q);
+      }
+    }
+  }
+
+  static long count(Path db, String query) throws Exception {
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(query)) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  static String text(Path db, String query) throws Exception {
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(query)) {
+      return rs.next() ? rs.getString(1) : null;
+    }
+  }
+
+  private void seed(Path db, int rows) throws Exception {
+    sql(db, "CREATE TABLE readings (id TEXT PRIMARY KEY, v INTEGER)");
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement()) {
+      c.setAutoCommit(false);
+      for (int i = 0; i < rows; i++) {
+        s.execute("INSERT INTO readings VALUES ('r" + i + "', " + i + ")");
+      }
+      c.commit();
+    }
+  }
+
+  private TidesyncClient client(Path db, String url) {
+    return TidesyncClient.create(c -> c.database(db).server(url).dataset("field").deviceId("dev").batchLimit(10));
+  }
+
+  @Test
+  void serverDiesAfterCommittingAPushAndBeforeAnswering() throws Exception {
+    Path data = dir.resolve("server");
+    Path db = dir.resolve("device.db");
+    seed(db, 25);
+    AtomicBoolean armed = new AtomicBoolean(true);
+    CrashPoints.install(p -> {
+      if (p.equals(CrashPoints.SERVER_PUSH_COMMITTED) && armed.getAndSet(false)) {
+        throw new Crash(p);
+      }
+    });
+    SqliteStorage storage = SqliteStorage.open(data);
+    TidesyncServer server = TidesyncServer.start(storage, ServerConfig.defaults().withPort(0), true);
+    try (TidesyncClient client = client(db, server.url())) {
+      assertThatThrownBy(client::flush).isInstanceOf(TidesyncException.class)
+          .satisfies(e -> assertThat(((TidesyncException) e).retriable()).isTrue());
+      server.close(); // the server process is gone; its files stay
+      Path file = data.resolve("field.db");
+      assertThat(count(file, "SELECT count(*) FROM readings")).as("the first batch was committed").isEqualTo(10);
+      server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withPort(server.port()), true);
+      SyncReport r = client.flush();
+      assertThat(r.ok()).isTrue();
+      assertThat(r.pushed()).as("the retried batch plus the rest").isEqualTo(25);
+      assertThat(count(file, "SELECT count(*) FROM readings")).isEqualTo(25);
+      assertThat(count(file, "SELECT count(*) FROM _tidesync_rows")).isEqualTo(25);
+      assertThat(count(file, "SELECT v FROM _tidesync_meta WHERE k = 'seq'")).as("each row versioned once").isEqualTo(25);
+      assertThat(count(file, "SELECT count(*) FROM _tidesync_conflicts")).isZero();
+      assertThat(client.status().pendingTotal()).isZero();
+    } finally {
+      server.close();
+    }
+  }
+
+  @Test
+  void deviceDiesAfterTheAnswerAndBeforeRecordingIt() throws Exception {
+    Path data = dir.resolve("server");
+    Path db = dir.resolve("device.db");
+    seed(db, 25);
+    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withPort(0), true)) {
+      AtomicBoolean armed = new AtomicBoolean(true);
+      CrashPoints.install(p -> {
+        if (p.equals(CrashPoints.DEVICE_PUSH_ANSWERED) && armed.getAndSet(false)) {
+          throw new Crash(p);
+        }
+      });
+      TidesyncClient dying = client(db, server.url());
+      assertThatThrownBy(dying::flush).isInstanceOf(Crash.class);
+      dying.close(); // the app process dies; its database file stays
+      Path file = data.resolve("field.db");
+      assertThat(count(file, "SELECT count(*) FROM readings")).isEqualTo(10);
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_outbox")).as("the unrecorded batch waits in the outbox").isEqualTo(1);
+      try (TidesyncClient restarted = client(db, server.url())) {
+        SyncReport r = restarted.flush();
+        assertThat(r.ok()).isTrue();
+        assertThat(r.conflicts()).as("a resent batch is answered from the server's record, not re-applied").isZero();
+        assertThat(count(file, "SELECT count(*) FROM readings")).isEqualTo(25);
+        assertThat(count(file, "SELECT v FROM _tidesync_meta WHERE k = 'seq'")).isEqualTo(25);
+        assertThat(count(file, "SELECT count(*) FROM _tidesync_conflicts")).isZero();
+        assertThat(count(db, "SELECT count(*) FROM _tidesync_outbox")).isZero();
+        assertThat(restarted.status().pendingTotal()).isZero();
+      }
+    }
+  }
+
+  @Test
+  void aPulledPageAndItsCursorCommitTogether() throws Exception {
+    Path data = dir.resolve("server");
+    Path a = dir.resolve("a.db");
+    Path b = dir.resolve("b.db");
+    seed(a, 30);
+    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withPort(0), true);
+        TidesyncClient ca = client(a, server.url())) {
+      ca.flush();
+      int[] applied = {0};
+      CrashPoints.install(p -> {
+        if (p.equals(CrashPoints.DEVICE_PULL_APPLYING) && ++applied[0] == 5) {
+          throw new Crash(p);
+        }
+      });
+      TidesyncClient dying = TidesyncClient.create(c -> c.database(b).server(server.url()).dataset("field").deviceId("b").pullLimit(10));
+      assertThatThrownBy(dying::flush).isInstanceOf(Crash.class);
+      dying.close();
+      CrashPoints.install(null);
+      // The page's table creation, rows and row metadata all rolled back with it.
+      assertThat(count(b, "SELECT count(*) FROM sqlite_master WHERE name = 'readings'")).as("nothing of the interrupted page").isZero();
+      assertThat(count(b, "SELECT count(*) FROM _tidesync_rows")).isZero();
+      assertThat(text(b, "SELECT v FROM _tidesync_meta WHERE k = 'cursor'")).as("cursor did not move").isNull();
+      try (TidesyncClient restarted = TidesyncClient.create(c -> c.database(b).server(server.url()).dataset("field").deviceId("b").pullLimit(10))) {
+        SyncReport r = restarted.flush();
+        assertThat(r.pulled()).isEqualTo(30);
+        assertThat(count(b, "SELECT count(*) FROM readings")).isEqualTo(30);
+        assertThat(count(b, "SELECT sum(v) FROM readings")).isEqualTo(435);
+      }
+    }
+  }
+}
