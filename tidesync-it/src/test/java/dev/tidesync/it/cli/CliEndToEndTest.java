@@ -1,0 +1,289 @@
+package dev.tidesync.it.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The {@code tidesync} command line as a user runs it: each command is a separate JVM
+ * ({@code java -cp <test class path> dev.tidesync.cli.Main ...}), judged by exit code and output.
+ */
+class CliEndToEndTest {
+  private static final Pattern LISTENING = Pattern.compile("Tidesync server listening on (http://\\S+) \\(data: (.+)\\)");
+
+  @TempDir Path dir;
+
+  private Process server;
+
+  /** What a finished command printed, and its exit code. */
+  record Run(int exit, String out, String err) {
+    @Override
+    public String toString() {
+      return "exit " + exit + "\n--- stdout\n" + out + "--- stderr\n" + err;
+    }
+  }
+
+  @AfterEach
+  void killServer() {
+    if (server != null && server.isAlive()) {
+      server.destroyForcibly();
+    }
+  }
+
+  @Test
+  @Timeout(value = 180, unit = TimeUnit.SECONDS)
+  void serverSyncStatusConflictsThroughTheRealExecutable() throws Exception {
+    server = start("server", "--data", dir.resolve("server-data").toString(), "--port", "0");
+    String url = awaitUrl(server);
+
+    Path a = dir.resolve("a.db");
+    Path b = dir.resolve("b.db");
+    sql(a, "CREATE TABLE notes (id TEXT PRIMARY KEY, title TEXT, body TEXT)",
+        "INSERT INTO notes VALUES ('n1', 'hello', 'from a')",
+        "INSERT INTO notes VALUES ('n2', 'second', 'from a')",
+        "CREATE TABLE scratch (line TEXT)"); // no primary key: reported, not synced
+    sql(b, "CREATE TABLE notes (id TEXT PRIMARY KEY, title TEXT, body TEXT)",
+        "INSERT INTO notes VALUES ('n3', 'third', 'from b')");
+
+    Run syncA = run("sync", "--db", a.toString(), "--server", url, "--dataset", "notes", "--device", "laptop");
+    assertThat(syncA.exit()).as("%s", syncA).isZero();
+    assertThat(syncA.out()).contains("synced laptop with dataset notes: pushed 2");
+    assertThat(syncA.err()).contains("scratch").contains("no primary key");
+
+    Run syncB = run("sync", "--db", b.toString(), "--server", url, "--dataset", "notes", "--device", "phone");
+    assertThat(syncB.exit()).as("%s", syncB).isZero();
+    assertThat(syncB.out()).contains("synced phone with dataset notes: pushed 1").contains("(bootstrap)");
+    assertThat(rows(b, "notes")).hasSize(3);
+
+    Run again = run("sync", "--db", a.toString(), "--server", url, "--dataset", "notes");
+    assertThat(again.exit()).as("%s", again).isZero();
+    assertThat(rows(a, "notes")).hasSize(3).isEqualTo(rows(b, "notes"));
+
+    // Offline edits of the same row on both sides, different columns: field-merge keeps both.
+    sql(a, "UPDATE notes SET title = 'hello world' WHERE id = 'n1'");
+    sql(b, "UPDATE notes SET body = 'edited on the phone' WHERE id = 'n1'");
+    for (Path db : List.of(a, b, a)) {
+      Run r = run("sync", "--db", db.toString(), "--server", url, "--dataset", "notes");
+      assertThat(r.exit()).as("%s", r).isZero();
+    }
+    assertThat(rows(a, "notes")).isEqualTo(rows(b, "notes")).contains("n1|hello world|edited on the phone");
+
+    Run status = run("status", "--db", a.toString());
+    assertThat(status.exit()).as("%s", status).isZero();
+    assertThat(status.out()).containsPattern("device:\\s+laptop").containsPattern("pending:\\s+0\\b")
+        .containsPattern("tables:\\s+notes").contains("scratch");
+
+    Run serverStatus = run("status", "--server", url);
+    assertThat(serverStatus.exit()).as("%s", serverStatus).isZero();
+    assertThat(serverStatus.out()).contains("dataset notes").contains("laptop").contains("phone");
+
+    Run conflicts = run("conflicts", "--server", url, "--dataset", "notes");
+    assertThat(conflicts.exit()).as("%s", conflicts).isZero();
+    assertThat(conflicts.out()).contains("notes n1").contains("field-merge").contains("device phone")
+        .contains("incoming: body='edited on the phone'").contains("1 conflict(s)");
+
+    Run fromFiles = run("conflicts", "--data", dir.resolve("server-data").toString(), "--dataset", "notes");
+    assertThat(fromFiles.exit()).as("%s", fromFiles).isZero();
+    // The same log read straight from the data directory (relative times aside).
+    assertThat(withoutAgo(fromFiles.out())).isEqualTo(withoutAgo(conflicts.out()));
+
+    // --watch: a local write reaches the server without another command; SIGTERM stops it cleanly.
+    Process watch = start("sync", "--db", b.toString(), "--server", url, "--dataset", "notes", "--watch", "--interval", "1s");
+    BlockingQueue<String> watchOut = drain(watch.getInputStream());
+    BlockingQueue<String> watchErr = drain(watch.getErrorStream());
+    sql(b, "INSERT INTO notes VALUES ('n9', 'written while watching', 'from b')");
+    Path serverFile = dir.resolve("server-data").resolve("notes.db");
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (!rows(serverFile, "notes").contains("n9|written while watching|from b") && System.nanoTime() < deadline) {
+      Thread.sleep(200);
+    }
+    assertThat(rows(serverFile, "notes")).contains("n9|written while watching|from b");
+    watch.destroy();
+    assertThat(watch.waitFor(10, TimeUnit.SECONDS)).as("sync --watch exits within 10 s of SIGTERM").isTrue();
+    String watched = watchOut.take();
+    String watchedErr = watchErr.take();
+    assertThat(watched).as("exit %d, stdout:%n%s%nstderr:%n%s", watch.exitValue(), watched, watchedErr)
+        .contains("watching " + b).contains("pushed 1 ")
+        .contains("stopped watching");
+
+    // SIGTERM: the shutdown hook closes the server and its storage, and the JVM ends promptly.
+    server.destroy();
+    assertThat(server.waitFor(10, TimeUnit.SECONDS)).as("server exits within 10 s of SIGTERM").isTrue();
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void failuresAreOneLineWithExitCodes() throws Exception {
+    Path db = dir.resolve("c.db");
+    sql(db, "CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)", "INSERT INTO t VALUES ('x', 'y')");
+
+    // Nothing listens on the port: a sync failure, exit 1, one line with the reason.
+    Run refused = run("sync", "--db", db.toString(), "--server", "http://127.0.0.1:" + freePort(), "--dataset", "d");
+    assertThat(refused.exit()).as("%s", refused).isEqualTo(1);
+    assertThat(refused.out()).isEmpty();
+    assertThat(refused.err().lines().toList()).as("%s", refused).hasSize(1);
+    assertThat(refused.err()).startsWith("tidesync: ").contains("cannot reach the server").contains("connection refused");
+
+    Run missingFile = run("sync", "--db", dir.resolve("nope.db").toString(), "--server", "http://127.0.0.1:1", "--dataset", "d");
+    assertThat(missingFile.exit()).isEqualTo(1);
+    assertThat(missingFile.err().lines().toList()).containsExactly("tidesync: no such database file: " + dir.resolve("nope.db"));
+
+    // Usage errors: exit 2, one line.
+    Run usage = run("sync", "--db", db.toString());
+    assertThat(usage.exit()).isEqualTo(2);
+    assertThat(usage.err().lines().toList()).hasSize(1);
+    assertThat(usage.err()).startsWith("tidesync: Missing required options");
+
+    Run badDataset = run("sync", "--db", db.toString(), "--server", "http://127.0.0.1:1", "--dataset", "Not Valid");
+    assertThat(badDataset.exit()).isEqualTo(2);
+    assertThat(badDataset.err()).contains("dataset name must match");
+
+    Run pg = run("server", "--pg", "jdbc:postgresql://localhost/tidesync");
+    assertThat(pg.exit()).isNotZero();
+    assertThat(pg.err()).contains("PostgreSQL storage is not available yet");
+
+    Run version = run("--version");
+    assertThat(version.exit()).isZero();
+    assertThat(version.out()).startsWith("tidesync ");
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void demoConvergesAndSaysSo() throws Exception {
+    Run demo = run("demo", "--devices", "3");
+    assertThat(demo.exit()).as("%s", demo).isZero();
+    assertThat(demo.out()).contains("replicas identical: yes").contains("conflict(s)")
+        .contains("different columns: field-merge kept both edits");
+    assertThat(demo.err()).as("%s", demo).isEmpty();
+  }
+
+  // ------------------------------------------------------------------------------------ helpers
+
+  private static ProcessBuilder command(String... args) {
+    String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    // Short-lived JVMs: C1 only and the serial GC start faster and use less CPU on a busy CI box.
+    List<String> cmd = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+        "-cp", System.getProperty("java.class.path"), "dev.tidesync.cli.Main"));
+    cmd.addAll(List.of(args));
+    return new ProcessBuilder(cmd);
+  }
+
+  private static Process start(String... args) throws IOException {
+    return command(args).start();
+  }
+
+  private static Run run(String... args) throws Exception {
+    Process p = command(args).start();
+    p.getOutputStream().close();
+    // Drain both pipes concurrently so that neither fills up and blocks the child.
+    var out = drain(p.getInputStream());
+    var err = drain(p.getErrorStream());
+    if (!p.waitFor(90, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("tidesync " + String.join(" ", args) + " did not finish within 90 s");
+    }
+    return new Run(p.exitValue(), out.take(), err.take());
+  }
+
+  private static BlockingQueue<String> drain(InputStream in) {
+    BlockingQueue<String> result = new LinkedBlockingQueue<>();
+    Thread t = new Thread(() -> {
+      ByteArrayOutputStream buf = new ByteArrayOutputStream();
+      try (in) {
+        in.transferTo(buf);
+      } catch (IOException e) {
+        // the process ended
+      }
+      result.add(buf.toString(StandardCharsets.UTF_8));
+    }, "drain");
+    t.setDaemon(true);
+    t.start();
+    return result;
+  }
+
+  /** Reads the server's stdout until the "listening" line and returns its URL; keeps draining after. */
+  private static String awaitUrl(Process server) throws Exception {
+    BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+    Thread t = new Thread(() -> {
+      try (var r = server.inputReader(StandardCharsets.UTF_8)) {
+        String line;
+        while ((line = r.readLine()) != null) {
+          lines.add(line);
+        }
+      } catch (IOException e) {
+        // the server ended
+      }
+    }, "server-stdout");
+    t.setDaemon(true);
+    t.start();
+    drain(server.getErrorStream());
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (System.nanoTime() < deadline) {
+      String line = lines.poll(250, TimeUnit.MILLISECONDS);
+      if (line != null) {
+        Matcher m = LISTENING.matcher(line);
+        if (m.find()) {
+          return m.group(1);
+        }
+      }
+      if (!server.isAlive() && lines.isEmpty()) {
+        throw new AssertionError("the server exited with " + server.exitValue() + " before listening");
+      }
+    }
+    throw new AssertionError("the server printed no 'listening' line within 60 s");
+  }
+
+  private static String withoutAgo(String s) {
+    return s.replaceAll(" \\([^)]* ago\\)", "");
+  }
+
+  private static int freePort() throws IOException {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  private static void sql(Path db, String... statements) throws Exception {
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement()) {
+      s.execute("PRAGMA busy_timeout = 10000");
+      for (String q : statements) {
+        s.execute(q);
+      }
+    }
+  }
+
+  private static List<String> rows(Path db, String table) throws Exception {
+    List<String> out = new ArrayList<>();
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement();
+        ResultSet rs = s.executeQuery("SELECT * FROM " + table + " ORDER BY 1")) {
+      int n = rs.getMetaData().getColumnCount();
+      while (rs.next()) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 1; i <= n; i++) {
+          sb.append(i > 1 ? "|" : "").append(rs.getString(i));
+        }
+        out.add(sb.toString());
+      }
+    }
+    return out;
+  }
+}
