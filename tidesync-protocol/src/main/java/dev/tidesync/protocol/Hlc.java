@@ -50,9 +50,4 @@ public record Hlc(long millis, int counter, String node) implements Comparable<H
     }
     return c != 0 ? c : node.compareTo(o.node);
   }
-
-  /** Compares two text-form clocks; equivalent to parsing both and calling compareTo. */
-  public static int compareText(String a, String b) {
-    return a.compareTo(b);
-  }
 }

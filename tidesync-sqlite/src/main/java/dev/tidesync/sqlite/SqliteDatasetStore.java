@@ -24,7 +24,6 @@ import dev.tidesync.protocol.PullPage;
 import dev.tidesync.protocol.PushRequest;
 import dev.tidesync.protocol.PushResult;
 import dev.tidesync.protocol.TableSchema;
-import dev.tidesync.protocol.Values;
 import dev.tidesync.protocol.WallClock;
 import dev.tidesync.protocol.Wire;
 import dev.tidesync.sqlite.internal.Capture;
@@ -402,7 +401,7 @@ public final class SqliteDatasetStore implements DatasetStore {
 
   /** Applies one change inside a savepoint; returns null when it should be retried after the rest. */
   private ChangeResult applyOne(int index, Change ch, TableSchema t, String device, boolean lastPass) throws SQLException {
-    exec(writer, "SAVEPOINT change");
+    io.statement("SAVEPOINT change").execute();
     try {
       String key = Keys.canonical(ch.pk());
       RowState stored = loadState(t, key, ch.pk());
@@ -435,13 +434,13 @@ public final class SqliteDatasetStore implements DatasetStore {
       if (logged) {
         logConflict(t, key, device, ch, stored, m);
       }
-      exec(writer, "RELEASE change");
+      io.statement("RELEASE change").execute();
       String status = logged ? ChangeResult.CONFLICT
           : clean || m.outcome() == MergeResult.Outcome.DUPLICATE ? ChangeResult.APPLIED : ChangeResult.MERGED;
       return new ChangeResult(index, status, version, null, false);
     } catch (SQLException e) {
-      exec(writer, "ROLLBACK TO change");
-      exec(writer, "RELEASE change");
+      io.statement("ROLLBACK TO change").execute();
+      io.statement("RELEASE change").execute();
       if (StoreException.isForeignKey(e)) {
         if (!lastPass) {
           return null;
@@ -453,8 +452,8 @@ public final class SqliteDatasetStore implements DatasetStore {
       }
       throw e;
     } catch (ProtocolException e) {
-      exec(writer, "ROLLBACK TO change");
-      exec(writer, "RELEASE change");
+      io.statement("ROLLBACK TO change").execute();
+      io.statement("RELEASE change").execute();
       return new ChangeResult(index, ChangeResult.REJECTED, 0, e.getMessage(), false);
     }
   }
@@ -832,18 +831,5 @@ public final class SqliteDatasetStore implements DatasetStore {
     } finally {
       lock.unlock();
     }
-  }
-
-  @SuppressWarnings("unused")
-  private static boolean sameValues(Map<String, Object> a, Map<String, Object> b) {
-    if (!a.keySet().equals(b.keySet())) {
-      return false;
-    }
-    for (String k : a.keySet()) {
-      if (!Values.same(a.get(k), b.get(k))) {
-        return false;
-      }
-    }
-    return true;
   }
 }
