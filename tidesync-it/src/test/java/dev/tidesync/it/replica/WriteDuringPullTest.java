@@ -28,6 +28,15 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(60)
 class WriteDuringPullTest {
+  // Own threads, not the common pool: on 2 cores its parallelism is 1, and a flush blocked on a
+  // latch there would starve the app thread the test needs (seen on JDK 25).
+  private final java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(4);
+
+  @org.junit.jupiter.api.AfterEach
+  void stopThreads() {
+    threads.shutdownNow();
+  }
+
   private static final String ROW = "SELECT id, v, w FROM items";
 
   /** Holds the next pull, once armed, between fetching the page and handing it to the device. */
@@ -109,7 +118,7 @@ class WriteDuringPullTest {
     CountDownLatch fetched = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
     gate.arm(fetched, release);
-    CompletableFuture<SyncReport> sync = CompletableFuture.supplyAsync(cb::flush);
+    CompletableFuture<SyncReport> sync = CompletableFuture.supplyAsync(cb::flush, threads);
     assertThat(fetched.await(10, TimeUnit.SECONDS)).as("B's flush reached its pull").isTrue();
 
     // the app writes the same column of the same row while B holds A's change, not yet applied
@@ -140,7 +149,7 @@ class WriteDuringPullTest {
     CountDownLatch written = new CountDownLatch(1);
     CountDownLatch commit = new CountDownLatch(1);
     gate.arm(fetched, release);
-    CompletableFuture<SyncReport> sync = CompletableFuture.supplyAsync(cb::flush);
+    CompletableFuture<SyncReport> sync = CompletableFuture.supplyAsync(cb::flush, threads);
     assertThat(fetched.await(10, TimeUnit.SECONDS)).as("B's flush reached its pull").isTrue();
 
     // an app transaction on another connection: begins, writes, waits, commits
@@ -157,7 +166,7 @@ class WriteDuringPullTest {
       } catch (Exception e) {
         throw new RuntimeException(e);
       }
-    });
+    }, threads);
     assertThat(written.await(10, TimeUnit.SECONDS)).isTrue();
     release.countDown(); // B now applies A's change of the same row; it must wait for the app's commit
     Thread.sleep(300);
@@ -179,7 +188,7 @@ class WriteDuringPullTest {
     CountDownLatch fetched = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
     gate.arm(fetched, release);
-    CompletableFuture<SyncReport> sync = CompletableFuture.supplyAsync(cb::flush);
+    CompletableFuture<SyncReport> sync = CompletableFuture.supplyAsync(cb::flush, threads);
     assertThat(fetched.await(10, TimeUnit.SECONDS)).isTrue();
     sql(b, "UPDATE items SET w = 'from-b' WHERE id = 'r1'");
     release.countDown();
