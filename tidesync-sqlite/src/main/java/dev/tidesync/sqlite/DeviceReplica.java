@@ -106,7 +106,9 @@ public final class DeviceReplica implements AutoCloseable {
     this.io = new RowIo(conn);
     String[] state = Sql.inTx(conn, "opening replica " + file, () -> {
       Capture.createMetaTables(conn);
-      exec(conn, "CREATE INDEX IF NOT EXISTS _tidesync_rows_dirty ON _tidesync_rows (tbl, pk) WHERE dirty <> 0");
+      // Partial index of pending rows: the push scan's "dirty = 1" must match its WHERE term
+      // exactly, or SQLite cannot prove the index applies and scans every row of the replica.
+      exec(conn, "CREATE INDEX IF NOT EXISTS _tidesync_rows_pending ON _tidesync_rows (tbl, pk) WHERE dirty = 1");
       exec(conn, "CREATE TABLE IF NOT EXISTS _tidesync_outbox (batch TEXT PRIMARY KEY, dataset TEXT NOT NULL, body BLOB NOT NULL, at INTEGER NOT NULL)");
       String dev = meta("device");
       if (options.deviceId() != null) {
@@ -382,7 +384,10 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   private List<Change> collect(TableSchema t, boolean deletes, String afterKey, int limit) throws SQLException {
-    PreparedStatement ps = io.statement("SELECT pk, ver, live, dead, pending FROM _tidesync_rows WHERE dirty = 1 AND tbl = ? AND pk > ? AND "
+    // INDEXED BY: without statistics the planner prefers the primary key and walks every row
+    // of the table; the partial index holds only the pending ones.
+    PreparedStatement ps = io.statement("SELECT pk, ver, live, dead, pending FROM _tidesync_rows INDEXED BY _tidesync_rows_pending "
+        + "WHERE dirty = 1 AND tbl = ? AND pk > ? AND "
         + "(CASE WHEN live IS NOT NULL AND (dead IS NULL OR live > dead) THEN 0 ELSE 1 END) = ? ORDER BY pk LIMIT ?");
     ps.setString(1, t.name());
     ps.setString(2, afterKey);
@@ -440,21 +445,30 @@ public final class DeviceReplica implements AutoCloseable {
       int conflicts = 0;
       int rejected = 0;
       List<String> errors = new ArrayList<>();
+      // One statement per change. A row is clean only if no local write came after the one we
+      // sent: every local write ticks the clock, so "its newest clock is still the one we sent"
+      // says exactly that.
+      PreparedStatement ok = io.statement("UPDATE _tidesync_rows SET ver = max(ver, ?), "
+          + "dirty = CASE WHEN dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ? THEN 0 ELSE dirty END, "
+          + "pending = CASE WHEN dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ? THEN NULL ELSE pending END "
+          + "WHERE tbl = ? AND pk = ?");
+      PreparedStatement failed = io.statement("UPDATE _tidesync_rows SET dirty = 2, err = ? "
+          + "WHERE tbl = ? AND pk = ? AND dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?");
       for (ChangeResult r : result.results()) {
         if (r.index() < 0 || r.index() >= sent.changes().size()) {
           continue;
         }
         Change c = sent.changes().get(r.index());
         String key = Keys.canonical(c.pk());
-        RowMeta m = loadMeta(c.table(), key);
-        if (m == null) {
-          continue;
-        }
         if (r.rejected()) {
           rejected++;
           errors.add(c.table() + " " + key + ": " + r.reason());
-          if (!r.retriable() && m.dirty() == 1 && c.hlc().equals(Clocks.max(m.live(), m.dead()))) {
-            saveMeta(c.table(), key, new RowMeta(m.ver(), 2, m.live(), m.dead(), m.pending(), r.reason()));
+          if (!r.retriable()) {
+            failed.setString(1, r.reason());
+            failed.setString(2, c.table());
+            failed.setString(3, key);
+            failed.setString(4, c.hlc());
+            failed.executeUpdate();
           }
           continue;
         }
@@ -467,10 +481,12 @@ public final class DeviceReplica implements AutoCloseable {
         // our new base. After a merge or a conflict the server's row differs; we keep the old
         // base so that the pull that follows delivers the merged row (and a local edit made
         // before that is pushed as a conflict, resolved on the server, never lost).
-        long ver = ChangeResult.APPLIED.equals(r.status()) ? Math.max(m.ver(), r.version()) : m.ver();
-        boolean newer = !c.hlc().equals(Clocks.max(m.live(), m.dead()));
-        saveMeta(c.table(), key, newer ? new RowMeta(ver, m.dirty(), m.live(), m.dead(), m.pending(), m.err())
-            : new RowMeta(ver, 0, m.live(), m.dead(), null, null));
+        ok.setLong(1, ChangeResult.APPLIED.equals(r.status()) ? r.version() : 0);
+        ok.setString(2, c.hlc());
+        ok.setString(3, c.hlc());
+        ok.setString(4, c.table());
+        ok.setString(5, key);
+        ok.executeUpdate();
       }
       Sql.update(conn, "DELETE FROM _tidesync_outbox WHERE batch = ?", sent.batch());
       setMeta("pushed_schema", new String(Wire.writeSchema(sent.schema()), StandardCharsets.UTF_8));

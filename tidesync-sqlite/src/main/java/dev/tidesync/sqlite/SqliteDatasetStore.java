@@ -229,6 +229,9 @@ public final class SqliteDatasetStore implements DatasetStore {
     if (prior != null) {
       return Wire.readPushResult(new java.io.ByteArrayInputStream(prior)).asReplay();
     }
+    // The file, not memory, is the truth: another process (an operator's command) may have
+    // versioned rows since we last wrote. We hold the write lock from here to commit.
+    seq = Math.max(seq, Sql.number(writer, "SELECT v FROM _tidesync_meta WHERE k = 'seq'"));
     absorbLocal(null, null);
     reconcile(req.schema(), touched(req));
     List<Change> changes = req.changes();
@@ -644,9 +647,13 @@ public final class SqliteDatasetStore implements DatasetStore {
     List<Change> changes = new ArrayList<>();
     long last = after;
     int scanned = 0;
-    PreparedStatement ps = r.io().statement("SELECT tbl, pk, ver, live, dead, origin FROM _tidesync_rows WHERE ver > ? ORDER BY ver LIMIT ?");
+    // A device's own unmodified rows are filtered here, not after reading, so that a device that
+    // pushed many rows does not page through all of them again on its next pull.
+    PreparedStatement ps = r.io().statement("SELECT tbl, pk, ver, live, dead, origin FROM _tidesync_rows "
+        + "WHERE ver > ? AND (origin IS NULL OR origin <> ?) ORDER BY ver LIMIT ?");
     ps.setLong(1, after);
-    ps.setInt(2, limit);
+    ps.setString(2, device == null ? "" : device);
+    ps.setInt(3, limit);
     record Row(String tbl, String pk, long ver, String live, String dead, String origin) {}
     List<Row> rows = new ArrayList<>();
     try (ResultSet rs = ps.executeQuery()) {
@@ -662,7 +669,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       // Tombstones travel in a bootstrap too: a replica that wrote rows before its first pull
       // (or whose bootstrap spans several syncs) must hear of their deletion. A device's own
       // unmodified rows never come back to it (a device id names one replica file).
-      if (t == null || (device != null && device.equals(row.origin()))) {
+      if (t == null) {
         continue;
       }
       List<Object> pk = Keys.parseCanonical(row.pk());
@@ -677,6 +684,10 @@ public final class SqliteDatasetStore implements DatasetStore {
       changes.add(new Change(t.name(), pk, deleted, cols, Clocks.max(row.live(), row.dead()), null, 0, row.ver()));
     }
     boolean hasMore = scanned == limit;
+    if (!hasMore) {
+      // Everything up to this snapshot's newest version has been seen (the rest was our own).
+      last = Math.max(last, Sql.number(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'seq'"));
+    }
     return new PullPage(cursorOf(bootstrap && hasMore, last), hasMore, bootstrap, List.copyOf(tables.values()), changes);
   }
 
@@ -698,6 +709,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         long before = seq;
         try {
           Sql.inTx(writer, "absorbing local writes in " + name, () -> {
+            seq = Math.max(seq, Sql.number(writer, "SELECT v FROM _tidesync_meta WHERE k = 'seq'"));
             absorbLocal(null, null);
             saveMeta();
             return null;

@@ -54,6 +54,7 @@ class CliEndToEndTest {
   void serverSyncStatusConflictsThroughTheRealExecutable() throws Exception {
     server = start("server", "--data", dir.resolve("server-data").toString(), "--port", "0");
     String url = awaitUrl(server);
+    BlockingQueue<String> serverOutput = serverDone;
 
     Path a = dir.resolve("a.db");
     Path b = dir.resolve("b.db");
@@ -117,7 +118,7 @@ class CliEndToEndTest {
       Thread.sleep(200);
     }
     assertThat(rows(serverFile, "notes")).contains("n9|written while watching|from b");
-    watch.destroy();
+    sigterm(watch);
     assertThat(watch.waitFor(10, TimeUnit.SECONDS)).as("sync --watch exits within 10 s of SIGTERM").isTrue();
     String watched = watchOut.take();
     String watchedErr = watchErr.take();
@@ -126,8 +127,10 @@ class CliEndToEndTest {
         .contains("stopped watching");
 
     // SIGTERM: the shutdown hook closes the server and its storage, and the JVM ends promptly.
-    server.destroy();
+    sigterm(server);
     assertThat(server.waitFor(10, TimeUnit.SECONDS)).as("server exits within 10 s of SIGTERM").isTrue();
+    serverOutput.poll(10, TimeUnit.SECONDS); // the drain thread ends at end of stream
+    assertThat(String.join("\n", serverLines)).contains("Tidesync server stopped");
   }
 
   @Test
@@ -181,8 +184,9 @@ class CliEndToEndTest {
   private static ProcessBuilder command(String... args) {
     String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     // Short-lived JVMs: C1 only and the serial GC start faster and use less CPU on a busy CI box.
+    // The CLI's own logback.xml, as a user gets it, not this module's logback-test.xml.
     List<String> cmd = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-        "-cp", System.getProperty("java.class.path"), "dev.tidesync.cli.Main"));
+        "-Dlogback.configurationFile=logback.xml", "-cp", System.getProperty("java.class.path"), "dev.tidesync.cli.Main"));
     cmd.addAll(List.of(args));
     return new ProcessBuilder(cmd);
   }
@@ -220,18 +224,33 @@ class CliEndToEndTest {
     return result;
   }
 
+  /** Every line the server printed to stdout so far. */
+  private final List<String> serverLines = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /** Gets an element when the server's stdout has ended. */
+  private final BlockingQueue<String> serverDone = new LinkedBlockingQueue<>();
+
+  /**
+   * Sends SIGTERM, as {@code kill} would. Not {@link Process#destroy()}: that also closes our ends
+   * of the child's pipes at once, so what it prints while shutting down would be lost.
+   */
+  private static void sigterm(Process p) {
+    p.toHandle().destroy();
+  }
+
   /** Reads the server's stdout until the "listening" line and returns its URL; keeps draining after. */
-  private static String awaitUrl(Process server) throws Exception {
+  private String awaitUrl(Process server) throws Exception {
     BlockingQueue<String> lines = new LinkedBlockingQueue<>();
     Thread t = new Thread(() -> {
       try (var r = server.inputReader(StandardCharsets.UTF_8)) {
         String line;
         while ((line = r.readLine()) != null) {
           lines.add(line);
+          serverLines.add(line);
         }
       } catch (IOException e) {
         // the server ended
       }
+      serverDone.add("end");
     }, "server-stdout");
     t.setDaemon(true);
     t.start();

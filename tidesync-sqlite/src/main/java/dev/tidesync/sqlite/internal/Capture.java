@@ -37,6 +37,10 @@ public final class Capture {
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID");
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_log (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, "
         + "op TEXT NOT NULL, mask INTEGER NOT NULL, wall INTEGER NOT NULL, ncols INTEGER NOT NULL DEFAULT 0)");
+    if (Sql.number(c, "SELECT count(*) FROM pragma_table_info('_tidesync_log') WHERE name = 'ncols'") == 0) {
+      // Files made before the column existed (development builds of 0.1.0).
+      exec(c, "ALTER TABLE _tidesync_log ADD COLUMN ncols INTEGER NOT NULL DEFAULT 0");
+    }
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_apply (x INTEGER)");
     // One row per synced row. Device columns: ver (server version last seen, the base of the next
     // push), dirty (0 clean, 1 pending, 2 failed), pending ({col: clock} of unpushed columns),

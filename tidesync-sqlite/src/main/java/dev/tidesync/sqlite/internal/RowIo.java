@@ -21,6 +21,8 @@ import java.util.stream.Collectors;
 public final class RowIo implements AutoCloseable {
   private final Connection c;
   private final Map<String, PreparedStatement> cache = new HashMap<>();
+  /** SQL text by (kind, table, column list): building it is most of the cost of a small write. */
+  private final Map<List<Object>, String> sqlText = new HashMap<>();
 
   public RowIo(Connection c) {
     this.c = c;
@@ -45,6 +47,7 @@ public final class RowIo implements AutoCloseable {
       }
     }
     cache.clear();
+    sqlText.clear();
   }
 
   private static String where(TableSchema t) {
@@ -54,8 +57,9 @@ public final class RowIo implements AutoCloseable {
   /** The row's values for {@code columns} (all columns when null), or null when the row does not exist. */
   public Map<String, Object> read(TableSchema t, List<Object> pk, List<String> columns) throws SQLException {
     List<String> cols = columns != null ? columns : t.columns().stream().map(cs -> cs.name()).toList();
-    String select = cols.isEmpty() ? "1" : cols.stream().map(Sql::q).collect(Collectors.joining(", "));
-    PreparedStatement ps = prepare("SELECT " + select + " FROM " + q(t.name()) + " WHERE " + where(t));
+    String sql = sqlText.computeIfAbsent(List.of("read", t, cols), k -> "SELECT "
+        + (cols.isEmpty() ? "1" : cols.stream().map(Sql::q).collect(Collectors.joining(", "))) + " FROM " + q(t.name()) + " WHERE " + where(t));
+    PreparedStatement ps = prepare(sql);
     Sql.bindAll(ps, 1, pk);
     try (ResultSet rs = ps.executeQuery()) {
       if (!rs.next()) {
@@ -82,18 +86,20 @@ public final class RowIo implements AutoCloseable {
         args.add(e.getValue());
       }
     }
-    String key = t.primaryKey().stream().map(Sql::q).collect(Collectors.joining(", "));
-    List<String> sets = cols.stream().filter(col -> !t.isPrimaryKey(col)).map(col -> q(col) + " = excluded." + q(col)).toList();
-    String sql = "INSERT INTO " + q(t.name()) + " (" + cols.stream().map(Sql::q).collect(Collectors.joining(", ")) + ") VALUES ("
-        + "?, ".repeat(cols.size() - 1) + "?) ON CONFLICT (" + key + ") DO "
-        + (sets.isEmpty() ? "NOTHING" : "UPDATE SET " + String.join(", ", sets));
+    String sql = sqlText.computeIfAbsent(List.of("upsert", t, cols), k -> {
+      String key = t.primaryKey().stream().map(Sql::q).collect(Collectors.joining(", "));
+      List<String> sets = cols.stream().filter(col -> !t.isPrimaryKey(col)).map(col -> q(col) + " = excluded." + q(col)).toList();
+      return "INSERT INTO " + q(t.name()) + " (" + cols.stream().map(Sql::q).collect(Collectors.joining(", ")) + ") VALUES ("
+          + "?, ".repeat(cols.size() - 1) + "?) ON CONFLICT (" + key + ") DO "
+          + (sets.isEmpty() ? "NOTHING" : "UPDATE SET " + String.join(", ", sets));
+    });
     PreparedStatement ps = prepare(sql);
     Sql.bindAll(ps, 1, args);
     ps.executeUpdate();
   }
 
   public int delete(TableSchema t, List<Object> pk) throws SQLException {
-    PreparedStatement ps = prepare("DELETE FROM " + q(t.name()) + " WHERE " + where(t));
+    PreparedStatement ps = prepare(sqlText.computeIfAbsent(List.of("delete", t), k -> "DELETE FROM " + q(t.name()) + " WHERE " + where(t)));
     Sql.bindAll(ps, 1, pk);
     return ps.executeUpdate();
   }

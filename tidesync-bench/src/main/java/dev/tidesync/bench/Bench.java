@@ -1,0 +1,833 @@
+package dev.tidesync.bench;
+
+import dev.tidesync.client.HttpTransport;
+import dev.tidesync.client.SyncListener;
+import dev.tidesync.client.SyncReport;
+import dev.tidesync.client.TidesyncClient;
+import dev.tidesync.client.Transport;
+import dev.tidesync.server.ServerConfig;
+import dev.tidesync.server.TidesyncServer;
+import dev.tidesync.sqlite.DeviceReplica;
+import dev.tidesync.sqlite.SqliteStorage;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.text.ParseException;
+import java.time.Duration;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import jdk.jfr.Configuration;
+import jdk.jfr.Recording;
+
+/**
+ * Tidesync throughput benchmark: push, bootstrap, capture overhead and delta pull, each against a
+ * raw SQLite baseline measured in the same process run. A real {@link TidesyncServer} over a
+ * {@link SqliteStorage} in a temporary directory serves the devices on 127.0.0.1.
+ *
+ * <p>Run through {@code ./bench} (see {@code --help}); results go to stdout and, with
+ * {@code --markdown FILE}, to a Markdown file.
+ */
+public final class Bench {
+  /** Scenario names for --only; "push" is push-initial then push-captured. */
+  static final List<String> SCENARIOS = List.of("push", "push-initial", "push-captured", "bootstrap", "capture", "delta");
+  static final List<String> DEFAULT_ORDER = List.of("push-initial", "push-captured", "bootstrap", "capture", "delta");
+
+  /** Command-line options. */
+  static final class Options {
+    int rows = 100_000;
+    int warmupRows = 10_000;
+    int reps = 3;
+    int captureReps = 7;
+    int deltaReps = 20;
+    int deltaChanges = 10;
+    int smallRows = 1_000;
+    int sessions = 100;
+    int batchLimit = 1000;
+    int pullLimit = 1000;
+    long seed = 42;
+    Set<String> only = new LinkedHashSet<>(DEFAULT_ORDER);
+    Path markdown;
+    Path dir;
+    Path jfr;
+    boolean keep;
+    String commandLine = "";
+
+    static Options parse(String[] args) {
+      Options o = new Options();
+      o.commandLine = String.join(" ", args);
+      for (int i = 0; i < args.length; i++) {
+        String a = args[i];
+        if (a.equals("--help") || a.equals("-h")) {
+          usage(System.out);
+          System.exit(0);
+        }
+        if (a.equals("--keep")) {
+          o.keep = true;
+          continue;
+        }
+        if (i + 1 >= args.length) {
+          throw new IllegalArgumentException("option " + a + " needs a value (see --help)");
+        }
+        String v = args[++i];
+        switch (a) {
+          case "--rows" -> o.rows = positive(a, v);
+          case "--warmup-rows" -> o.warmupRows = Integer.parseInt(v);
+          case "--reps" -> o.reps = positive(a, v);
+          case "--capture-reps" -> o.captureReps = positive(a, v);
+          case "--delta-reps" -> o.deltaReps = positive(a, v);
+          case "--delta-changes" -> o.deltaChanges = positive(a, v);
+          case "--small-rows" -> o.smallRows = positive(a, v);
+          case "--sessions" -> o.sessions = positive(a, v);
+          case "--batch-limit" -> o.batchLimit = positive(a, v);
+          case "--pull-limit" -> o.pullLimit = positive(a, v);
+          case "--seed" -> o.seed = Long.parseLong(v);
+          case "--markdown" -> o.markdown = Path.of(v);
+          case "--dir" -> o.dir = Path.of(v);
+          case "--jfr" -> o.jfr = Path.of(v);
+          case "--only" -> {
+            o.only = new LinkedHashSet<>();
+            for (String s : v.split(",")) {
+              if (!SCENARIOS.contains(s.strip())) {
+                throw new IllegalArgumentException("unknown scenario '" + s + "'; known: " + SCENARIOS);
+              }
+              if (s.strip().equals("push")) {
+                o.only.add("push-initial");
+                o.only.add("push-captured");
+              } else {
+                o.only.add(s.strip());
+              }
+            }
+          }
+          default -> throw new IllegalArgumentException("unknown option " + a + " (see --help)");
+        }
+      }
+      if (o.deltaChanges > o.smallRows) {
+        throw new IllegalArgumentException("--delta-changes must not exceed --small-rows");
+      }
+      return o;
+    }
+
+    private static int positive(String name, String v) {
+      int n = Integer.parseInt(v.replace("_", "").replace(",", ""));
+      if (n < 1) {
+        throw new IllegalArgumentException(name + " must be positive, got " + v);
+      }
+      return n;
+    }
+
+    static void usage(PrintStream out) {
+      out.println("""
+          usage: bench [options]
+            --rows N           readings rows for push, bootstrap, capture and the large delta dataset (default 100000)
+            --warmup-rows N    rows of the unreported warm-up pass of every scenario; 0 skips it (default 10000)
+            --reps N           measured repetitions per scenario, the median is reported (default 3)
+            --capture-reps N   measured repetitions of the capture scenario, at least --reps (default 7: it is cheap, and noisy)
+            --delta-reps N     measured delta pulls per dataset size (default 20)
+            --delta-changes N  rows changed on the other device before each delta pull (default 10)
+            --small-rows N     readings rows of the small delta dataset (default 1000)
+            --sessions N       parent rows (sessions) in every dataset (default 100)
+            --batch-limit N    client batchLimit, changes per push request (default 1000, the client default)
+            --pull-limit N     client pullLimit, changes per pull page (default 1000, the client default)
+            --only LIST        comma-separated scenarios, run in the order given: push (= push-initial,push-captured),
+                               push-initial, push-captured, bootstrap, capture, delta (default: all, in that order)
+            --seed N           data generator seed (default 42)
+            --markdown FILE    also write the results as Markdown to FILE
+            --jfr DIR          record each measured scenario with JFR (profile settings) into DIR/<scenario>.jfr
+            --dir DIR          work directory (default: a new temp directory, deleted at the end)
+            --keep             keep the work directory""");
+    }
+  }
+
+  /** One line of the results table. NaN means "not applicable". */
+  record Row(String scenario, String rows, double seconds, double rowsPerSec, double rawSeconds, double ratio, String target,
+      String met) {}
+
+  private final Options o;
+  private final Path root;
+  private final String url;
+  private final Timers timers;
+  private final List<Row> table = new ArrayList<>();
+  private final List<String> notes = new ArrayList<>();
+  /** Per row count: the dataset of the last initial-load push and its (synced) device, kept for the later scenarios. */
+  private final Map<Integer, Synced> pushed = new LinkedHashMap<>();
+  /** Per row count: the last bootstrapped device of that dataset (the second synced device for delta). */
+  private final Map<Integer, Synced> bootstrapped = new LinkedHashMap<>();
+  private Recording recording;
+
+  /** A device file synced with a dataset. */
+  private record Synced(String dataset, Path file, String device) {}
+  private boolean report;
+  private int serial;
+
+  private Bench(Options o, Path root, String url, Timers timers) {
+    this.o = o;
+    this.root = root;
+    this.url = url;
+    this.timers = timers;
+  }
+
+  public static void main(String[] args) throws Exception {
+    Options o;
+    try {
+      o = Options.parse(args);
+    } catch (IllegalArgumentException e) {
+      System.err.println("bench: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    Path root = o.dir != null ? Files.createDirectories(o.dir) : Files.createTempDirectory("tidesync-bench");
+    long start = System.nanoTime();
+    Timers timers = new Timers();
+    try (SqliteStorage storage = SqliteStorage.open(root.resolve("server"));
+        Timers.TimedStorage timed = new Timers.TimedStorage(storage, timers);
+        TidesyncServer server = TidesyncServer.start(timed, ServerConfig.defaults().withHost("127.0.0.1").withPort(0))) {
+      Bench b = new Bench(o, root, server.url(), timers);
+      log("server %s, work dir %s, -Xmx %d MiB", server.url(), root, Runtime.getRuntime().maxMemory() >> 20);
+      if (o.warmupRows > 0) {
+        long w0 = System.nanoTime();
+        log("warm-up pass with %,d rows (not reported)", o.warmupRows);
+        b.report = false;
+        b.runAll(o.warmupRows, 1, Math.min(o.smallRows, o.warmupRows), Math.min(5, o.deltaReps));
+        log("warm-up done in %.1f s", secs(System.nanoTime() - w0));
+      }
+      b.report = true;
+      b.runAll(o.rows, o.reps, o.smallRows, o.deltaReps);
+      double total = secs(System.nanoTime() - start);
+      String text = b.textTable(total);
+      System.out.println();
+      System.out.print(text);
+      if (o.markdown != null) {
+        Files.writeString(o.markdown, b.markdown(total), StandardCharsets.UTF_8);
+        log("wrote %s", o.markdown);
+      }
+    } finally {
+      if (!o.keep) {
+        deleteTree(root);
+      }
+    }
+  }
+
+  private void runAll(int n, int reps, int small, int deltaReps) throws Exception {
+    pushed.clear();
+    bootstrapped.clear();
+    for (String scenario : o.only) {
+      switch (scenario) {
+        case "push-initial" -> pushInitial(n, reps);
+        case "push-captured" -> pushTriggered(n, reps);
+        case "bootstrap" -> bootstrap(n, reps);
+        case "capture" -> capture(n, report ? Math.max(reps, o.captureReps) : reps);
+        case "delta" -> delta(small, n, deltaReps);
+        default -> throw new IllegalStateException(scenario);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------- scenarios
+
+  private int total(int n) {
+    return n + o.sessions;
+  }
+
+  private String name(String prefix) {
+    return prefix + "-" + (++serial);
+  }
+
+  /** A raw batched insert of the same rows into a plain file: the baseline. Seconds. */
+  private Timed raw(int n, long seed) throws Exception {
+    Path f = root.resolve(name("raw") + ".db");
+    Data.createSchema(f);
+    Timed t = insert(f, n, seed);
+    Data.deleteDb(f);
+    return t;
+  }
+
+  /** Wall seconds of a batched insert transaction, and the CPU seconds of this thread meanwhile. */
+  private record Timed(double seconds, double cpu) {}
+
+  private Timed insert(Path f, int n, long seed) throws Exception {
+    Cpu cpu = Cpu.start();
+    long nanos = Data.insert(f, n, o.sessions, seed);
+    return new Timed(secs(nanos), cpu.stop().threadSeconds());
+  }
+
+  /** Scenario 1a: rows inserted before Tidesync opens the file (initial load); open + flush. */
+  private void pushInitial(int n, int reps) throws Exception {
+    List<Map<String, Double>> samples = new ArrayList<>();
+    profile("push-initial");
+    for (int rep = 0; rep < reps; rep++) {
+      String ds = name("pinit");
+      Path dev = root.resolve(ds + ".db");
+      long seed = o.seed + rep;
+      Data.createSchema(dev);
+      double setup = secs(Data.insert(dev, n, o.sessions, seed));
+      Timed raw = raw(n, seed);
+      Probe p = new Probe();
+      timers.reset();
+      HeapSampler h = new HeapSampler();
+      Cpu cpu = Cpu.start();
+      long t0 = System.nanoTime();
+      SyncReport r;
+      long t1;
+      try (h; Device d = device(dev, ds, "dev-" + ds, p)) {
+        t1 = System.nanoTime();
+        r = d.client.flush();
+      }
+      long t2 = System.nanoTime();
+      cpu.stop();
+      check(r.ok() && r.pushed() == total(n) && r.applied() == total(n), "initial-load push: " + r);
+      Map<String, Double> s = flushSample(t0, t1, t2, p, r, cpu);
+      s.put("heapMax", mib(h.maxSampled()));
+      s.put("raw", raw.seconds());
+      s.put("rawCpu", raw.cpu());
+      s.put("setupInsert", setup);
+      samples.add(s);
+      Synced old = pushed.put(n, new Synced(ds, dev, "dev-" + ds));
+      if (old != null) {
+        Data.deleteDb(old.file());
+      }
+      progress("push/initial", rep, reps, s);
+    }
+    profileEnd();
+    Map<String, Double> m = medians(samples);
+    addRow("push, initial load (open + flush)", total(n), m.get("seconds"), m.get("raw"), 3.0, "≤ 3×");
+    m = medianRun(samples);
+    note(String.format(Locale.ROOT, "push, initial load (the median run): open (logs the %,d existing rows) %s s + flush %s s. "
+            + "Flush = push phase %s s (%.0f push requests; HTTP push calls %s s, of which server store %s s) + pull phase %s s "
+            + "(pulled %,.0f rows back in %.0f pages; HTTP pull calls %s s, of which server store %s s). "
+            + "CPU used meanwhile: %s s by the process, %s s by the device's thread; CPU ratio (process CPU ÷ raw insert CPU %s s) "
+            + "%.1f×. Max sampled heap used %.0f MiB (worst run %.0f MiB). "
+            + "Baseline insert of the same rows into the device file before opening: %s s.",
+        total(n), f(m.get("open")), f(m.get("flush")), f(m.get("pushPhase")), m.get("pushes"), f(m.get("httpPush")),
+        f(m.get("storePush")), f(m.get("pullPhase")), m.get("pulled"), m.get("pages"), f(m.get("httpPull")),
+        f(m.get("storePull")), f(m.get("cpu")), f(m.get("deviceCpu")), f(m.get("rawCpu")), m.get("cpu") / m.get("rawCpu"),
+        m.get("heapMax"), worst(samples, "heapMax"), f(m.get("setupInsert"))));
+  }
+
+  /** Scenario 1b: rows inserted after Tidesync opened (captured by triggers); flush only. */
+  private void pushTriggered(int n, int reps) throws Exception {
+    List<Map<String, Double>> samples = new ArrayList<>();
+    profile("push-captured");
+    for (int rep = 0; rep < reps; rep++) {
+      String ds = name("ptrig");
+      Path dev = root.resolve(ds + ".db");
+      long seed = o.seed + 100 + rep;
+      Data.createSchema(dev);
+      Probe p = new Probe();
+      Map<String, Double> s;
+      try (Device d = device(dev, ds, "dev-" + ds, p)) {
+        double captured = secs(Data.insert(dev, n, o.sessions, seed));
+        Timed raw = raw(n, seed);
+        timers.reset();
+        HeapSampler h = new HeapSampler();
+        Cpu cpu = Cpu.start();
+        long t0 = System.nanoTime();
+        SyncReport r;
+        try (h) {
+          r = d.client.flush();
+        }
+        long t2 = System.nanoTime();
+        cpu.stop();
+        check(r.ok() && r.pushed() == total(n) && r.applied() == total(n), "trigger-captured push: " + r);
+        s = flushSample(t0, t0, t2, p, r, cpu);
+        s.put("heapMax", mib(h.maxSampled()));
+        s.put("raw", raw.seconds());
+        s.put("rawCpu", raw.cpu());
+        s.put("capturedInsert", captured);
+      }
+      samples.add(s);
+      Data.deleteDb(dev);
+      progress("push/captured", rep, reps, s);
+    }
+    profileEnd();
+    Map<String, Double> m = medians(samples);
+    addRow("push, captured by triggers (flush)", total(n), m.get("seconds"), m.get("raw"), 3.0, "≤ 3×");
+    m = medianRun(samples);
+    note(String.format(Locale.ROOT, "push, captured by triggers (the median run): flush %s s = push phase %s s (HTTP push calls %s s, "
+            + "of which server store %s s) + pull phase %s s (pulled %,.0f rows back; HTTP pull %s s, server store %s s). "
+            + "CPU used meanwhile: %s s by the process, %s s by the device's thread; CPU ratio (process CPU ÷ raw insert CPU %s s) "
+            + "%.1f×. Max sampled heap used %.0f MiB (worst run %.0f MiB). The app's insert of the rows with triggers installed took %s s before the flush (not in the figure; see capture).",
+        f(m.get("flush")), f(m.get("pushPhase")), f(m.get("httpPush")), f(m.get("storePush")), f(m.get("pullPhase")),
+        m.get("pulled"), f(m.get("httpPull")), f(m.get("storePull")), f(m.get("cpu")), f(m.get("deviceCpu")), f(m.get("rawCpu")),
+        m.get("cpu") / m.get("rawCpu"), m.get("heapMax"), worst(samples, "heapMax"), f(m.get("capturedInsert"))));
+  }
+
+  /**
+   * Setup, not measured: a device whose app inserts {@code n} rows in chunks, syncing after each,
+   * so that building a large dataset needs little memory (a single push of an initial load holds
+   * its whole change log in memory; see BENCHMARKS.md).
+   */
+  private Synced pushInChunks(Synced d, int n, long seed) throws Exception {
+    Data.createSchema(d.file());
+    int chunk = 10_000;
+    try (Device dev = device(d.file(), d.dataset(), d.device(), SyncListener.NONE)) {
+      for (int from = 0; from < n; from += chunk) {
+        int to = Math.min(n, from + chunk);
+        Data.insertRange(d.file(), from, to, o.sessions, seed, from == 0);
+        SyncReport r = dev.client.flush();
+        check(r.ok() && r.pushed() == to - from + (from == 0 ? o.sessions : 0), "setup push: " + r);
+      }
+    }
+    return d;
+  }
+
+  /** The parts of one flush, from the timers and the listener. */
+  private Map<String, Double> flushSample(long t0, long t1, long t2, Probe p, SyncReport r, Cpu cpu) {
+    Map<String, Double> s = new LinkedHashMap<>();
+    s.put("seconds", secs(t2 - t0));
+    s.put("open", secs(t1 - t0));
+    s.put("flush", secs(t2 - t1));
+    long lastPush = p.lastPush == 0 ? t1 : p.lastPush;
+    s.put("pushPhase", secs(lastPush - t1));
+    s.put("pullPhase", secs(t2 - lastPush));
+    s.put("httpPush", secs(timers.httpPush.get()));
+    s.put("storePush", secs(timers.storePush.get()));
+    s.put("httpPull", secs(timers.httpPull.get()));
+    s.put("storePull", secs(timers.storePull.get()));
+    s.put("pushes", (double) timers.pushes.get());
+    s.put("pages", (double) r.pages());
+    s.put("pulled", (double) r.pulled());
+    s.put("cpu", cpu.processSeconds());
+    s.put("deviceCpu", cpu.threadSeconds());
+    return s;
+  }
+
+  /** Scenario 2: a new, empty device file pulls the whole dataset. */
+  private void bootstrap(int n, int reps) throws Exception {
+    Synced source = pushed.get(n);
+    if (source == null) {
+      long t0 = System.nanoTime();
+      String ds = name("boot");
+      source = pushInChunks(new Synced(ds, root.resolve(ds + "-src.db"), "src-" + ds), n, o.seed);
+      pushed.put(n, source);
+      log("  bootstrap setup: pushed %,d rows in %.1f s", total(n), secs(System.nanoTime() - t0));
+    }
+    String ds = source.dataset();
+    List<Map<String, Double>> samples = new ArrayList<>();
+    profile("bootstrap");
+    for (int rep = 0; rep < reps; rep++) {
+      Timed raw = raw(n, o.seed + 200 + rep);
+      String id = name("bootdev");
+      Path dev = root.resolve(id + ".db");
+      timers.reset();
+      SyncReport r;
+      long t0;
+      long t1;
+      HeapSampler h = new HeapSampler();
+      Cpu cpu;
+      try (h) {
+        cpu = Cpu.start();
+        t0 = System.nanoTime();
+        try (Device d = device(dev, ds, id, SyncListener.NONE)) {
+          r = d.client.flush();
+        }
+        t1 = System.nanoTime();
+        cpu.stop();
+      }
+      check(r.ok() && r.bootstrap() && r.pulled() == total(n), "bootstrap: " + r);
+      check(Data.number(dev, "SELECT count(*) FROM readings") == n, "bootstrap: row count differs");
+      Map<String, Double> s = new LinkedHashMap<>();
+      s.put("seconds", secs(t1 - t0));
+      s.put("raw", raw.seconds());
+      s.put("rawCpu", raw.cpu());
+      s.put("httpPull", secs(timers.httpPull.get()));
+      s.put("storePull", secs(timers.storePull.get()));
+      s.put("pages", (double) r.pages());
+      s.put("heapMax", mib(h.maxSampled()));
+      s.put("poolPeak", mib(h.poolPeakSum()));
+      s.put("heapBase", mib(h.baseline));
+      s.put("gcCount", (double) h.gcCountDelta());
+      s.put("gcMillis", (double) h.gcMillisDelta());
+      s.put("cpu", cpu.processSeconds());
+      s.put("deviceCpu", cpu.threadSeconds());
+      samples.add(s);
+      Synced old = bootstrapped.put(n, new Synced(ds, dev, id));
+      if (old != null) {
+        Data.deleteDb(old.file());
+      }
+      progress("bootstrap", rep, reps, s);
+    }
+    profileEnd();
+    Map<String, Double> m = medians(samples);
+    addRow("bootstrap (new device, flush)", total(n), m.get("seconds"), m.get("raw"), Double.NaN, "—");
+    double maxHeap = samples.stream().mapToDouble(s -> s.get("heapMax")).max().orElse(0);
+    double maxPool = samples.stream().mapToDouble(s -> s.get("poolPeak")).max().orElse(0);
+    m = medianRun(samples);
+    note(String.format(Locale.ROOT, "bootstrap (the median run): %.0f pages; HTTP pull calls %s s, of which server store %s s; "
+            + "the rest (%s s) is the device applying pages. CPU used meanwhile: %s s by the process, %s s by the device's thread; CPU ratio (process CPU ÷ raw insert CPU %s s) %.1f×. Heap (client and server share this JVM): max sampled used %.0f MiB "
+            + "(worst of %d runs; this run %.0f MiB), heap pools' peak sum %.0f MiB (worst), %.0f MiB used after GC before the "
+            + "bootstrap; -Xmx %d MiB (%s); %.0f GCs taking %.0f ms in this run.",
+        m.get("pages"), f(m.get("httpPull")), f(m.get("storePull")), f(m.get("seconds") - m.get("httpPull")), f(m.get("cpu")),
+        f(m.get("deviceCpu")), f(m.get("rawCpu")), m.get("cpu") / m.get("rawCpu"), maxHeap,
+        samples.size(), m.get("heapMax"), maxPool, m.get("heapBase"), Runtime.getRuntime().maxMemory() >> 20, gcNames(),
+        m.get("gcCount"), m.get("gcMillis")));
+  }
+
+  /** Scenario 3: the same batched insert into a table with and without capture triggers. */
+  private void capture(int n, int reps) throws Exception {
+    List<Map<String, Double>> samples = new ArrayList<>();
+    profile("capture");
+    for (int rep = 0; rep < reps; rep++) {
+      long seed = o.seed + 300 + rep;
+      Path trig = root.resolve(name("cap-trig") + ".db");
+      Path plain = root.resolve(name("cap-plain") + ".db");
+      Data.createSchema(trig);
+      Data.createSchema(plain);
+      DeviceReplica.open(trig, DeviceReplica.Options.defaults()).close();
+      Timed withTriggers;
+      Timed without;
+      System.gc();
+      if (rep % 2 == 0) {
+        without = insert(plain, n, seed);
+        withTriggers = insert(trig, n, seed);
+      } else {
+        withTriggers = insert(trig, n, seed);
+        without = insert(plain, n, seed);
+      }
+      check(Data.number(trig, "SELECT count(*) FROM _tidesync_log") == total(n), "capture: the triggers did not log every row");
+      Map<String, Double> s = new LinkedHashMap<>();
+      s.put("seconds", withTriggers.seconds());
+      s.put("raw", without.seconds());
+      s.put("cpu", withTriggers.cpu());
+      s.put("rawCpu", without.cpu());
+      samples.add(s);
+      Data.deleteDb(trig);
+      Data.deleteDb(plain);
+      progress("capture", rep, reps, s);
+    }
+    profileEnd();
+    Map<String, Double> m = medians(samples);
+    addRow("capture: batched insert with triggers", total(n), m.get("seconds"), m.get("raw"), 1.5, "≤ 1.5×");
+    note(String.format(Locale.ROOT, "capture (medians of %d interleaved pairs): with triggers %s s, without %s s; CPU time of the "
+            + "inserting thread %s s vs %s s, CPU ratio %.2f×. The triggers add one _tidesync_log row per written row.",
+        reps, f(m.get("seconds")), f(m.get("raw")), f(m.get("cpu")), f(m.get("rawCpu")), m.get("cpu") / m.get("rawCpu")));
+  }
+
+  /** Scenario 4: a synced device pulls a few changes made on another device, small vs large dataset. */
+  private void delta(int small, int large, int reps) throws Exception {
+    Map<String, Double> s = deltaOne(small, reps);
+    Map<String, Double> l = deltaOne(large, reps);
+    String label = "delta pull of " + o.deltaChanges + " changes";
+    addRow(label + ", " + human(total(small)) + "-row dataset", o.deltaChanges, s.get("seconds"), Double.NaN, Double.NaN, "—");
+    addRow(label + ", " + human(total(large)) + "-row dataset (raw = small)", o.deltaChanges, l.get("seconds"), s.get("seconds"),
+        2.0, "≤ 2× small");
+    for (int size : new int[] {small, large}) {
+      Map<String, Double> m = size == small ? s : l;
+      note(String.format(Locale.ROOT, "delta pull, %,d-row dataset (%d pulls): median %s s, min %s s, p90 %s s; HTTP pull "
+              + "calls %s s, of which server store %s s (medians).", total(size), reps, f(m.get("seconds")), f(m.get("min")),
+          f(m.get("p90")), f(m.get("httpPull")), f(m.get("storePull"))));
+    }
+  }
+
+  private Map<String, Double> deltaOne(int n, int reps) throws Exception {
+    Synced sa = pushed.remove(n);
+    Synced sb = bootstrapped.remove(n);
+    if (sa == null || sb == null || !sa.dataset().equals(sb.dataset())) {
+      // Not left over from the push and bootstrap scenarios: sync two devices now.
+      long setup0 = System.nanoTime();
+      String ds = name("delta");
+      sa = pushInChunks(new Synced(ds, root.resolve(ds + "-a.db"), "a-" + ds), n, o.seed + 400);
+      sb = new Synced(ds, root.resolve(ds + "-b.db"), "b-" + ds);
+      try (Device db = device(sb.file(), ds, sb.device(), SyncListener.NONE)) {
+        SyncReport rb = db.client.flush();
+        check(rb.ok() && rb.pulled() == total(n), "delta setup bootstrap: " + rb);
+      }
+      log("  delta setup for %,d rows (push + bootstrap of a second device) took %.1f s", total(n),
+          secs(System.nanoTime() - setup0));
+    }
+    String ds = sa.dataset();
+    Path b = sb.file();
+    List<Map<String, Double>> samples = new ArrayList<>();
+    profile("delta-" + n);
+    try (Device da = device(sa.file(), ds, sa.device(), SyncListener.NONE)) {
+      try (Device db = device(sb.file(), ds, sb.device(), SyncListener.NONE)) {
+        Random rnd = new Random(o.seed + 500);
+        int warm = 3;
+        for (int i = -warm; i < reps; i++) {
+          int k = Data.updateRandom(b, o.deltaChanges, rnd);
+          check(k == o.deltaChanges, "delta: updated " + k + " rows");
+          SyncReport pushB = db.client.flush();
+          check(pushB.ok() && pushB.pushed() == o.deltaChanges, "delta: push from the other device: " + pushB);
+          timers.reset();
+          long t0 = System.nanoTime();
+          SyncReport r = da.client.flush();
+          long t1 = System.nanoTime();
+          check(r.ok() && r.pulled() == o.deltaChanges && r.pushed() == 0, "delta pull: " + r);
+          if (i >= 0) {
+            Map<String, Double> s = new LinkedHashMap<>();
+            s.put("seconds", secs(t1 - t0));
+            s.put("httpPull", secs(timers.httpPull.get()));
+            s.put("storePull", secs(timers.storePull.get()));
+            samples.add(s);
+          }
+        }
+      }
+    }
+    profileEnd();
+    Data.deleteDb(sa.file());
+    Data.deleteDb(sb.file());
+    Map<String, Double> m = medians(samples);
+    double[] secs = samples.stream().mapToDouble(x -> x.get("seconds")).sorted().toArray();
+    m.put("min", secs[0]);
+    m.put("p90", secs[(int) Math.min(secs.length - 1, Math.ceil(secs.length * 0.9) - 1)]);
+    if (report) {
+      log("delta %,d rows: median %s s (min %s, p90 %s)", total(n), f(m.get("seconds")), f(m.get("min")), f(m.get("p90")));
+    }
+    return m;
+  }
+
+  // ------------------------------------------------------------------------------- plumbing
+
+  /** A device: a client whose HTTP transport is timed. */
+  private final class Device implements AutoCloseable {
+    final TidesyncClient client;
+    final Transport transport;
+
+    Device(Path file, String dataset, String deviceId, SyncListener listener) {
+      this.transport = new Timers.TimedTransport(new HttpTransport(url), timers);
+      this.client = TidesyncClient.create(c -> c.database(file).transport(transport).dataset(dataset).deviceId(deviceId)
+          .batchLimit(o.batchLimit).pullLimit(o.pullLimit).listener(listener));
+    }
+
+    @Override
+    public void close() {
+      try {
+        client.close();
+      } finally {
+        transport.close();
+      }
+    }
+  }
+
+  private Device device(Path file, String dataset, String deviceId, SyncListener listener) {
+    return new Device(file, dataset, deviceId, listener);
+  }
+
+  /** Remembers when the last push batch was answered: the boundary between push and pull phases. */
+  private static final class Probe implements SyncListener {
+    volatile long lastPush;
+
+    @Override
+    public void batchPushed(String table, int changes, int conflicts, int rejected) {
+      lastPush = System.nanoTime();
+    }
+  }
+
+  private void addRow(String scenario, int rows, double seconds, double raw, double target, String targetText) {
+    if (!report) {
+      return;
+    }
+    double ratio = Double.isNaN(raw) ? Double.NaN : seconds / raw;
+    String met = Double.isNaN(target) || Double.isNaN(ratio) ? "—" : ratio <= target ? "yes" : "NO";
+    table.add(new Row(scenario, String.format(Locale.ROOT, "%,d", rows), seconds, rows / seconds, raw, ratio, targetText, met));
+  }
+
+  private void note(String s) {
+    if (report) {
+      notes.add(s);
+    }
+  }
+
+  private void progress(String what, int rep, int reps, Map<String, Double> s) {
+    log("%s%s %d/%d: %s s (raw %s s)", report ? "" : "[warm-up] ", what, rep + 1, reps, f(s.get("seconds")), f(s.get("raw")));
+  }
+
+  /** The run whose total time is the median (the lower middle one for an even count), for coherent breakdowns. */
+  private static Map<String, Double> medianRun(List<Map<String, Double>> samples) {
+    List<Map<String, Double>> sorted = new ArrayList<>(samples);
+    sorted.sort(Comparator.comparingDouble(s -> s.get("seconds")));
+    return sorted.get((sorted.size() - 1) / 2);
+  }
+
+  /** Starts a JFR recording of the measured runs of a scenario (with --jfr). */
+  private void profile(String scenario) throws IOException, ParseException {
+    if (o.jfr == null || !report) {
+      return;
+    }
+    Files.createDirectories(o.jfr);
+    recording = new Recording(Configuration.getConfiguration("profile"));
+    // Threads in Java and in native code (SQLite) sampled at the same rate, so counts compare.
+    recording.enable("jdk.ExecutionSample").withPeriod(Duration.ofMillis(10));
+    recording.enable("jdk.NativeMethodSample").withPeriod(Duration.ofMillis(10));
+    recording.setName(scenario);
+    recording.setDestination(o.jfr.resolve(scenario + ".jfr"));
+    recording.start();
+  }
+
+  private void profileEnd() {
+    if (recording != null) {
+      recording.stop(); // writes the destination file
+      log("  JFR recording written to %s", recording.getDestination());
+      recording.close();
+      recording = null;
+    }
+  }
+
+  private static double worst(List<Map<String, Double>> samples, String key) {
+    return samples.stream().mapToDouble(s -> s.get(key)).max().orElse(Double.NaN);
+  }
+
+  private static Map<String, Double> medians(List<Map<String, Double>> samples) {
+    Map<String, Double> out = new LinkedHashMap<>();
+    for (String k : samples.get(0).keySet()) {
+      double[] v = samples.stream().mapToDouble(s -> s.get(k)).sorted().toArray();
+      int mid = v.length / 2;
+      out.put(k, v.length % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2);
+    }
+    return out;
+  }
+
+  private static void check(boolean ok, String what) {
+    if (!ok) {
+      throw new IllegalStateException("benchmark check failed: " + what);
+    }
+  }
+
+  static double secs(long nanos) {
+    return nanos / 1e9;
+  }
+
+  private static double mib(long bytes) {
+    return bytes / (1024.0 * 1024.0);
+  }
+
+  /** Seconds with three significant digits or so. */
+  static String f(Double s) {
+    if (s == null || Double.isNaN(s)) {
+      return "—";
+    }
+    double a = Math.abs(s);
+    String fmt = a >= 100 ? "%.0f" : a >= 10 ? "%.1f" : a >= 1 ? "%.2f" : a >= 0.1 ? "%.3f" : a >= 0.01 ? "%.4f" : "%.5f";
+    return String.format(Locale.ROOT, fmt, s);
+  }
+
+  private static String human(int n) {
+    return n >= 1_000_000 ? (n / 1_000_000) + "M" : n >= 1000 ? (n / 1000) + "k" : Integer.toString(n);
+  }
+
+  private static String sqliteVersion() {
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection("jdbc:sqlite::memory:")) {
+      return c.getMetaData().getDatabaseProductVersion();
+    } catch (java.sql.SQLException e) {
+      return "?";
+    }
+  }
+
+  private static String gcNames() {
+    return ManagementFactory.getGarbageCollectorMXBeans().stream().map(GarbageCollectorMXBean::getName)
+        .collect(Collectors.joining(" + "));
+  }
+
+  private static void log(String fmt, Object... args) {
+    System.err.println(String.format(Locale.ROOT, fmt, args));
+  }
+
+  // ------------------------------------------------------------------------------- output
+
+  private static final String[] HEADER = {"scenario", "rows", "seconds", "rows/s", "raw s", "ratio", "target", "met?"};
+
+  private List<String[]> cells() {
+    List<String[]> out = new ArrayList<>();
+    for (Row r : table) {
+      out.add(new String[] {r.scenario(), r.rows(), f(r.seconds()), String.format(Locale.ROOT, "%,.0f", r.rowsPerSec()),
+          f(r.rawSeconds()), Double.isNaN(r.ratio()) ? "—" : String.format(Locale.ROOT, "%.2f×", r.ratio()), r.target(), r.met()});
+    }
+    return out;
+  }
+
+  private String environment(double totalSeconds) {
+    Runtime rt = Runtime.getRuntime();
+    return String.format(Locale.ROOT, "%s; revision %s; %d CPUs; Java %s (%s); -Xmx %d MiB; GC %s; SQLite %s; %s %s; args: %s; "
+            + "median of %d runs (capture: %d; delta: %d pulls) after a %s-row warm-up; total %.0f s",
+        ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME), System.getProperty("tidesync.bench.revision", "unknown"),
+        rt.availableProcessors(), System.getProperty("java.runtime.version"), System.getProperty("java.vm.name"), rt.maxMemory() >> 20,
+        gcNames(), sqliteVersion(),
+        System.getProperty("os.name"), System.getProperty("os.arch"), o.commandLine.isEmpty() ? "(defaults)" : o.commandLine,
+        o.reps, Math.max(o.reps, o.captureReps), o.deltaReps, o.warmupRows > 0 ? String.format(Locale.ROOT, "%,d", o.warmupRows) : "no", totalSeconds);
+  }
+
+  private static final String LEGEND = "raw s: a batched insert of the same rows in one transaction into a plain SQLite file "
+      + "(WAL, synchronous NORMAL), measured in the same run; for capture, the same insert into identical tables without "
+      + "triggers; for the large delta pull, the small dataset's delta pull. ratio = seconds ÷ raw s. rows counts readings "
+      + "plus sessions.";
+
+  String textTable(double totalSeconds) {
+    List<String[]> rows = cells();
+    int[] w = new int[HEADER.length];
+    for (int i = 0; i < w.length; i++) {
+      w[i] = HEADER[i].length();
+      for (String[] r : rows) {
+        w[i] = Math.max(w[i], r[i].length());
+      }
+    }
+    StringBuilder sb = new StringBuilder();
+    sb.append("Tidesync bench — ").append(environment(totalSeconds)).append('\n');
+    appendLine(sb, HEADER, w);
+    sb.append(Arrays.stream(w).mapToObj("-"::repeat).collect(Collectors.joining("-+-"))).append('\n');
+    for (String[] r : rows) {
+      appendLine(sb, r, w);
+    }
+    sb.append('\n').append(LEGEND).append('\n');
+    for (String n : notes) {
+      sb.append("- ").append(n).append('\n');
+    }
+    return sb.toString();
+  }
+
+  private static void appendLine(StringBuilder sb, String[] cells, int[] w) {
+    for (int i = 0; i < cells.length; i++) {
+      if (i > 0) {
+        sb.append(" | ");
+      }
+      String c = cells[i];
+      // Text left, numbers right.
+      sb.append(i == 0 || i >= 6 ? c + " ".repeat(w[i] - c.length()) : " ".repeat(w[i] - c.length()) + c);
+    }
+    sb.append('\n');
+  }
+
+  String markdown(double totalSeconds) {
+    StringBuilder sb = new StringBuilder();
+    sb.append("<!-- written by dev.tidesync.bench.Bench -->\n");
+    sb.append(environment(totalSeconds)).append("\n\n");
+    sb.append("| ").append(String.join(" | ", HEADER)).append(" |\n");
+    sb.append("|").append(Stream.of(HEADER).map(h -> h.equals("scenario") || h.equals("target") || h.equals("met?") ? "---" : "---:")
+        .map(x -> x + "|").collect(Collectors.joining())).append('\n');
+    for (String[] r : cells()) {
+      sb.append("| ").append(String.join(" | ", r)).append(" |\n");
+    }
+    sb.append('\n').append(LEGEND).append("\n\n");
+    for (String n : notes) {
+      sb.append("- ").append(n).append('\n');
+    }
+    return sb.toString();
+  }
+
+  private static void deleteTree(Path root) {
+    if (!Files.exists(root)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(root)) {
+      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException e) {
+      System.err.println("bench: could not delete " + root + ": " + e.getMessage());
+    }
+  }
+}
