@@ -294,6 +294,7 @@ public final class Bench {
       Map<String, Double> s = flushSample(t0, t1, t2, p, r, cpu);
       s.put("heapMax", mib(h.maxSampled()));
       s.put("raw", raw.seconds());
+      s.put("ratio", s.get("seconds") / raw.seconds());
       s.put("rawCpu", raw.cpu());
       s.put("setupInsert", setup);
       samples.add(s);
@@ -305,7 +306,7 @@ public final class Bench {
     }
     profileEnd();
     Map<String, Double> m = medians(samples);
-    addRow("push, initial load (open + flush)", total(n), m.get("seconds"), m.get("raw"), 3.0, "≤ 3×");
+    addRow("push, initial load (open + flush)", total(n), m.get("seconds"), m.get("raw"), m.get("ratio"), 3.0, "≤ 3×");
     m = medianRun(samples);
     note(String.format(Locale.ROOT, "push, initial load (the median run): open (logs the %,d existing rows) %s s + flush %s s. "
             + "Flush = push phase %s s (%.0f push requests; HTTP push calls %s s, of which server store %s s) + pull phase %s s "
@@ -347,6 +348,7 @@ public final class Bench {
         s = flushSample(t0, t0, t2, p, r, cpu);
         s.put("heapMax", mib(h.maxSampled()));
         s.put("raw", raw.seconds());
+        s.put("ratio", s.get("seconds") / raw.seconds());
         s.put("rawCpu", raw.cpu());
         s.put("capturedInsert", captured);
       }
@@ -356,7 +358,7 @@ public final class Bench {
     }
     profileEnd();
     Map<String, Double> m = medians(samples);
-    addRow("push, captured by triggers (flush)", total(n), m.get("seconds"), m.get("raw"), 3.0, "≤ 3×");
+    addRow("push, captured by triggers (flush)", total(n), m.get("seconds"), m.get("raw"), m.get("ratio"), 3.0, "≤ 3×");
     m = medianRun(samples);
     note(String.format(Locale.ROOT, "push, captured by triggers (the median run): flush %s s = push phase %s s (HTTP push calls %s s, "
             + "of which server store %s s) + pull phase %s s (pulled %,.0f rows back; HTTP pull %s s, server store %s s). "
@@ -444,6 +446,7 @@ public final class Bench {
       Map<String, Double> s = new LinkedHashMap<>();
       s.put("seconds", secs(t1 - t0));
       s.put("raw", raw.seconds());
+      s.put("ratio", s.get("seconds") / raw.seconds());
       s.put("rawCpu", raw.cpu());
       s.put("httpPull", secs(timers.httpPull.get()));
       s.put("storePull", secs(timers.storePull.get()));
@@ -464,7 +467,7 @@ public final class Bench {
     }
     profileEnd();
     Map<String, Double> m = medians(samples);
-    addRow("bootstrap (new device, flush)", total(n), m.get("seconds"), m.get("raw"), Double.NaN, "—");
+    addRow("bootstrap (new device, flush)", total(n), m.get("seconds"), m.get("raw"), m.get("ratio"), Double.NaN, "—");
     double maxHeap = samples.stream().mapToDouble(s -> s.get("heapMax")).max().orElse(0);
     double maxPool = samples.stream().mapToDouble(s -> s.get("poolPeak")).max().orElse(0);
     m = medianRun(samples);
@@ -503,8 +506,10 @@ public final class Bench {
       Map<String, Double> s = new LinkedHashMap<>();
       s.put("seconds", withTriggers.seconds());
       s.put("raw", without.seconds());
+      s.put("ratio", withTriggers.seconds() / without.seconds());
       s.put("cpu", withTriggers.cpu());
       s.put("rawCpu", without.cpu());
+      s.put("cpuRatio", withTriggers.cpu() / without.cpu());
       samples.add(s);
       Data.deleteDb(trig);
       Data.deleteDb(plain);
@@ -512,29 +517,121 @@ public final class Bench {
     }
     profileEnd();
     Map<String, Double> m = medians(samples);
-    addRow("capture: batched insert with triggers", total(n), m.get("seconds"), m.get("raw"), 1.5, "≤ 1.5×");
+    addRow("capture: batched insert with triggers", total(n), m.get("seconds"), m.get("raw"), m.get("ratio"), 1.5, "≤ 1.5×");
     note(String.format(Locale.ROOT, "capture (medians of %d interleaved pairs): with triggers %s s, without %s s; CPU time of the "
-            + "inserting thread %s s vs %s s, CPU ratio %.2f×. The triggers add one _tidesync_log row per written row.",
-        reps, f(m.get("seconds")), f(m.get("raw")), f(m.get("cpu")), f(m.get("rawCpu")), m.get("cpu") / m.get("rawCpu")));
+            + "inserting thread %s s vs %s s; median of the pairs' ratios %.2f× (wall), %.2f× (CPU). The triggers add one "
+            + "_tidesync_log row per written row.",
+        reps, f(m.get("seconds")), f(m.get("raw")), f(m.get("cpu")), f(m.get("rawCpu")), m.get("ratio"), m.get("cpuRatio")));
   }
 
   /** Scenario 4: a synced device pulls a few changes made on another device, small vs large dataset. */
   private void delta(int small, int large, int reps) throws Exception {
-    Map<String, Double> s = deltaOne(small, reps);
-    Map<String, Double> l = deltaOne(large, reps);
+    // Both datasets are set up first; then each repetition times one pull on each, in
+    // alternating order, so that the ratio compares pulls made under the same conditions.
+    DeltaSide s = deltaSetup(small);
+    DeltaSide l = deltaSetup(large);
+    List<Map<String, Double>> ss = new ArrayList<>();
+    List<Map<String, Double>> ls = new ArrayList<>();
+    List<Map<String, Double>> ratios = new ArrayList<>();
+    profile("delta");
+    try {
+      int warm = 3;
+      for (int i = -warm; i < reps; i++) {
+        Map<String, Double> a;
+        Map<String, Double> b;
+        if ((i & 1) == 0) {
+          a = s.pullOnce();
+          b = l.pullOnce();
+        } else {
+          b = l.pullOnce();
+          a = s.pullOnce();
+        }
+        if (i >= 0) {
+          ss.add(a);
+          ls.add(b);
+          ratios.add(Map.of("ratio", b.get("seconds") / a.get("seconds")));
+        }
+      }
+    } finally {
+      profileEnd();
+      s.close();
+      l.close();
+    }
+    Map<String, Double> sm = deltaStats(ss);
+    Map<String, Double> lm = deltaStats(ls);
+    double ratio = medians(ratios).get("ratio");
     String label = "delta pull of " + o.deltaChanges + " changes";
-    addRow(label + ", " + human(total(small)) + "-row dataset", o.deltaChanges, s.get("seconds"), Double.NaN, Double.NaN, "—");
-    addRow(label + ", " + human(total(large)) + "-row dataset (raw = small)", o.deltaChanges, l.get("seconds"), s.get("seconds"),
-        2.0, "≤ 2× small");
+    addRow(label + ", " + human(total(small)) + "-row dataset", o.deltaChanges, sm.get("seconds"), Double.NaN, Double.NaN,
+        Double.NaN, "—");
+    addRow(label + ", " + human(total(large)) + "-row dataset (raw = small)", o.deltaChanges, lm.get("seconds"), sm.get("seconds"),
+        ratio, 2.0, "≤ 2× small");
     for (int size : new int[] {small, large}) {
-      Map<String, Double> m = size == small ? s : l;
+      Map<String, Double> m = size == small ? sm : lm;
       note(String.format(Locale.ROOT, "delta pull, %,d-row dataset (%d pulls): median %s s, min %s s, p90 %s s; HTTP pull "
               + "calls %s s, of which server store %s s (medians).", total(size), reps, f(m.get("seconds")), f(m.get("min")),
           f(m.get("p90")), f(m.get("httpPull")), f(m.get("storePull"))));
     }
+    if (report) {
+      log("delta: %,d rows %s s, %,d rows %s s (medians), median paired ratio %.2f×", total(small), f(sm.get("seconds")),
+          total(large), f(lm.get("seconds")), ratio);
+    }
   }
 
-  private Map<String, Double> deltaOne(int n, int reps) throws Exception {
+  private static Map<String, Double> deltaStats(List<Map<String, Double>> samples) {
+    Map<String, Double> m = medians(samples);
+    double[] secs = samples.stream().mapToDouble(x -> x.get("seconds")).sorted().toArray();
+    m.put("min", secs[0]);
+    m.put("p90", secs[(int) Math.min(secs.length - 1, Math.ceil(secs.length * 0.9) - 1)]);
+    return m;
+  }
+
+  /** Two devices synced with one dataset: {@code b} changes rows and pushes, {@code a}'s pull is timed. */
+  private final class DeltaSide implements AutoCloseable {
+    final int n;
+    final Synced sa;
+    final Synced sb;
+    final Device a;
+    final Device b;
+    final Random rnd = new Random(o.seed + 500);
+
+    DeltaSide(int n, Synced sa, Synced sb) {
+      this.n = n;
+      this.sa = sa;
+      this.sb = sb;
+      this.a = device(sa.file(), sa.dataset(), sa.device(), SyncListener.NONE);
+      this.b = device(sb.file(), sb.dataset(), sb.device(), SyncListener.NONE);
+    }
+
+    Map<String, Double> pullOnce() throws Exception {
+      int k = Data.updateRandom(sb.file(), o.deltaChanges, rnd);
+      check(k == o.deltaChanges, "delta: updated " + k + " rows");
+      SyncReport pushB = b.client.flush();
+      check(pushB.ok() && pushB.pushed() == o.deltaChanges, "delta: push from the other device: " + pushB);
+      timers.reset();
+      long t0 = System.nanoTime();
+      SyncReport r = a.client.flush();
+      long t1 = System.nanoTime();
+      check(r.ok() && r.pulled() == o.deltaChanges && r.pushed() == 0, "delta pull: " + r);
+      Map<String, Double> s = new LinkedHashMap<>();
+      s.put("seconds", secs(t1 - t0));
+      s.put("httpPull", secs(timers.httpPull.get()));
+      s.put("storePull", secs(timers.storePull.get()));
+      return s;
+    }
+
+    @Override
+    public void close() {
+      try {
+        a.close();
+      } finally {
+        b.close();
+        Data.deleteDb(sa.file());
+        Data.deleteDb(sb.file());
+      }
+    }
+  }
+
+  private DeltaSide deltaSetup(int n) throws Exception {
     Synced sa = pushed.remove(n);
     Synced sb = bootstrapped.remove(n);
     if (sa == null || sb == null || !sa.dataset().equals(sb.dataset())) {
@@ -550,45 +647,7 @@ public final class Bench {
       log("  delta setup for %,d rows (push + bootstrap of a second device) took %.1f s", total(n),
           secs(System.nanoTime() - setup0));
     }
-    String ds = sa.dataset();
-    Path b = sb.file();
-    List<Map<String, Double>> samples = new ArrayList<>();
-    profile("delta-" + n);
-    try (Device da = device(sa.file(), ds, sa.device(), SyncListener.NONE)) {
-      try (Device db = device(sb.file(), ds, sb.device(), SyncListener.NONE)) {
-        Random rnd = new Random(o.seed + 500);
-        int warm = 3;
-        for (int i = -warm; i < reps; i++) {
-          int k = Data.updateRandom(b, o.deltaChanges, rnd);
-          check(k == o.deltaChanges, "delta: updated " + k + " rows");
-          SyncReport pushB = db.client.flush();
-          check(pushB.ok() && pushB.pushed() == o.deltaChanges, "delta: push from the other device: " + pushB);
-          timers.reset();
-          long t0 = System.nanoTime();
-          SyncReport r = da.client.flush();
-          long t1 = System.nanoTime();
-          check(r.ok() && r.pulled() == o.deltaChanges && r.pushed() == 0, "delta pull: " + r);
-          if (i >= 0) {
-            Map<String, Double> s = new LinkedHashMap<>();
-            s.put("seconds", secs(t1 - t0));
-            s.put("httpPull", secs(timers.httpPull.get()));
-            s.put("storePull", secs(timers.storePull.get()));
-            samples.add(s);
-          }
-        }
-      }
-    }
-    profileEnd();
-    Data.deleteDb(sa.file());
-    Data.deleteDb(sb.file());
-    Map<String, Double> m = medians(samples);
-    double[] secs = samples.stream().mapToDouble(x -> x.get("seconds")).sorted().toArray();
-    m.put("min", secs[0]);
-    m.put("p90", secs[(int) Math.min(secs.length - 1, Math.ceil(secs.length * 0.9) - 1)]);
-    if (report) {
-      log("delta %,d rows: median %s s (min %s, p90 %s)", total(n), f(m.get("seconds")), f(m.get("min")), f(m.get("p90")));
-    }
-    return m;
+    return new DeltaSide(n, sa, sb);
   }
 
   // ------------------------------------------------------------------------------- plumbing
@@ -628,11 +687,11 @@ public final class Bench {
     }
   }
 
-  private void addRow(String scenario, int rows, double seconds, double raw, double target, String targetText) {
+  /** {@code ratio} is the median of the per-run ratios (each run's time over the raw cost measured in that run). */
+  private void addRow(String scenario, int rows, double seconds, double raw, double ratio, double target, String targetText) {
     if (!report) {
       return;
     }
-    double ratio = Double.isNaN(raw) ? Double.NaN : seconds / raw;
     String met = Double.isNaN(target) || Double.isNaN(ratio) ? "—" : ratio <= target ? "yes" : "NO";
     table.add(new Row(scenario, String.format(Locale.ROOT, "%,d", rows), seconds, rows / seconds, raw, ratio, targetText, met));
   }
@@ -763,8 +822,9 @@ public final class Bench {
 
   private static final String LEGEND = "raw s: a batched insert of the same rows in one transaction into a plain SQLite file "
       + "(WAL, synchronous NORMAL), measured in the same run; for capture, the same insert into identical tables without "
-      + "triggers; for the large delta pull, the small dataset's delta pull. ratio = seconds ÷ raw s. rows counts readings "
-      + "plus sessions.";
+      + "triggers; for the large delta pull, the small dataset's delta pull. ratio: the median over runs of each run's "
+      + "seconds ÷ its own raw s (delta: of pulls paired in time), so it can differ from the two medians' quotient. rows counts "
+      + "readings plus sessions.";
 
   String textTable(double totalSeconds) {
     List<String[]> rows = cells();

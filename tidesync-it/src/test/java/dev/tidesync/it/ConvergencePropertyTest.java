@@ -270,7 +270,7 @@ class ConvergencePropertyTest {
         assertThat(rs.next()).as("row metadata after a write").isTrue();
         live = rs.getString(1);
         dead = rs.getString(2);
-        pending = Keys.parseClocks(rs.getString(3));
+        pending = Keys.unpackClocks(rs.getString(3), COLUMNS.get(table), live);
       }
     }
     if (delete) {

@@ -246,7 +246,9 @@ public final class DeviceReplica implements AutoCloseable {
       if (!rs.next()) {
         return null;
       }
-      return new RowMeta(rs.getLong(1), rs.getInt(2), rs.getString(3), rs.getString(4), Keys.parseClocks(rs.getString(5)), rs.getString(6));
+      TableSchema t = tables.get(table);
+      Map<String, String> pending = t == null ? Keys.parseClocks(rs.getString(5)) : Keys.unpackClocks(rs.getString(5), nonKey(t), rs.getString(3));
+      return new RowMeta(rs.getLong(1), rs.getInt(2), rs.getString(3), rs.getString(4), pending, rs.getString(6));
     }
   }
 
@@ -260,16 +262,31 @@ public final class DeviceReplica implements AutoCloseable {
     ps.setInt(4, m.dirty());
     ps.setString(5, m.live());
     ps.setString(6, m.dead());
-    ps.setString(7, m.pending() == null || m.pending().isEmpty() ? null : Keys.clocksJson(m.pending()));
+    TableSchema t = tables.get(table);
+    ps.setString(7, m.pending() == null || m.pending().isEmpty() ? null
+        : t == null ? Keys.clocksJson(m.pending()) : Keys.packClocks(m.pending(), nonKey(t), m.live()));
     ps.setString(8, m.err());
     ps.executeUpdate();
   }
 
+  /** Log entries absorbed per step: bounds memory however large an offline backlog grows. */
+  private static final int ABSORB_CHUNK = 5000;
+
   private int absorbTx() throws SQLException {
+    int total = 0;
+    int n;
+    do {
+      n = absorbChunk();
+      total += n;
+    } while (n == ABSORB_CHUNK);
+    return total;
+  }
+
+  private int absorbChunk() throws SQLException {
     record Entry(long seq, String tbl, String pk, String op, long mask, long wall, int ncols) {}
     List<Entry> entries = new ArrayList<>();
-    try (PreparedStatement ps = conn.prepareStatement("SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq");
-        ResultSet rs = ps.executeQuery()) {
+    PreparedStatement read = io.statement("SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq LIMIT " + ABSORB_CHUNK);
+    try (ResultSet rs = read.executeQuery()) {
       while (rs.next()) {
         entries.add(new Entry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6), rs.getInt(7)));
       }
@@ -409,7 +426,7 @@ public final class DeviceReplica implements AutoCloseable {
         out.add(new Change(t.name(), pk, true, Map.of(), r.dead(), null, r.ver(), 0));
         continue;
       }
-      Map<String, String> pending = Keys.parseClocks(r.pending());
+      Map<String, String> pending = Keys.unpackClocks(r.pending(), allCols, r.live());
       // Last-write-wins sends the whole row under one clock: the newest image must win entirely.
       List<String> cols = lww ? allCols : allCols.stream().filter(pending::containsKey).toList();
       Map<String, Object> values = io.read(t, pk, cols);
@@ -602,6 +619,16 @@ public final class DeviceReplica implements AutoCloseable {
     if (changed) {
       setTables(next);
     }
+  }
+
+  private static List<String> nonKey(TableSchema t) {
+    List<String> out = new ArrayList<>(t.columns().size());
+    for (ColumnSchema c : t.columns()) {
+      if (!t.isPrimaryKey(c.name())) {
+        out.add(c.name());
+      }
+    }
+    return out;
   }
 
   private static String incompatibility(TableSchema local, TableSchema server) {

@@ -239,6 +239,23 @@ public final class SqliteDatasetStore implements DatasetStore {
     Capture.beginApply(writer);
     ChangeResult[] results = new ChangeResult[changes.size()];
     List<Integer> order = applyOrder(changes);
+    // Fast path: the whole batch under one savepoint. Almost every batch applies cleanly; when
+    // one change fails, the batch is undone and applied change by change below, each under its
+    // own savepoint, so that the failure is isolated and the rest still applies.
+    long seqAtStart = seq;
+    io.statement("SAVEPOINT batch").execute();
+    try {
+      for (int i : order) {
+        results[i] = applyCore(i, changes.get(i), tables.get(i), req.device());
+      }
+      io.statement("RELEASE batch").execute();
+      order = List.of();
+    } catch (SQLException | ProtocolException e) {
+      io.statement("ROLLBACK TO batch").execute();
+      io.statement("RELEASE batch").execute();
+      seq = seqAtStart;
+      java.util.Arrays.fill(results, null);
+    }
     // Foreign keys are checked immediately, so a child that arrives before its parent (or a
     // parent delete before its children's) fails; such changes are retried after the rest of
     // the batch, as long as a pass makes progress.
@@ -406,41 +423,9 @@ public final class SqliteDatasetStore implements DatasetStore {
   private ChangeResult applyOne(int index, Change ch, TableSchema t, String device, boolean lastPass) throws SQLException {
     io.statement("SAVEPOINT change").execute();
     try {
-      String key = Keys.canonical(ch.pk());
-      RowState stored = loadState(t, key, ch.pk());
-      boolean conflict = stored != null && ch.base() < stored.version();
-      Change in = ch;
-      boolean clamped = false;
-      Hlc h = Hlc.parse(ch.hlc());
-      if (!clock.withinDrift(h)) {
-        // A clock further ahead than the allowed drift would win every conflict until real time
-        // caught up: the change is restamped with the server's clock instead.
-        String now = clock.tick().toString();
-        in = new Change(ch.table(), ch.pk(), ch.deleted(), ch.cols(), now, null, ch.base(), 0);
-        clamped = true;
-      } else {
-        clock.receive(h);
-      }
-      MergeResult m = Merge.merge(t, stored, in);
-      long version = stored == null ? 0 : stored.version();
-      boolean clean = !conflict && !clamped && m.outcome() == MergeResult.Outcome.INCOMING;
-      if (m.changed() || m.outcome() == MergeResult.Outcome.STORED) {
-        // A row the pusher does not hold as it is now (merged, or its change lost) gets a new
-        // version with no origin, so the pusher pulls the winning state like everyone else.
-        version = ++seq;
-        if (m.changed()) {
-          writeRow(t, key, ch.pk(), stored, m.state());
-        }
-        saveRowMeta(t.name(), key, m.state(), version, clean ? device : null);
-      }
-      boolean logged = conflict && m.outcome() != MergeResult.Outcome.DUPLICATE;
-      if (logged) {
-        logConflict(t, key, device, ch, stored, m);
-      }
+      ChangeResult r = applyCore(index, ch, t, device);
       io.statement("RELEASE change").execute();
-      String status = logged ? ChangeResult.CONFLICT
-          : clean || m.outcome() == MergeResult.Outcome.DUPLICATE ? ChangeResult.APPLIED : ChangeResult.MERGED;
-      return new ChangeResult(index, status, version, null, false);
+      return r;
     } catch (SQLException e) {
       io.statement("ROLLBACK TO change").execute();
       io.statement("RELEASE change").execute();
@@ -459,6 +444,44 @@ public final class SqliteDatasetStore implements DatasetStore {
       io.statement("RELEASE change").execute();
       return new ChangeResult(index, ChangeResult.REJECTED, 0, e.getMessage(), false);
     }
+  }
+
+  /** Merges one change and writes the result; throws on any failure (the caller's savepoint undoes it). */
+  private ChangeResult applyCore(int index, Change ch, TableSchema t, String device) throws SQLException {
+    String key = Keys.canonical(ch.pk());
+    RowState stored = loadState(t, key, ch.pk());
+    boolean conflict = stored != null && ch.base() < stored.version();
+    Change in = ch;
+    boolean clamped = false;
+    Hlc h = Hlc.parse(ch.hlc());
+    if (!clock.withinDrift(h)) {
+      // A clock further ahead than the allowed drift would win every conflict until real time
+      // caught up: the change is restamped with the server's clock instead.
+      String now = clock.tick().toString();
+      in = new Change(ch.table(), ch.pk(), ch.deleted(), ch.cols(), now, null, ch.base(), 0);
+      clamped = true;
+    } else {
+      clock.receive(h);
+    }
+    MergeResult m = Merge.merge(t, stored, in);
+    long version = stored == null ? 0 : stored.version();
+    boolean clean = !conflict && !clamped && m.outcome() == MergeResult.Outcome.INCOMING;
+    if (m.changed() || m.outcome() == MergeResult.Outcome.STORED) {
+      // A row the pusher does not hold as it is now (merged, or its change lost) gets a new
+      // version with no origin, so the pusher pulls the winning state like everyone else.
+      version = ++seq;
+      if (m.changed()) {
+        writeRow(t, key, ch.pk(), stored, m.state());
+      }
+      saveRowMeta(t.name(), key, m.state(), version, clean ? device : null);
+    }
+    boolean logged = conflict && m.outcome() != MergeResult.Outcome.DUPLICATE;
+    if (logged) {
+      logConflict(t, key, device, ch, stored, m);
+    }
+    String status = logged ? ChangeResult.CONFLICT
+        : clean || m.outcome() == MergeResult.Outcome.DUPLICATE ? ChangeResult.APPLIED : ChangeResult.MERGED;
+    return new ChangeResult(index, status, version, null, false);
   }
 
   private RowState loadState(TableSchema t, String key, List<Object> pk) throws SQLException {
@@ -489,7 +512,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     } else {
       values = Keys.parseValues(tomb);
     }
-    return new RowState(values, Keys.parseClocks(clocks), live, dead, ver);
+    return new RowState(values, Keys.unpackClocks(clocks, columnNames(t), live), live, dead, ver);
   }
 
   private void writeRow(TableSchema t, String key, List<Object> pk, RowState before, RowState after) throws SQLException {
@@ -527,7 +550,8 @@ public final class SqliteDatasetStore implements DatasetStore {
     ps.setLong(3, version);
     ps.setString(4, s.live());
     ps.setString(5, s.dead());
-    ps.setString(6, Keys.clocksJson(s.clocks()));
+    TableSchema t = schema.get(table);
+    ps.setString(6, t == null ? Keys.clocksJson(s.clocks()) : Keys.packClocks(s.clocks(), columnNames(t), s.live()));
     ps.setString(7, origin);
     ps.setString(8, s.deleted() ? Keys.valuesJson(s.values()) : null);
     ps.executeUpdate();
@@ -557,10 +581,20 @@ public final class SqliteDatasetStore implements DatasetStore {
    * for ({@code skipTable}, {@code skipKey}) is dropped: the caller versions that row itself.
    */
   private void absorbLocal(String skipTable, String skipKey) throws SQLException {
+    // In chunks, so that a backend's bulk write does not have to fit in memory at once.
+    while (absorbChunk(skipTable, skipKey) == ABSORB_CHUNK) {
+      // next chunk
+    }
+  }
+
+  private static final int ABSORB_CHUNK = 5000;
+
+  private int absorbChunk(String skipTable, String skipKey) throws SQLException {
     long last = -1;
     record Entry(long seq, String tbl, String pk, String op, long mask, long wall, int ncols) {}
     List<Entry> entries = new ArrayList<>();
-    try (PreparedStatement ps = writer.prepareStatement("SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq");
+    try (PreparedStatement ps = writer.prepareStatement("SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq LIMIT "
+        + ABSORB_CHUNK);
         ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
         entries.add(new Entry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6), rs.getInt(7)));
@@ -603,6 +637,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     if (last >= 0) {
       Sql.update(writer, "DELETE FROM _tidesync_log WHERE seq <= ?", last);
     }
+    return entries.size();
   }
 
   // ------------------------------------------------------------------------------------ pull
@@ -689,6 +724,14 @@ public final class SqliteDatasetStore implements DatasetStore {
       last = Math.max(last, Sql.number(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'seq'"));
     }
     return new PullPage(cursorOf(bootstrap && hasMore, last), hasMore, bootstrap, List.copyOf(tables.values()), changes);
+  }
+
+  private static List<String> columnNames(TableSchema t) {
+    List<String> out = new ArrayList<>(t.columns().size());
+    for (ColumnSchema c : t.columns()) {
+      out.add(c.name());
+    }
+    return out;
   }
 
   private static List<String> nonKeyColumns(TableSchema t) {

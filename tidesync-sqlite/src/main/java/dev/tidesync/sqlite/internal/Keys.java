@@ -135,6 +135,42 @@ public final class Keys {
     return w.toString();
   }
 
+  /**
+   * Clocks as stored in metadata: {@code *N} when the first N columns (all there were) carry the
+   * same clock {@code live} — every freshly inserted row, the common case, without any JSON —
+   * else the JSON map. N keeps a column added later from inheriting a clock it never had.
+   */
+  public static String packClocks(Map<String, String> clocks, List<String> columns, String live) {
+    if (clocks == null || clocks.isEmpty()) {
+      return null;
+    }
+    if (live != null && clocks.size() == columns.size()) {
+      boolean uniform = true;
+      for (String c : columns) {
+        if (!live.equals(clocks.get(c))) {
+          uniform = false;
+          break;
+        }
+      }
+      if (uniform) {
+        return "*" + columns.size();
+      }
+    }
+    return clocksJson(clocks);
+  }
+
+  public static Map<String, String> unpackClocks(String packed, List<String> columns, String live) {
+    if (packed != null && packed.startsWith("*")) {
+      int n = Math.min(Integer.parseInt(packed.substring(1)), columns.size());
+      Map<String, String> out = new java.util.HashMap<>();
+      for (int i = 0; i < n; i++) {
+        out.put(columns.get(i), live);
+      }
+      return out;
+    }
+    return parseClocks(packed);
+  }
+
   public static Map<String, String> parseClocks(String json) {
     Map<String, String> out = new java.util.HashMap<>();
     if (json == null) {
