@@ -1,5 +1,7 @@
 package dev.tidesync.it;
 
+import static dev.tidesync.it.replica.Db.count;
+import static dev.tidesync.it.replica.Db.sql;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -11,10 +13,6 @@ import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
 import dev.tidesync.sqlite.SqliteStorage;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -23,21 +21,6 @@ import org.junit.jupiter.api.io.TempDir;
 /** The device engine's background mode, status and failure reporting, over real HTTP. */
 class BackgroundSyncTest {
   @TempDir Path dir;
-
-  static void sql(Path db, String... statements) throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement()) {
-      s.execute("PRAGMA busy_timeout = 10000");
-      for (String q : statements) {
-        s.execute(q);
-      }
-    }
-  }
-
-  static long count(Path db, String q) throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(q)) {
-      return rs.next() ? rs.getLong(1) : -1;
-    }
-  }
 
   @Test
   void backgroundModeSyncsSoonAfterALocalCommitAndStopsGracefully() throws Exception {

@@ -1,5 +1,8 @@
 package dev.tidesync.it;
 
+import static dev.tidesync.it.replica.Db.count;
+import static dev.tidesync.it.replica.Db.one;
+import static dev.tidesync.it.replica.Db.sql;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -13,7 +16,6 @@ import dev.tidesync.sqlite.SqliteStorage;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
-import java.sql.ResultSet;
 import java.sql.Statement;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
@@ -38,27 +40,6 @@ class CrashRecoveryTest {
   @AfterEach
   void removeHook() {
     CrashPoints.install(null);
-  }
-
-  static void sql(Path db, String... statements) throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement()) {
-      for (String q : statements) {
-        s.execute(q);
-      }
-    }
-  }
-
-  static long count(Path db, String query) throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(query)) {
-      rs.next();
-      return rs.getLong(1);
-    }
-  }
-
-  static String text(Path db, String query) throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(query)) {
-      return rs.next() ? rs.getString(1) : null;
-    }
   }
 
   private void seed(Path db, int rows) throws Exception {
@@ -162,7 +143,7 @@ class CrashRecoveryTest {
       // The page's table creation, rows and row metadata all rolled back with it.
       assertThat(count(b, "SELECT count(*) FROM sqlite_master WHERE name = 'readings'")).as("nothing of the interrupted page").isZero();
       assertThat(count(b, "SELECT count(*) FROM _tidesync_rows")).isZero();
-      assertThat(text(b, "SELECT v FROM _tidesync_meta WHERE k = 'cursor'")).as("cursor did not move").isNull();
+      assertThat(one(b, "SELECT v FROM _tidesync_meta WHERE k = 'cursor'")).as("cursor did not move").isNull();
       try (TidesyncClient restarted = TidesyncClient.create(c -> c.database(b).server(server.url()).dataset("field").deviceId("b").pullLimit(10))) {
         SyncReport r = restarted.flush();
         assertThat(r.pulled()).isEqualTo(30);

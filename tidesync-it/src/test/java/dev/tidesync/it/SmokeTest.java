@@ -1,46 +1,19 @@
 package dev.tidesync.it;
 
+import static dev.tidesync.it.replica.Db.count;
+import static dev.tidesync.it.replica.Db.rows;
+import static dev.tidesync.it.replica.Db.sql;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
 import dev.tidesync.sqlite.SqliteStorage;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.ResultSet;
-import java.sql.Statement;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class SmokeTest {
   @TempDir Path dir;
-
-  static void sql(Path db, String... statements) throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement()) {
-      s.execute("PRAGMA busy_timeout = 10000");
-      for (String q : statements) {
-        s.execute(q);
-      }
-    }
-  }
-
-  static List<String> rows(Path db, String query) throws Exception {
-    List<String> out = new ArrayList<>();
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(query)) {
-      int n = rs.getMetaData().getColumnCount();
-      while (rs.next()) {
-        StringBuilder sb = new StringBuilder();
-        for (int i = 1; i <= n; i++) {
-          sb.append(i > 1 ? "|" : "").append(rs.getString(i));
-        }
-        out.add(sb.toString());
-      }
-    }
-    return out;
-  }
 
   @Test
   void twoDevicesConverge() throws Exception {

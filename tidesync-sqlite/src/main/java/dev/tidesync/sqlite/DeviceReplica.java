@@ -269,46 +269,36 @@ public final class DeviceReplica implements AutoCloseable {
     ps.executeUpdate();
   }
 
-  /** Log entries absorbed per step: bounds memory however large an offline backlog grows. */
-  private static final int ABSORB_CHUNK = 5000;
-
   private int absorbTx() throws SQLException {
     int total = 0;
     int n;
     do {
       n = absorbChunk();
       total += n;
-    } while (n == ABSORB_CHUNK);
+    } while (n == Capture.LOG_CHUNK);
     return total;
   }
 
   private int absorbChunk() throws SQLException {
-    record Entry(long seq, String tbl, String pk, String op, long mask, long wall, int ncols) {}
-    List<Entry> entries = new ArrayList<>();
-    PreparedStatement read = io.statement("SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq LIMIT " + ABSORB_CHUNK);
-    try (ResultSet rs = read.executeQuery()) {
-      while (rs.next()) {
-        entries.add(new Entry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6), rs.getInt(7)));
-      }
-    }
+    List<Capture.LogEntry> entries = Capture.readLog(io);
     if (entries.isEmpty()) {
       return 0;
     }
     // Coalesce per row in memory, in log order: clocks are ticked in the order the writes
     // committed, so a later local write always carries a newer clock than an earlier one.
     Map<String, RowMeta> rows = new LinkedHashMap<>();
-    for (Entry e : entries) {
-      TableSchema t = tables.get(e.tbl());
+    for (Capture.LogEntry e : entries) {
+      TableSchema t = tables.get(e.table());
       if (t == null) {
         continue;
       }
-      List<String> written = Capture.changedColumns(t, e.op(), e.mask(), e.ncols());
+      List<String> written = e.written(t);
       if (e.op().equals("U") && written.isEmpty()) {
         continue; // an UPDATE that changed no value is not a change
       }
-      String key = Keys.canonical(Keys.parseSqlite(e.pk()));
-      String rowKey = e.tbl() + '\u0000' + key;
-      RowMeta m = rows.containsKey(rowKey) ? rows.get(rowKey) : loadMeta(e.tbl(), key);
+      String key = Keys.canonical(Keys.parseSqlite(e.key()));
+      String rowKey = e.table() + '\u0000' + key;
+      RowMeta m = rows.containsKey(rowKey) ? rows.get(rowKey) : loadMeta(e.table(), key);
       String hlc = clock.tick(e.wall()).toString();
       long ver = m == null ? 0 : m.ver();
       Map<String, String> pending = m == null || m.dirty() != 1 ? new HashMap<>() : new HashMap<>(m.pending());
@@ -329,7 +319,7 @@ public final class DeviceReplica implements AutoCloseable {
       int cut = r.getKey().indexOf('\u0000');
       saveMeta(r.getKey().substring(0, cut), r.getKey().substring(cut + 1), r.getValue());
     }
-    Sql.update(conn, "DELETE FROM _tidesync_log WHERE seq <= ?", entries.get(entries.size() - 1).seq());
+    Capture.trimLog(io, entries.get(entries.size() - 1).seq());
     setMeta("hlc", clock.current().toString());
     return entries.size();
   }
@@ -372,13 +362,7 @@ public final class DeviceReplica implements AutoCloseable {
         // The whole schema travels with every batch (it is small): the first push of a dataset
         // creates all its tables, and the server sees new columns before rows that use them.
         PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), changes);
-        PreparedStatement ps = io.statement("INSERT INTO _tidesync_outbox (batch, dataset, body, at) VALUES (?, ?, ?, ?)");
-        ps.setString(1, req.batch());
-        ps.setString(2, dataset);
-        ps.setBytes(3, Wire.writePush(req));
-        ps.setLong(4, clock.wallMillis());
-        ps.executeUpdate();
-        return req;
+        return toOutbox(req);
       }
       if (scan.phase == 2 * n) {
         // Nothing (more) to push: still send the schema once if the server has not taken this
@@ -387,17 +371,22 @@ public final class DeviceReplica implements AutoCloseable {
         String current = new String(Wire.writeSchema(List.copyOf(tables.values())), StandardCharsets.UTF_8);
         if (!tables.isEmpty() && !current.equals(meta("pushed_schema"))) {
           PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), List.of());
-          PreparedStatement ps = io.statement("INSERT INTO _tidesync_outbox (batch, dataset, body, at) VALUES (?, ?, ?, ?)");
-          ps.setString(1, req.batch());
-          ps.setString(2, dataset);
-          ps.setBytes(3, Wire.writePush(req));
-          ps.setLong(4, clock.wallMillis());
-          ps.executeUpdate();
-          return req;
+          return toOutbox(req);
         }
       }
       return null;
     });
+  }
+
+  /** Records a batch in the outbox (inside the caller's transaction) before it is sent. */
+  private PushRequest toOutbox(PushRequest req) throws SQLException {
+    PreparedStatement ps = io.statement("INSERT INTO _tidesync_outbox (batch, dataset, body, at) VALUES (?, ?, ?, ?)");
+    ps.setString(1, req.batch());
+    ps.setString(2, req.dataset());
+    ps.setBytes(3, Wire.writePush(req));
+    ps.setLong(4, clock.wallMillis());
+    ps.executeUpdate();
+    return req;
   }
 
   private List<Change> collect(TableSchema t, boolean deletes, String afterKey, int limit) throws SQLException {

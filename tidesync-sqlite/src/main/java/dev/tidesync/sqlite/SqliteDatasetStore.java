@@ -582,37 +582,25 @@ public final class SqliteDatasetStore implements DatasetStore {
    */
   private void absorbLocal(String skipTable, String skipKey) throws SQLException {
     // In chunks, so that a backend's bulk write does not have to fit in memory at once.
-    while (absorbChunk(skipTable, skipKey) == ABSORB_CHUNK) {
+    while (absorbChunk(skipTable, skipKey) == Capture.LOG_CHUNK) {
       // next chunk
     }
   }
 
-  private static final int ABSORB_CHUNK = 5000;
-
   private int absorbChunk(String skipTable, String skipKey) throws SQLException {
-    long last = -1;
-    record Entry(long seq, String tbl, String pk, String op, long mask, long wall, int ncols) {}
-    List<Entry> entries = new ArrayList<>();
-    try (PreparedStatement ps = writer.prepareStatement("SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq LIMIT "
-        + ABSORB_CHUNK);
-        ResultSet rs = ps.executeQuery()) {
-      while (rs.next()) {
-        entries.add(new Entry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6), rs.getInt(7)));
-      }
-    }
-    for (Entry e : entries) {
-      last = e.seq();
-      TableSchema t = schema.get(e.tbl());
+    List<Capture.LogEntry> entries = Capture.readLog(io);
+    for (Capture.LogEntry e : entries) {
+      TableSchema t = schema.get(e.table());
       if (t == null) {
         continue;
       }
-      List<String> written = Capture.changedColumns(t, e.op(), e.mask(), e.ncols());
+      List<String> written = e.written(t);
       if (e.op().equals("U") && written.isEmpty()) {
         continue;
       }
-      List<Object> pk = Keys.parseSqlite(e.pk());
+      List<Object> pk = Keys.parseSqlite(e.key());
       String key = Keys.canonical(pk);
-      if (e.tbl().equals(skipTable) && key.equals(skipKey)) {
+      if (e.table().equals(skipTable) && key.equals(skipKey)) {
         continue;
       }
       String hlc = clock.tick(e.wall()).toString();
@@ -634,8 +622,8 @@ public final class SqliteDatasetStore implements DatasetStore {
       }
       saveRowMeta(t.name(), key, new RowState(tomb, clocks, live, dead, 0), ++seq, null);
     }
-    if (last >= 0) {
-      Sql.update(writer, "DELETE FROM _tidesync_log WHERE seq <= ?", last);
+    if (!entries.isEmpty()) {
+      Capture.trimLog(io, entries.get(entries.size() - 1).seq());
     }
     return entries.size();
   }

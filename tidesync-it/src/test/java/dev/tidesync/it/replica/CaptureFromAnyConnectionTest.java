@@ -14,36 +14,16 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Writes made by connections that run no Tidesync code (another JDBC connection, the sqlite3
  * shell) are captured and reach another device; captured atomically with the write; rows that
  * existed before Tidesync first opened the file are pushed too.
  */
-class CaptureFromAnyConnectionTest {
+class CaptureFromAnyConnectionTest extends ReplicaTestSupport {
   private static final Path SQLITE3 = Path.of("/usr/bin/sqlite3");
   private static final String ITEMS = "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER)";
-
-  @TempDir Path dir;
-  private Cluster cluster;
-  private Path a;
-  private Path b;
-
-  @BeforeEach
-  void setUp() {
-    cluster = new Cluster(dir);
-    a = cluster.db("a");
-    b = cluster.db("b");
-  }
-
-  @AfterEach
-  void tearDown() {
-    cluster.close();
-  }
 
   /** A and B both synced once with the table in place (created by A, received by B). */
   private TidesyncClient[] twoSyncedDevices() throws Exception {

@@ -16,28 +16,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The device's HLC is persisted in _tidesync_meta and never goes backwards, whatever the wall clock says. */
-class ClockPersistenceTest {
-  @TempDir Path dir;
-  private Cluster cluster;
-  private Path a;
-
-  @BeforeEach
-  void setUp() {
-    cluster = new Cluster(dir);
-    a = cluster.db("a");
-  }
-
-  @AfterEach
-  void tearDown() {
-    cluster.close();
-  }
-
+class ClockPersistenceTest extends ReplicaTestSupport {
   private static Hlc hlcMeta(Path db) throws Exception {
     String v = one(db, "SELECT v FROM _tidesync_meta WHERE k = 'hlc'");
     assertThat(v).as("_tidesync_meta hlc").isNotNull();

@@ -14,35 +14,16 @@ import dev.tidesync.protocol.Hlc;
 import dev.tidesync.protocol.TableSchema;
 import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /** Deletes travel as tombstones; concurrent writes are resolved by HLC under each table's policy. */
-class ConflictResolutionTest {
+class ConflictResolutionTest extends ReplicaTestSupport {
   private static final String ROW = "SELECT id, name, qty, note FROM items ORDER BY id";
 
-  @TempDir Path dir;
-  private Cluster cluster;
-  private Path a;
-  private Path b;
   private TidesyncClient ca;
   private TidesyncClient cb;
-
-  @BeforeEach
-  void setUp() {
-    cluster = new Cluster(dir);
-    a = cluster.db("a");
-    b = cluster.db("b");
-  }
-
-  @AfterEach
-  void tearDown() {
-    cluster.close();
-  }
 
   /** A creates the table with one row, B bootstraps it: both hold ('r1', 'orig', 1, 'n'). */
   private void twoSyncedDevices() throws Exception {

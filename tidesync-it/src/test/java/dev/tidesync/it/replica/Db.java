@@ -10,10 +10,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** Plain JDBC access to a SQLite file, with no Tidesync code: what an app's own connection does. */
-final class Db {
+public final class Db {
   private Db() {}
 
-  static Connection connect(Path db) throws SQLException {
+  public static Connection connect(Path db) throws SQLException {
     Connection c = DriverManager.getConnection("jdbc:sqlite:" + db.toAbsolutePath());
     try (Statement s = c.createStatement()) {
       s.execute("PRAGMA busy_timeout = 10000");
@@ -21,7 +21,7 @@ final class Db {
     return c;
   }
 
-  static void sql(Path db, String... statements) throws SQLException {
+  public static void sql(Path db, String... statements) throws SQLException {
     try (Connection c = connect(db); Statement s = c.createStatement()) {
       for (String q : statements) {
         s.execute(q);
@@ -30,7 +30,7 @@ final class Db {
   }
 
   /** Every row of the query as "a|b|c" (NULL as "null"). */
-  static List<String> rows(Path db, String query) throws SQLException {
+  public static List<String> rows(Path db, String query) throws SQLException {
     List<String> out = new ArrayList<>();
     try (Connection c = connect(db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(query)) {
       int n = rs.getMetaData().getColumnCount();
@@ -45,21 +45,21 @@ final class Db {
     return out;
   }
 
-  static String one(Path db, String query) throws SQLException {
+  public static String one(Path db, String query) throws SQLException {
     List<String> r = rows(db, query);
     return r.isEmpty() ? null : r.get(0);
   }
 
-  static long count(Path db, String query) throws SQLException {
+  public static long count(Path db, String query) throws SQLException {
     return Long.parseLong(one(db, query));
   }
 
-  static boolean tableExists(Path db, String table) throws SQLException {
+  public static boolean tableExists(Path db, String table) throws SQLException {
     return count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '" + table + "'") == 1;
   }
 
   /** Column "name type" pairs of a table, in declaration order. */
-  static List<String> columns(Path db, String table) throws SQLException {
+  public static List<String> columns(Path db, String table) throws SQLException {
     return rows(db, "SELECT name || ' ' || type FROM pragma_table_info('" + table + "') ORDER BY cid");
   }
 }

@@ -7,33 +7,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
-import java.nio.file.Path;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** A device's own changes are not pulled back to it, and pulled changes are not pushed back. */
-class NoEchoTest {
+class NoEchoTest extends ReplicaTestSupport {
   private static final String ITEMS = "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER)";
-
-  @TempDir Path dir;
-  private Cluster cluster;
-  private Path a;
-  private Path b;
-
-  @BeforeEach
-  void setUp() {
-    cluster = new Cluster(dir);
-    a = cluster.db("a");
-    b = cluster.db("b");
-  }
-
-  @AfterEach
-  void tearDown() {
-    cluster.close();
-  }
 
   @Test
   void aDevicesNextPullDoesNotReturnItsOwnPushedChanges() throws Exception {

@@ -8,31 +8,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
 import dev.tidesync.protocol.TableSchema;
-import java.nio.file.Path;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Tables without a primary key are reported and left alone; composite keys sync like simple ones. */
-class PrimaryKeyTest {
-  @TempDir Path dir;
-  private Cluster cluster;
-  private Path a;
-  private Path b;
-
-  @BeforeEach
-  void setUp() {
-    cluster = new Cluster(dir);
-    a = cluster.db("a");
-    b = cluster.db("b");
-  }
-
-  @AfterEach
-  void tearDown() {
-    cluster.close();
-  }
-
+class PrimaryKeyTest extends ReplicaTestSupport {
   @Test
   void aTableWithoutPrimaryKeyIsReportedAsSkippedAndNotSynced() throws Exception {
     sql(a, "CREATE TABLE audit (at INTEGER, msg TEXT)", "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT)",

@@ -15,32 +15,12 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The schema travels with the data: created on the server, bootstrapped, extended, guarded. */
-class SchemaTravelTest {
+class SchemaTravelTest extends ReplicaTestSupport {
   private static final String ITEMS = "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', qty INTEGER)";
-
-  @TempDir Path dir;
-  private Cluster cluster;
-  private Path a;
-  private Path b;
-
-  @BeforeEach
-  void setUp() {
-    cluster = new Cluster(dir);
-    a = cluster.db("a");
-    b = cluster.db("b");
-  }
-
-  @AfterEach
-  void tearDown() {
-    cluster.close();
-  }
 
   private DatasetStore store() {
     return cluster.storage.find(Cluster.DATASET).orElseThrow();

@@ -16,13 +16,12 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Exact values through push and pull over real HTTP between two device files: every SQLite
  * storage class keeps its class ({@code typeof}) and its exact value (REALs bit for bit).
  */
-class ValuesRoundTripTest {
+class ValuesRoundTripTest extends ReplicaTestSupport {
   static final Map<String, Long> INTS = new LinkedHashMap<>();
   static final Map<String, Double> REALS = new LinkedHashMap<>();
   static final Map<String, String> TEXTS = new LinkedHashMap<>();
@@ -80,20 +79,16 @@ class ValuesRoundTripTest {
     BLOBS.put("null", null);
   }
 
-  @TempDir Path dir;
-  private Cluster cluster;
   private TidesyncServer server;
 
   @BeforeEach
   void setUp() {
-    cluster = new Cluster(dir);
     server = TidesyncServer.start(cluster.storage, ServerConfig.defaults().withPort(0));
   }
 
   @AfterEach
   void tearDown() {
     server.close();
-    cluster.close();
   }
 
   private TidesyncClient httpDevice(String id) {
@@ -233,8 +228,6 @@ class ValuesRoundTripTest {
 
   @Test
   void everyValueSurvivesPushAndPullOverHttpExactly() throws Exception {
-    Path a = cluster.db("a");
-    Path b = cluster.db("b");
     createTables(a);
     writeAll(a, "a:");
     int perDevice = INTS.size() + REALS.size() + TEXTS.size() + BLOBS.size();

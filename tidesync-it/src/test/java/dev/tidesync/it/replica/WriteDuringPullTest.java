@@ -19,7 +19,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A local write made while a pull is being applied is never lost: it is not overwritten by the
@@ -27,15 +26,10 @@ import org.junit.jupiter.api.io.TempDir;
  * write by HLC.
  */
 @Timeout(60)
-class WriteDuringPullTest {
+class WriteDuringPullTest extends ReplicaTestSupport {
   // Own threads, not the common pool: on 2 cores its parallelism is 1, and a flush blocked on a
   // latch there would starve the app thread the test needs (seen on JDK 25).
   private final java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(4);
-
-  @org.junit.jupiter.api.AfterEach
-  void stopThreads() {
-    threads.shutdownNow();
-  }
 
   private static final String ROW = "SELECT id, v, w FROM items";
 
@@ -74,20 +68,13 @@ class WriteDuringPullTest {
     }
   }
 
-  @TempDir Path dir;
-  private Cluster cluster;
   private GatedTransport gate;
-  private Path a;
-  private Path b;
   private TidesyncClient ca;
   private TidesyncClient cb;
 
   @BeforeEach
   void setUp() throws Exception {
-    cluster = new Cluster(dir);
     gate = new GatedTransport(cluster.storage);
-    a = cluster.db("a");
-    b = cluster.db("b");
     sql(a, "CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT, w TEXT)", "INSERT INTO items VALUES ('r1', 'base', 'base')");
     ca = cluster.device("a");
     cb = cluster.device("b", gate, c -> {});
@@ -101,9 +88,15 @@ class WriteDuringPullTest {
     Thread.sleep(5);
   }
 
+  /** Closes the cluster first, then stops the threads (a subclass's own @AfterEach would run first). */
+  @Override
   @AfterEach
-  void tearDown() {
-    cluster.close();
+  void closeCluster() {
+    try {
+      super.closeCluster();
+    } finally {
+      threads.shutdownNow();
+    }
   }
 
   private void settle() {

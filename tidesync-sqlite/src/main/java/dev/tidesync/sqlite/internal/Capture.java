@@ -111,6 +111,36 @@ public final class Capture {
     return out;
   }
 
+  /** One captured write, as a trigger logged it. */
+  public record LogEntry(long seq, String table, String key, String op, long mask, long wall, int ncols) {
+    /** The non-key columns this entry counts as written (see {@link Capture#changedColumns}). */
+    public List<String> written(TableSchema t) {
+      return changedColumns(t, op, mask, ncols);
+    }
+  }
+
+  /** Log entries processed per step: bounds memory however large a backlog grows. */
+  public static final int LOG_CHUNK = 5000;
+
+  /** The oldest {@link #LOG_CHUNK} log entries, in commit order. */
+  public static List<LogEntry> readLog(RowIo io) throws SQLException {
+    List<LogEntry> out = new java.util.ArrayList<>();
+    java.sql.PreparedStatement ps = io.statement("SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq LIMIT " + LOG_CHUNK);
+    try (java.sql.ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        out.add(new LogEntry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6), rs.getInt(7)));
+      }
+    }
+    return out;
+  }
+
+  /** Removes log entries up to and including {@code seq} (after they were absorbed). */
+  public static void trimLog(RowIo io, long seq) throws SQLException {
+    java.sql.PreparedStatement ps = io.statement("DELETE FROM _tidesync_log WHERE seq <= ?");
+    ps.setLong(1, seq);
+    ps.executeUpdate();
+  }
+
   /** Logs every existing row of a table as an insert: the initial load of a newly captured table. */
   public static int logExistingRows(Connection c, TableSchema t) throws SQLException {
     return Sql.update(c, "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall, ncols) SELECT " + lit(t.name()) + ", "

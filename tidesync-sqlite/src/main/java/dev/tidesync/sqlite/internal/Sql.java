@@ -36,6 +36,9 @@ public final class Sql {
     cfg.setSynchronous(fullSync ? SQLiteConfig.SynchronousMode.FULL : SQLiteConfig.SynchronousMode.NORMAL);
     cfg.enforceForeignKeys(foreignKeys);
     cfg.setBusyTimeout(30_000);
+    // sqlite-jdbc otherwise runs "SELECT last_insert_rowid()" (a fresh prepare) after every
+    // INSERT; we never read generated keys, and it was a fifth of the cost of applying a page.
+    cfg.setGetGeneratedKeys(false);
     try {
       return cfg.createConnection("jdbc:sqlite:" + file.toAbsolutePath());
     } catch (SQLException e) {
