@@ -23,7 +23,33 @@ import java.util.Map;
 public final class Keys {
   private Keys() {}
 
+  /**
+   * Characters that every JSON writer leaves alone: a key made only of these (UUIDs, ULIDs, most
+   * slugs) has one JSON spelling, so the common single-column key needs no JSON library.
+   */
+  private static boolean plain(String s) {
+    if (s.isEmpty() || s.length() > 200) {
+      return false;
+    }
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':')) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   public static String canonical(List<Object> pk) {
+    if (pk.size() == 1) {
+      Object v = pk.get(0);
+      if (v instanceof String str && plain(str)) {
+        return "[\"" + str + "\"]";
+      }
+      if (v instanceof Long l) {
+        return "[" + l + "]";
+      }
+    }
     StringWriter w = new StringWriter(32);
     try (JsonGenerator g = Wire.factory().createGenerator(w)) {
       g.writeStartArray();
@@ -39,6 +65,10 @@ public final class Keys {
 
   /** Parses a canonical key (protocol value encoding). */
   public static List<Object> parseCanonical(String key) {
+    List<Object> fast = parseSimple(key);
+    if (fast != null) {
+      return fast;
+    }
     try (JsonParser p = Wire.factory().createParser(key)) {
       if (p.nextToken() != JsonToken.START_ARRAY) {
         throw new ProtocolException("bad_key", "row key is not a JSON array: " + key);
@@ -53,8 +83,28 @@ public final class Keys {
     }
   }
 
+  /** A one-column key of a plain string or an integer, without a JSON parser; else null. */
+  private static List<Object> parseSimple(String key) {
+    int n = key.length();
+    if (n >= 4 && key.charAt(0) == '[' && key.charAt(1) == '"' && key.charAt(n - 2) == '"' && key.charAt(n - 1) == ']') {
+      String inner = key.substring(2, n - 2);
+      return plain(inner) ? List.of(inner) : null;
+    }
+    if (n >= 3 && key.charAt(0) == '[' && key.charAt(n - 1) == ']') {
+      String inner = key.substring(1, n - 1);
+      if (inner.matches("-?[0-9]{1,18}")) {
+        return List.of(Long.parseLong(inner));
+      }
+    }
+    return null;
+  }
+
   /** Parses the text of SQLite's json_array(...) as written by a capture trigger. */
   public static List<Object> parseSqlite(String json) {
+    List<Object> fast = parseSimple(json);
+    if (fast != null) {
+      return fast;
+    }
     try (JsonParser p = Wire.factory().createParser(json)) {
       p.nextToken();
       List<Object> out = new ArrayList<>(2);
