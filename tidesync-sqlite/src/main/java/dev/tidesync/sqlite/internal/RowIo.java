@@ -57,7 +57,7 @@ public final class RowIo implements AutoCloseable {
   /** The row's values for {@code columns} (all columns when null), or null when the row does not exist. */
   public Map<String, Object> read(TableSchema t, List<Object> pk, List<String> columns) throws SQLException {
     List<String> cols = columns != null ? columns : t.columns().stream().map(cs -> cs.name()).toList();
-    String sql = sqlText.computeIfAbsent(List.of("read", t, cols), k -> "SELECT "
+    String sql = sqlText.computeIfAbsent(List.of("read", t.name(), cols), k -> "SELECT "
         + (cols.isEmpty() ? "1" : cols.stream().map(Sql::q).collect(Collectors.joining(", "))) + " FROM " + q(t.name()) + " WHERE " + where(t));
     PreparedStatement ps = prepare(sql);
     Sql.bindAll(ps, 1, pk);
@@ -86,7 +86,7 @@ public final class RowIo implements AutoCloseable {
         args.add(e.getValue());
       }
     }
-    String sql = sqlText.computeIfAbsent(List.of("upsert", t, cols), k -> {
+    String sql = sqlText.computeIfAbsent(List.of("upsert", t.name(), cols), k -> {
       String key = t.primaryKey().stream().map(Sql::q).collect(Collectors.joining(", "));
       List<String> sets = cols.stream().filter(col -> !t.isPrimaryKey(col)).map(col -> q(col) + " = excluded." + q(col)).toList();
       return "INSERT INTO " + q(t.name()) + " (" + cols.stream().map(Sql::q).collect(Collectors.joining(", ")) + ") VALUES ("
@@ -99,7 +99,7 @@ public final class RowIo implements AutoCloseable {
   }
 
   public int delete(TableSchema t, List<Object> pk) throws SQLException {
-    PreparedStatement ps = prepare(sqlText.computeIfAbsent(List.of("delete", t), k -> "DELETE FROM " + q(t.name()) + " WHERE " + where(t)));
+    PreparedStatement ps = prepare(sqlText.computeIfAbsent(List.of("delete", t.name()), k -> "DELETE FROM " + q(t.name()) + " WHERE " + where(t)));
     Sql.bindAll(ps, 1, pk);
     return ps.executeUpdate();
   }
