@@ -55,6 +55,16 @@ final class Timers {
         return delegate.push(dataset, request);
       } finally {
         t.httpPush.addAndGet(System.nanoTime() - t0);
+      }
+    }
+
+    @Override
+    public PushResult push(String dataset, PushRequest request, byte[] body) {
+      long t0 = System.nanoTime();
+      try {
+        return delegate.push(dataset, request, body);
+      } finally {
+        t.httpPush.addAndGet(System.nanoTime() - t0);
         t.pushes.incrementAndGet();
       }
     }

@@ -95,7 +95,11 @@ public final class HttpTransport implements Transport {
 
   @Override
   public PushResult push(String dataset, PushRequest request) {
-    byte[] json = Wire.writePush(request);
+    return push(dataset, request, Wire.writePush(request));
+  }
+
+  @Override
+  public PushResult push(String dataset, PushRequest request, byte[] json) {
     HttpRequest.Builder b = HttpRequest.newBuilder(uri(dataset, "push", null))
         .header("Content-Type", "application/json")
         // The checksum is of the uncompressed JSON, so it also covers the gzip step.

@@ -142,7 +142,8 @@ public final class TidesyncClient implements AutoCloseable {
     }
     PushResult result;
     try {
-      result = transport.push(config.dataset(), req);
+      byte[] body = replica.encodedBatch(req.batch());
+      result = body == null ? transport.push(config.dataset(), req) : transport.push(config.dataset(), req, body);
     } catch (ProtocolException e) {
       // The server refused the batch as a whole (schema, limits): it changed nothing. The rows
       // stay pending; the table is skipped for the rest of this sync.

@@ -16,6 +16,15 @@ public interface Transport extends AutoCloseable {
   /** Sends one batch. The server applies a batch id once, so resending after a failure is safe. */
   PushResult push(String dataset, PushRequest request);
 
+  /**
+   * Sends a batch that is already encoded: {@code body} is exactly {@code Wire.writePush(request)}
+   * (the device keeps that encoding in its outbox, so it need not be made twice). Transports
+   * that do not send bytes ignore it.
+   */
+  default PushResult push(String dataset, PushRequest request, byte[] body) {
+    return push(dataset, request);
+  }
+
   /** One page of changes after {@code cursor} (null: bootstrap). */
   PullPage pull(String dataset, String cursor, int limit, String device);
 

@@ -96,6 +96,8 @@ public final class DeviceReplica implements AutoCloseable {
   private Map<String, String> skipped = new TreeMap<>();
   private String cursor;
   private long schemaVersion = -1;
+  /** Encoded bodies of unsettled outbox batches, by batch id (at most a few at a time). */
+  private final Map<String, byte[]> encoded = new HashMap<>();
 
   private DeviceReplica(Path file, Options options) {
     this.file = file;
@@ -326,6 +328,14 @@ public final class DeviceReplica implements AutoCloseable {
 
   // ---------------------------------------------------------------------------- push
 
+  /**
+   * The stored encoding of a batch this replica built (or read from its outbox), so that it is
+   * sent byte for byte as recorded and not encoded twice; null once the batch is settled.
+   */
+  public synchronized byte[] encodedBatch(String batch) {
+    return encoded.get(batch);
+  }
+
   /** Batches recorded but not yet acknowledged (the process stopped mid-push): resend these first. */
   public synchronized List<PushRequest> outbox() {
     return Sql.inTx(conn, "reading the outbox", () -> {
@@ -333,7 +343,10 @@ public final class DeviceReplica implements AutoCloseable {
       try (PreparedStatement ps = conn.prepareStatement("SELECT body FROM _tidesync_outbox ORDER BY rowid");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          out.add(Wire.readPush(new java.io.ByteArrayInputStream(rs.getBytes(1)), Integer.MAX_VALUE));
+          byte[] body = rs.getBytes(1);
+          PushRequest req = Wire.readPush(new java.io.ByteArrayInputStream(body), Integer.MAX_VALUE);
+          encoded.put(req.batch(), body);
+          out.add(req);
         }
       }
       return out;
@@ -380,10 +393,12 @@ public final class DeviceReplica implements AutoCloseable {
 
   /** Records a batch in the outbox (inside the caller's transaction) before it is sent. */
   private PushRequest toOutbox(PushRequest req) throws SQLException {
+    byte[] body = Wire.writePush(req);
     PreparedStatement ps = io.statement("INSERT INTO _tidesync_outbox (batch, dataset, body, at) VALUES (?, ?, ?, ?)");
     ps.setString(1, req.batch());
     ps.setString(2, req.dataset());
-    ps.setBytes(3, Wire.writePush(req));
+    ps.setBytes(3, body);
+    encoded.put(req.batch(), body);
     ps.setLong(4, clock.wallMillis());
     ps.executeUpdate();
     return req;
@@ -495,6 +510,7 @@ public final class DeviceReplica implements AutoCloseable {
         ok.executeUpdate();
       }
       Sql.update(conn, "DELETE FROM _tidesync_outbox WHERE batch = ?", sent.batch());
+      encoded.remove(sent.batch());
       setMeta("pushed_schema", new String(Wire.writeSchema(sent.schema()), StandardCharsets.UTF_8));
       return new PushOutcome(applied, conflicts, rejected, errors);
     });
@@ -503,6 +519,7 @@ public final class DeviceReplica implements AutoCloseable {
   /** Drops an outbox batch the server refused as a whole (its rows stay dirty and are rebuilt). */
   public synchronized void discardBatch(String batch) {
     Sql.inTx(conn, "discarding a batch", () -> Sql.update(conn, "DELETE FROM _tidesync_outbox WHERE batch = ?", batch));
+    encoded.remove(batch);
   }
 
   // ---------------------------------------------------------------------------- pull
