@@ -110,7 +110,9 @@ public final class TidesyncClient implements AutoCloseable {
             }
             throw e;
           }
-          n.pulled += replica.applyPage(page);
+          DeviceReplica.ApplyOutcome applied = replica.applyPage(page);
+          n.pulled += applied.applied();
+          n.errors.addAll(applied.errors());
           n.pages++;
           n.bootstrap |= page.bootstrap();
           config.listener().pageApplied(page.changes().size(), page.bootstrap());
@@ -215,7 +217,8 @@ public final class TidesyncClient implements AutoCloseable {
     int failures = 0;
     long seenVersion = -1;
     long nextSync = 0;
-    while (!stopping) {
+    // A worker whose stop() timed out must not keep running beside a newer one.
+    while (!stopping && worker == Thread.currentThread()) {
       try {
         long now = System.currentTimeMillis();
         long version = replica.dataVersion();

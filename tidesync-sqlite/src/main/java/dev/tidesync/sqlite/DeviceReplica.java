@@ -209,13 +209,11 @@ public final class DeviceReplica implements AutoCloseable {
       }
       setTables(next);
       skipped = skip;
+      // Read inside the write transaction: no other connection can change the schema between
+      // our discovery and this reading, so no DDL can slip past unnoticed.
+      schemaVersion = Sql.number(conn, "PRAGMA schema_version");
       return null;
     });
-    try {
-      schemaVersion = Sql.number(conn, "PRAGMA schema_version");
-    } catch (SQLException e) {
-      throw new StoreException("reading schema_version of " + file, e);
-    }
   }
 
   private void setTables(Map<String, TableSchema> next) throws SQLException {
@@ -303,7 +301,8 @@ public final class DeviceReplica implements AutoCloseable {
       RowMeta m = rows.containsKey(rowKey) ? rows.get(rowKey) : loadMeta(e.table(), key);
       String hlc = clock.tick(e.wall()).toString();
       long ver = m == null ? 0 : m.ver();
-      Map<String, String> pending = m == null || m.dirty() != 1 ? new HashMap<>() : new HashMap<>(m.pending());
+      // A failed row keeps its unpushed columns: a later edit adds to them, it does not replace them.
+      Map<String, String> pending = m == null || m.dirty() == 0 ? new HashMap<>() : new HashMap<>(m.pending());
       String live = m == null ? null : m.live();
       String dead = m == null ? null : m.dead();
       if (e.op().equals("D")) {
@@ -535,24 +534,58 @@ public final class DeviceReplica implements AutoCloseable {
    * first inside the same transaction, so a row written locally a moment before is seen as dirty
    * and not overwritten; a local write after this transaction is captured as usual.
    */
-  public synchronized int applyPage(PullPage page) {
+  /** What applying a page did: rows written, and rows a local constraint refused (with the reason). */
+  public record ApplyOutcome(int applied, List<String> errors) {}
+
+  public synchronized ApplyOutcome applyPage(PullPage page) {
     return Sql.inTx(conn, "applying a pulled page", () -> {
       absorbTx();
       adoptServerSchema(page.schema());
       Capture.beginApply(conn);
-      int applied = 0;
-      for (Change c : page.changes()) {
-        TableSchema t = tables.get(c.table());
-        if (t == null) {
-          continue;
+      List<String> errors = new ArrayList<>();
+      int applied;
+      // Fast path: the whole page under one savepoint. If a local constraint refuses a row (a
+      // UNIQUE the server does not have, a stricter CHECK), the page is applied again row by row
+      // so that one row cannot stop every later pull: it is skipped and reported, the rest and
+      // the cursor move on.
+      io.statement("SAVEPOINT page").execute();
+      try {
+        applied = applyChanges(page, false, errors);
+        io.statement("RELEASE page").execute();
+      } catch (SQLException e) {
+        if (!StoreException.isConstraint(e)) {
+          throw e;
         }
-        String key = Keys.canonical(c.pk());
-        RowMeta m = loadMeta(c.table(), key);
-        Hlc h = Hlc.parse(c.hlc());
-        clock.receive(h);
-        if (m != null && m.dirty() != 0) {
-          continue; // unpushed local change: the server resolves it when we push (base stays old)
-        }
+        io.statement("ROLLBACK TO page").execute();
+        io.statement("RELEASE page").execute();
+        applied = applyChanges(page, true, errors);
+      }
+      Capture.endApply(conn);
+      setMeta("cursor", page.cursor());
+      setMeta("hlc", clock.current().toString());
+      cursor = page.cursor();
+      return new ApplyOutcome(applied, errors);
+    });
+  }
+
+  private int applyChanges(PullPage page, boolean isolate, List<String> errors) throws SQLException {
+    int applied = 0;
+    for (Change c : page.changes()) {
+      TableSchema t = tables.get(c.table());
+      if (t == null) {
+        continue;
+      }
+      String key = Keys.canonical(c.pk());
+      RowMeta m = loadMeta(c.table(), key);
+      Hlc h = Hlc.parse(c.hlc());
+      clock.receive(h);
+      if (m != null && m.dirty() != 0) {
+        continue; // unpushed local change: the server resolves it when we push (base stays old)
+      }
+      if (isolate) {
+        io.statement("SAVEPOINT row").execute();
+      }
+      try {
         if (c.deleted()) {
           io.delete(t, c.pk());
         } else {
@@ -565,16 +598,24 @@ public final class DeviceReplica implements AutoCloseable {
           io.upsert(t, c.pk(), values);
         }
         saveMeta(c.table(), key, new RowMeta(c.version(), 0, c.deleted() ? null : c.hlc(), c.deleted() ? c.hlc() : null, null, null));
-        applied++;
-        CrashPoints.hit(CrashPoints.DEVICE_PULL_APPLYING);
+        if (isolate) {
+          io.statement("RELEASE row").execute();
+        }
+      } catch (SQLException e) {
+        if (!isolate || !StoreException.isConstraint(e)) {
+          throw e;
+        }
+        io.statement("ROLLBACK TO row").execute();
+        io.statement("RELEASE row").execute();
+        errors.add(c.table() + " " + key + ": pulled change not applied here: " + e.getMessage());
+        continue;
       }
-      Capture.endApply(conn);
-      setMeta("cursor", page.cursor());
-      setMeta("hlc", clock.current().toString());
-      cursor = page.cursor();
-      return applied;
-    });
+      applied++;
+      CrashPoints.hit(CrashPoints.DEVICE_PULL_APPLYING);
+    }
+    return applied;
   }
+
 
   /** Creates tables and columns the server has and this replica lacks (within the table filter). */
   private void adoptServerSchema(List<TableSchema> server) throws SQLException {

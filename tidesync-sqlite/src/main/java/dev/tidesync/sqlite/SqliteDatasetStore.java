@@ -666,7 +666,10 @@ public final class SqliteDatasetStore implements DatasetStore {
   }
 
   private PullPage readPage(Reader r, boolean bootstrap, long after, int limit, String device) throws SQLException {
-    Map<String, TableSchema> tables = schema;
+    // The schema comes from the same snapshot as the rows (this first read starts it): the
+    // in-memory one may already show tables of a push that has not committed, or lack tables
+    // of one that committed after this pull began.
+    Map<String, TableSchema> tables = snapshotSchema(Sql.string(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'schema'"));
     List<Change> changes = new ArrayList<>();
     long last = after;
     int scanned = 0;
@@ -712,6 +715,27 @@ public final class SqliteDatasetStore implements DatasetStore {
       last = Math.max(last, Sql.number(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'seq'"));
     }
     return new PullPage(cursorOf(bootstrap && hasMore, last), hasMore, bootstrap, List.copyOf(tables.values()), changes);
+  }
+
+  private record ParsedSchema(String json, Map<String, TableSchema> tables) {}
+
+  /** Parsing cache: the stored schema text changes only when a push changes the schema. */
+  private volatile ParsedSchema parsedSchema = new ParsedSchema(null, Map.of());
+
+  private Map<String, TableSchema> snapshotSchema(String json) {
+    if (json == null) {
+      return Map.of();
+    }
+    ParsedSchema cached = parsedSchema;
+    if (json.equals(cached.json())) {
+      return cached.tables();
+    }
+    Map<String, TableSchema> m = new LinkedHashMap<>();
+    for (TableSchema t : Wire.readSchema(json.getBytes(java.nio.charset.StandardCharsets.UTF_8))) {
+      m.put(t.name(), t);
+    }
+    parsedSchema = new ParsedSchema(json, m);
+    return m;
   }
 
   private static List<String> columnNames(TableSchema t) {
@@ -771,8 +795,8 @@ public final class SqliteDatasetStore implements DatasetStore {
     }
     synchronized (this) {
       if (readersOpen < READERS) {
-        readersOpen++;
         Connection c = Sql.open(file, true, true);
+        readersOpen++;
         return new Reader(c, new RowIo(c));
       }
     }
