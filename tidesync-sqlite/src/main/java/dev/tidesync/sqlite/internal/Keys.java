@@ -167,22 +167,9 @@ public final class Keys {
     }
   }
 
-  /** {col: clock} maps as JSON text. */
+  /** {col: clock} maps as JSON text (sorted, so equal maps give equal text). */
   public static String clocksJson(Map<String, String> clocks) {
-    if (clocks == null) {
-      return null;
-    }
-    StringWriter w = new StringWriter(64);
-    try (JsonGenerator g = Wire.factory().createGenerator(w)) {
-      g.writeStartObject();
-      for (Map.Entry<String, String> e : new java.util.TreeMap<>(clocks).entrySet()) {
-        g.writeStringField(e.getKey(), e.getValue());
-      }
-      g.writeEndObject();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    return w.toString();
+    return clocks == null ? null : valuesJson(new java.util.TreeMap<String, Object>(clocks));
   }
 
   /**
@@ -223,19 +210,7 @@ public final class Keys {
 
   public static Map<String, String> parseClocks(String json) {
     Map<String, String> out = new java.util.HashMap<>();
-    if (json == null) {
-      return out;
-    }
-    try (JsonParser p = Wire.factory().createParser(json)) {
-      p.nextToken();
-      while (p.nextToken() == JsonToken.FIELD_NAME) {
-        String k = p.currentName();
-        p.nextToken();
-        out.put(k, p.getText());
-      }
-      return out;
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    parseValues(json).forEach((k, v) -> out.put(k, (String) v));
+    return out;
   }
 }
