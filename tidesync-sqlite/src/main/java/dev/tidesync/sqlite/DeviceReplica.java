@@ -99,12 +99,10 @@ public final class DeviceReplica implements AutoCloseable {
   /** Encoded bodies of unsettled outbox batches, by batch id (at most a few at a time). */
   private final Map<String, byte[]> encoded = new HashMap<>();
 
-  private DeviceReplica(Path file, Options options) {
+  private DeviceReplica(Path file, Options options, Connection conn) {
     this.file = file;
     this.options = options;
-    // Foreign keys stay off on this connection: pulled pages arrive in version order, not
-    // parent-first, and the server has already enforced the constraints.
-    this.conn = Sql.open(file, false, false);
+    this.conn = conn;
     this.io = new RowIo(conn);
     String[] state = Sql.inTx(conn, "opening replica " + file, () -> {
       Capture.createMetaTables(conn);
@@ -129,7 +127,15 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   public static DeviceReplica open(Path file, Options options) {
-    return new DeviceReplica(file, options);
+    // Foreign keys stay off on this connection: pulled pages arrive in version order, not
+    // parent-first, and the server has already enforced the constraints.
+    Connection conn = Sql.open(file, false, false);
+    try {
+      return new DeviceReplica(file, options, conn);
+    } catch (RuntimeException | Error e) {
+      Sql.closeQuietly(conn);
+      throw e;
+    }
   }
 
   public Path file() {

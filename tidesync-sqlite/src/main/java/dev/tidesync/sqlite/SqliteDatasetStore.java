@@ -85,10 +85,10 @@ public final class SqliteDatasetStore implements DatasetStore {
 
   private record Reader(Connection conn, RowIo io) {}
 
-  private SqliteDatasetStore(String name, Path file, WallClock wall, long maxDriftMillis) {
+  private SqliteDatasetStore(String name, Path file, WallClock wall, long maxDriftMillis, Connection writer) {
     this.name = name;
     this.file = file;
-    this.writer = Sql.open(file, true, true);
+    this.writer = writer;
     this.io = new RowIo(writer);
     String[] loaded = Sql.inTx(writer, "opening dataset " + name, this::initialize);
     this.epoch = loaded[0];
@@ -108,7 +108,13 @@ public final class SqliteDatasetStore implements DatasetStore {
 
   /** Opens (creating if needed) the dataset file. */
   public static SqliteDatasetStore open(String name, Path file, WallClock wall, long maxDriftMillis) {
-    return new SqliteDatasetStore(name, file, wall, maxDriftMillis);
+    Connection writer = Sql.open(file, true, true);
+    try {
+      return new SqliteDatasetStore(name, file, wall, maxDriftMillis, writer);
+    } catch (RuntimeException | Error e) {
+      Sql.closeQuietly(writer);
+      throw e;
+    }
   }
 
   private String[] initialize() throws SQLException {
@@ -661,7 +667,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       recordPull(device);
       return page;
     } finally {
-      readers.offer(r);
+      giveBack(r);
     }
   }
 
@@ -788,6 +794,16 @@ public final class SqliteDatasetStore implements DatasetStore {
         : new DeviceStatus(device, d.lastPush(), clock.wallMillis(), d.pushes(), d.pulls() + 1, d.changes()));
   }
 
+  /** Returns a reader to the pool, or closes it when the store closed while it was out. */
+  private void giveBack(Reader r) {
+    if (closed) {
+      r.io().close();
+      Sql.closeQuietly(r.conn());
+    } else {
+      readers.offer(r);
+    }
+  }
+
   private Reader borrow() {
     Reader r = readers.poll();
     if (r != null) {
@@ -827,7 +843,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         return new DatasetStatus(name, version, rows, ds, conflicts);
       });
     } finally {
-      readers.offer(r);
+      giveBack(r);
     }
   }
 
@@ -852,7 +868,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         return out;
       });
     } finally {
-      readers.offer(r);
+      giveBack(r);
     }
   }
 

@@ -42,6 +42,12 @@ final class PushBodies {
       throw new ProtocolException("checksum_mismatch", "header " + Wire.CHECKSUM_HEADER + " is not a SHA-256 hex digest");
     }
     if (contentLength > maxBytes) {
+      // Read and discard a body that is only somewhat too large before answering: a client still
+      // sending when the server closes may never see the 413, take it for a network error and
+      // retry forever. A body far over the limit is refused without reading it.
+      if (contentLength <= drainLimit(maxBytes)) {
+        skipQuietly(raw, contentLength);
+      }
       throw new ProtocolException("too_large", 413, "request body is larger than " + maxBytes + " bytes");
     }
     InputStream in = new Bounded(new RawSource(raw), maxBytes, "request body");
@@ -86,6 +92,24 @@ final class PushBodies {
 
   private static ProtocolException mismatch() {
     return new ProtocolException("checksum_mismatch", "body does not match header " + Wire.CHECKSUM_HEADER + " (SHA-256 of the uncompressed body)");
+  }
+
+  /** How much of a too-large body is read and discarded so that the client gets its answer. */
+  static long drainLimit(long maxBytes) {
+    return Math.min(4 * maxBytes, 256L * 1024 * 1024);
+  }
+
+  private static void skipQuietly(InputStream raw, long n) {
+    byte[] buf = new byte[65536];
+    try {
+      long left = n;
+      int r;
+      while (left > 0 && (r = raw.read(buf, 0, (int) Math.min(buf.length, left))) >= 0) {
+        left -= r;
+      }
+    } catch (IOException e) {
+      // the client went away: nothing to answer
+    }
   }
 
   private static void drain(InputStream in) {

@@ -46,6 +46,15 @@ public final class Sql {
     }
   }
 
+  /** Closes a connection on a failure path, where a second failure must not hide the first. */
+  public static void closeQuietly(Connection c) {
+    try {
+      c.close();
+    } catch (SQLException ignored) {
+      // the original failure is being reported
+    }
+  }
+
   public static void exec(Connection c, String sql) throws SQLException {
     try (Statement s = c.createStatement()) {
       s.execute(sql);
