@@ -151,12 +151,12 @@ public final class SqliteDatasetStore implements DatasetStore {
     for (TableSchema t : found.tables()) {
       TableSchema known = next.get(t.name());
       if (known == null) {
-        Capture.installTriggers(writer, t);
+        Capture.installTriggers(writer, t, true);
         Capture.logExistingRows(writer, t);
         next.put(t.name(), t);
       } else if (known.columns().size() != t.columns().size()) {
         TableSchema merged = new TableSchema(t.name(), t.columns(), known.primaryKey(), known.foreignKeys(), known.policy());
-        Capture.installTriggers(writer, merged);
+        Capture.installTriggers(writer, merged, true);
         next.put(t.name(), merged);
       }
     }
@@ -338,7 +338,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
         exec(writer, Ddl.createTable(in));
         TableSchema created = Introspect.table(writer, in.name(), in.policy());
-        Capture.installTriggers(writer, created);
+        Capture.installTriggers(writer, created, true);
         next.put(in.name(), created);
         changed = true;
       } else {
@@ -356,7 +356,7 @@ public final class SqliteDatasetStore implements DatasetStore {
             exec(writer, Ddl.addColumn(in.name(), c));
           }
           TableSchema merged = Ddl.union(have, add);
-          Capture.installTriggers(writer, merged);
+          Capture.installTriggers(writer, merged, true);
           next.put(in.name(), merged);
           changed = true;
         }
@@ -617,6 +617,9 @@ public final class SqliteDatasetStore implements DatasetStore {
       Map<String, Object> tomb = s == null ? Map.of() : s.values();
       if (e.op().equals("D")) {
         dead = hlc;
+        if (e.values() != null) {
+          tomb = Keys.parseSqliteValues(e.values()); // the row is gone: its values come from the log
+        }
       } else {
         live = hlc;
         for (String col : written) {

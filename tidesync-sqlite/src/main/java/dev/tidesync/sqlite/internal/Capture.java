@@ -41,6 +41,9 @@ public final class Capture {
       // Files made before the column existed (development builds of 0.1.0).
       exec(c, "ALTER TABLE _tidesync_log ADD COLUMN ncols INTEGER NOT NULL DEFAULT 0");
     }
+    if (Sql.number(c, "SELECT count(*) FROM pragma_table_info('_tidesync_log') WHERE name = 'vals'") == 0) {
+      exec(c, "ALTER TABLE _tidesync_log ADD COLUMN vals TEXT");
+    }
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_apply (x INTEGER)");
     // One row per synced row. Device columns: ver (server version last seen, the base of the next
     // push), dirty (0 clean, 1 pending, 2 failed), pending ({col: clock} of unpushed columns),
@@ -72,6 +75,16 @@ public final class Capture {
 
   /** (Re)creates the four capture triggers of a table for its current columns. */
   public static void installTriggers(Connection c, TableSchema t) throws SQLException {
+    installTriggers(c, t, false);
+  }
+
+  /**
+   * As {@link #installTriggers(Connection, TableSchema)}; with {@code keepDeletedValues} a delete
+   * also logs the row's values (the server's tombstone needs them: a newer concurrent update that
+   * brings the row back must find its other columns). REALs are logged with 17 significant
+   * digits, which is exact; SQLite's JSON would round them to 15.
+   */
+  public static void installTriggers(Connection c, TableSchema t, boolean keepDeletedValues) throws SQLException {
     dropTriggers(c, t.name());
     String tbl = lit(t.name());
     String when = "WHEN NOT EXISTS (SELECT 1 FROM _tidesync_apply)";
@@ -84,11 +97,13 @@ public final class Capture {
         + " BEGIN " + log + "(" + tbl + ", " + newKey + ", 'I', -1, " + WALL + ", " + n + "); END");
     exec(c, "CREATE TRIGGER " + triggerName("upd", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " " + when + " AND (" + samePk + ")"
         + " BEGIN " + log + "(" + tbl + ", " + newKey + ", 'U', " + mask(t) + ", " + WALL + ", " + n + "); END");
+    String logDelete = "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall, ncols, vals) VALUES (" + tbl + ", " + oldKey + ", 'D', 0, "
+        + WALL + ", " + n + ", " + (keepDeletedValues ? oldValues(t) : "NULL") + ")";
     exec(c, "CREATE TRIGGER " + triggerName("updk", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " " + when + " AND NOT (" + samePk + ")"
-        + " BEGIN " + log + "(" + tbl + ", " + oldKey + ", 'D', 0, " + WALL + ", " + n + "); "
+        + " BEGIN " + logDelete + "; "
         + log + "(" + tbl + ", " + newKey + ", 'I', -1, " + WALL + ", " + n + "); END");
     exec(c, "CREATE TRIGGER " + triggerName("del", t.name()) + " AFTER DELETE ON " + q(t.name()) + " " + when
-        + " BEGIN " + log + "(" + tbl + ", " + oldKey + ", 'D', 0, " + WALL + ", " + n + "); END");
+        + " BEGIN " + logDelete + "; END");
   }
 
   /**
@@ -112,7 +127,7 @@ public final class Capture {
   }
 
   /** One captured write, as a trigger logged it. */
-  public record LogEntry(long seq, String table, String key, String op, long mask, long wall, int ncols) {
+  public record LogEntry(long seq, String table, String key, String op, long mask, long wall, int ncols, String values) {
     /** The non-key columns this entry counts as written (see {@link Capture#changedColumns}). */
     public List<String> written(TableSchema t) {
       return changedColumns(t, op, mask, ncols);
@@ -125,10 +140,12 @@ public final class Capture {
   /** The oldest {@link #LOG_CHUNK} log entries, in commit order. */
   public static List<LogEntry> readLog(RowIo io) throws SQLException {
     List<LogEntry> out = new java.util.ArrayList<>();
-    java.sql.PreparedStatement ps = io.statement("SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq LIMIT " + LOG_CHUNK);
+    java.sql.PreparedStatement ps = io.statement("SELECT seq, tbl, pk, op, mask, wall, ncols, vals FROM _tidesync_log ORDER BY seq LIMIT "
+        + LOG_CHUNK);
     try (java.sql.ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
-        out.add(new LogEntry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6), rs.getInt(7)));
+        out.add(new LogEntry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6), rs.getInt(7),
+            rs.getString(8)));
       }
     }
     return out;
@@ -145,6 +162,15 @@ public final class Capture {
   public static int logExistingRows(Connection c, TableSchema t) throws SQLException {
     return Sql.update(c, "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall, ncols) SELECT " + lit(t.name()) + ", "
         + key(t, null) + ", 'I', -1, " + WALL + ", " + t.columns().size() + " FROM " + q(t.name()));
+  }
+
+  /** A JSON object of OLD's values: BLOBs as {"$hex": ...}, REALs as {"$r": 17-digit text}. */
+  private static String oldValues(TableSchema t) {
+    return "json_object(" + t.columns().stream().map(col -> {
+      String v = "OLD." + q(col.name());
+      return lit(col.name()) + ", CASE typeof(" + v + ") WHEN 'blob' THEN json_object('$hex', hex(" + v + ")) WHEN 'real' THEN "
+          + "json_object('$r', printf('%!.17g', " + v + ")) ELSE " + v + " END";
+    }).collect(Collectors.joining(", ")) + ")";
   }
 
   private static String key(TableSchema t, String alias) {

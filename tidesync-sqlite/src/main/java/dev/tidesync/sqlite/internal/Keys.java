@@ -130,6 +130,44 @@ public final class Keys {
     }
   }
 
+  /** The values a delete trigger logged (see {@code Capture.oldValues}). */
+  public static Map<String, Object> parseSqliteValues(String json) {
+    Map<String, Object> out = new java.util.LinkedHashMap<>();
+    try (JsonParser p = Wire.factory().createParser(json)) {
+      p.nextToken();
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String col = p.currentName();
+        JsonToken t = p.nextToken();
+        switch (t) {
+          case VALUE_NULL -> out.put(col, null);
+          case VALUE_NUMBER_INT -> out.put(col, p.getLongValue());
+          case VALUE_NUMBER_FLOAT -> out.put(col, p.getDoubleValue());
+          case VALUE_STRING -> out.put(col, p.getText());
+          case START_OBJECT -> {
+            p.nextToken();
+            String tag = p.currentName();
+            p.nextToken();
+            String text = p.getText();
+            p.nextToken();
+            out.put(col, tag.equals("$hex") ? Bytes.of(HexFormat.of().parseHex(text)) : parseReal(text));
+          }
+          default -> throw new IllegalStateException("unexpected value token " + t + " in " + json);
+        }
+      }
+      return out;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static double parseReal(String text) {
+    return switch (text) {
+      case "Inf", "+Inf" -> Double.POSITIVE_INFINITY;
+      case "-Inf" -> Double.NEGATIVE_INFINITY;
+      default -> Double.parseDouble(text);
+    };
+  }
+
   /** A JSON object of column values in protocol value encoding (for conflict records and tombstones). */
   public static String valuesJson(Map<String, Object> values) {
     if (values == null) {
