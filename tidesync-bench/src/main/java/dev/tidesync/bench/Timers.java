@@ -3,7 +3,9 @@ package dev.tidesync.bench;
 import dev.tidesync.client.Transport;
 import dev.tidesync.core.ConflictRecord;
 import dev.tidesync.core.DatasetStatus;
+import dev.tidesync.core.DatasetId;
 import dev.tidesync.core.DatasetStore;
+import dev.tidesync.core.ServerState;
 import dev.tidesync.core.Storage;
 import dev.tidesync.protocol.PullPage;
 import dev.tidesync.protocol.PushRequest;
@@ -102,18 +104,28 @@ final class Timers {
     }
 
     @Override
-    public Optional<DatasetStore> find(String dataset) {
-      return delegate.find(dataset).map(this::wrap);
+    public Optional<DatasetStore> find(DatasetId id) {
+      return delegate.find(id).map(this::wrap);
     }
 
     @Override
-    public DatasetStore openOrCreate(String dataset) {
-      return wrap(delegate.openOrCreate(dataset));
+    public DatasetStore openOrCreate(DatasetId id) {
+      return wrap(delegate.openOrCreate(id));
     }
 
     @Override
-    public List<String> datasets() {
+    public List<DatasetId> datasets() {
       return delegate.datasets();
+    }
+
+    @Override
+    public boolean drop(DatasetId id) {
+      return delegate.drop(id);
+    }
+
+    @Override
+    public ServerState state() {
+      return delegate.state();
     }
 
     @Override

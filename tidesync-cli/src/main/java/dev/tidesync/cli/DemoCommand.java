@@ -169,7 +169,7 @@ final class DemoCommand implements Callable<Integer> {
       closeAll(open); // the files are compared at rest
       out.println();
       out.println("5. Verify: every table of every replica against the server's dataset file, row by row:");
-      return verify(data.resolve(DATASET + ".db"), tablets);
+      return verify(storage.fileOf(dev.tidesync.core.DatasetId.of(DATASET)), tablets);
     } finally {
       closeAll(open);
     }

@@ -18,7 +18,7 @@ class BackendWriteTest {
   void backendWritesReachDevicesAndABackendDeleteKeepsTheRowForAResurrectingUpdate() throws Exception {
     Path a = dir.resolve("a.db");
     Path b = dir.resolve("b.db");
-    Path dataset = dir.resolve("data/d.db");
+    Path dataset = dir.resolve("data/default/d.db");
     sql(a, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER, price REAL, img BLOB)",
         "INSERT INTO items VALUES ('i1', 'apple', 3, 0.1, x'00ff'), ('i2', 'pear', 1, 2.5, NULL)");
     try (SqliteStorage storage = SqliteStorage.open(dir.resolve("data"));

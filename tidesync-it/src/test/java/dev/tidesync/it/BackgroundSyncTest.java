@@ -43,7 +43,7 @@ class BackgroundSyncTest {
       await().atMost(Duration.ofSeconds(10)).until(() -> syncs.get() >= 1);
       // A commit from the app's own connection wakes the loop (interval is 10 minutes).
       sql(a, "INSERT INTO notes VALUES ('n1', 'written offline')");
-      await().atMost(Duration.ofSeconds(10)).until(() -> count(dir.resolve("data/notes.db"), "SELECT count(*) FROM notes") == 1);
+      await().atMost(Duration.ofSeconds(10)).until(() -> count(dir.resolve("data/default/notes.db"), "SELECT count(*) FROM notes") == 1);
       await().atMost(Duration.ofSeconds(10)).until(() -> count(b, "SELECT count(*) FROM notes") == 1);
       SyncStatus st = ca.status();
       assertThat(st.background()).isTrue();

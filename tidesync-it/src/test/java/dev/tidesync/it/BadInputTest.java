@@ -64,7 +64,7 @@ class BadInputTest {
   }
 
   String state() throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("data/field.db"));
+    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("data/default/field.db"));
         Statement s = c.createStatement();
         ResultSet rs = s.executeQuery("SELECT (SELECT group_concat(id || '=' || n) FROM t), (SELECT v FROM _tidesync_meta WHERE k = 'seq'), "
             + "(SELECT count(*) FROM _tidesync_conflicts), (SELECT count(*) FROM _tidesync_batches), "

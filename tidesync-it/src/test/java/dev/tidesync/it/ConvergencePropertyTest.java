@@ -167,7 +167,7 @@ class ConvergencePropertyTest {
       }
       assertThat(quiet).as("replicas went quiet after the final syncs").isTrue();
       Map<String, Map<String, Map<String, Object>>> expected = model(writes);
-      Path serverFile = storage.directory().resolve(dataset + ".db");
+      Path serverFile = storage.fileOf(dev.tidesync.core.DatasetId.of(dataset));
       if (java.nio.file.Files.exists(serverFile)) {
         try (Connection sc = DriverManager.getConnection("jdbc:sqlite:" + serverFile)) {
           assertSame("server", expected, snapshot(sc), sc, writes);

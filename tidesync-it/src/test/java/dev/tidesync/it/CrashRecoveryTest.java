@@ -74,7 +74,7 @@ class CrashRecoveryTest {
       assertThatThrownBy(client::flush).isInstanceOf(TidesyncException.class)
           .satisfies(e -> assertThat(((TidesyncException) e).retriable()).isTrue());
       server.close(); // the server process is gone; its files stay
-      Path file = data.resolve("field.db");
+      Path file = data.resolve("default").resolve("field.db");
       assertThat(count(file, "SELECT count(*) FROM readings")).as("the first batch was committed").isEqualTo(10);
       server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withPort(server.port()), true);
       SyncReport r = client.flush();
@@ -105,7 +105,7 @@ class CrashRecoveryTest {
       TidesyncClient dying = client(db, server.url());
       assertThatThrownBy(dying::flush).isInstanceOf(Crash.class);
       dying.close(); // the app process dies; its database file stays
-      Path file = data.resolve("field.db");
+      Path file = data.resolve("default").resolve("field.db");
       assertThat(count(file, "SELECT count(*) FROM readings")).isEqualTo(10);
       assertThat(count(db, "SELECT count(*) FROM _tidesync_outbox")).as("the unrecorded batch waits in the outbox").isEqualTo(1);
       try (TidesyncClient restarted = client(db, server.url())) {

@@ -22,9 +22,10 @@ class LocalConstraintTest {
   @Test
   void aRowTheServerRefusedKeepsItsUnpushedColumnsWhenFixedLater() throws Exception {
     Path data = dir.resolve("data");
-    java.nio.file.Files.createDirectories(data);
+    Path file = data.resolve("default").resolve("d.db");
+    java.nio.file.Files.createDirectories(file.getParent());
     // The backend created the dataset's table with a CHECK the device does not have.
-    sql(data.resolve("d.db"), "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER CHECK (qty >= 0))");
+    sql(file, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER CHECK (qty >= 0))");
     Path a = dir.resolve("a.db");
     sql(a, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER)", "INSERT INTO items VALUES ('i1', 'apple', -1)");
     try (SqliteStorage storage = SqliteStorage.open(data);
@@ -37,7 +38,7 @@ class LocalConstraintTest {
       sql(a, "UPDATE items SET qty = 3 WHERE id = 'i1'");
       SyncReport second = ca.flush();
       assertThat(second.ok()).as(second.toString()).isTrue();
-      assertThat(rows(data.resolve("d.db"), "SELECT id, name, qty FROM items")).containsExactly("i1|apple|3");
+      assertThat(rows(file, "SELECT id, name, qty FROM items")).containsExactly("i1|apple|3");
       assertThat(ca.status().failed()).isEmpty();
     }
   }

@@ -1,6 +1,8 @@
 package dev.tidesync.server;
 
 import dev.tidesync.core.ConflictRecord;
+import dev.tidesync.core.DatasetId;
+import dev.tidesync.core.ServerState;
 import dev.tidesync.core.DatasetStatus;
 import dev.tidesync.core.DatasetStore;
 import dev.tidesync.core.DeviceStatus;
@@ -28,18 +30,28 @@ final class FakeStorage implements Storage {
   }
 
   @Override
-  public Optional<DatasetStore> find(String dataset) {
-    return Optional.ofNullable(stores.get(dataset));
+  public Optional<DatasetStore> find(DatasetId id) {
+    return id.tenant().equals(DEFAULT_TENANT) ? Optional.ofNullable(stores.get(id.name())) : Optional.empty();
   }
 
   @Override
-  public DatasetStore openOrCreate(String dataset) {
-    return add(dataset);
+  public DatasetStore openOrCreate(DatasetId id) {
+    return add(id.name());
   }
 
   @Override
-  public List<String> datasets() {
-    return stores.keySet().stream().sorted().toList();
+  public List<DatasetId> datasets() {
+    return stores.keySet().stream().sorted().map(DatasetId::of).toList();
+  }
+
+  @Override
+  public boolean drop(DatasetId id) {
+    return stores.remove(id.name()) != null;
+  }
+
+  @Override
+  public ServerState state() {
+    throw new UnsupportedOperationException("no server state in the fake");
   }
 
   @Override

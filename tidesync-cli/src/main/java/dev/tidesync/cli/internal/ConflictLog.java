@@ -35,7 +35,7 @@ public final class ConflictLog {
   }
 
   /**
-   * Reads {@code DIR/<dataset>.db} read-only. Deliberately not through {@code SqliteStorage}:
+   * Reads {@code DIR/default/<dataset>.db} read-only. Deliberately not through {@code SqliteStorage}:
    * opening a dataset store writes its metadata (sequence, clock), which would race with a server
    * process serving the same directory.
    */
@@ -43,7 +43,7 @@ public final class ConflictLog {
     if (!Files.isDirectory(dir)) {
       throw new CliException("no such data directory: " + dir);
     }
-    Path file = dir.resolve(dataset + ".db");
+    Path file = dir.resolve(dev.tidesync.core.Storage.DEFAULT_TENANT).resolve(dataset + ".db");
     if (!Files.isRegularFile(file)) {
       throw new CliException("no dataset '" + dataset + "' in " + dir + " (no file " + file.getFileName() + ")");
     }

@@ -111,7 +111,7 @@ class CliEndToEndTest {
     BlockingQueue<String> watchOut = drain(watch.getInputStream());
     BlockingQueue<String> watchErr = drain(watch.getErrorStream());
     sql(b, "INSERT INTO notes VALUES ('n9', 'written while watching', 'from b')");
-    Path serverFile = dir.resolve("server-data").resolve("notes.db");
+    Path serverFile = dir.resolve("server-data").resolve("default").resolve("notes.db");
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
     while (!rows(serverFile, "notes").contains("n9|written while watching|from b") && System.nanoTime() < deadline) {
       Thread.sleep(200);

@@ -30,7 +30,7 @@ final class Cluster implements AutoCloseable {
 
   /** The server's file of the dataset. */
   Path datasetFile() {
-    return storage.directory().resolve(DATASET + ".db");
+    return storage.fileOf(dev.tidesync.core.DatasetId.of(DATASET));
   }
 
   TidesyncClient device(String id) {

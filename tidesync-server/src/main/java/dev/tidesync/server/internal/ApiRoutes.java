@@ -3,6 +3,7 @@ package dev.tidesync.server.internal;
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.tidesync.core.CrashPoints;
 import dev.tidesync.core.ConflictRecord;
+import dev.tidesync.core.DatasetId;
 import dev.tidesync.core.DatasetNames;
 import dev.tidesync.core.DatasetNotFoundException;
 import dev.tidesync.core.DatasetStatus;
@@ -97,8 +98,9 @@ public final class ApiRoutes {
     Json.send(ctx, Json.write(g -> {
       g.writeStartObject();
       g.writeArrayFieldStart("datasets");
-      for (String name : storage.datasets()) {
-        Optional<DatasetStore> store = storage.find(name);
+      for (DatasetId id : storage.datasets(Storage.DEFAULT_TENANT)) {
+        String name = id.name();
+        Optional<DatasetStore> store = storage.find(id);
         if (store.isEmpty()) {
           continue; // dropped since it was listed
         }
@@ -133,8 +135,9 @@ public final class ApiRoutes {
       g.writeStringField("server", "tidesync");
       g.writeStringField("version", SERVER_VERSION);
       g.writeArrayFieldStart("datasets");
-      for (String name : storage.datasets()) {
-        Optional<DatasetStore> store = storage.find(name);
+      for (DatasetId id : storage.datasets(Storage.DEFAULT_TENANT)) {
+        String name = id.name();
+        Optional<DatasetStore> store = storage.find(id);
         if (store.isPresent()) {
           writeStatus(g, store.get().status());
         }
