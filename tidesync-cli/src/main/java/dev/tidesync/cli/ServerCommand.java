@@ -3,6 +3,8 @@ package dev.tidesync.cli;
 import dev.tidesync.cli.internal.CliException;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
+import dev.tidesync.core.Storage;
+import dev.tidesync.pg.PgStorage;
 import dev.tidesync.sqlite.SqliteStorage;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -18,10 +20,11 @@ import picocli.CommandLine.Spec;
 /** {@code tidesync server}: the sync server over the embedded SQLite store, until SIGINT/SIGTERM. */
 @Command(
     name = "server",
-    header = "Run the sync server (embedded SQLite store).",
+    header = "Run the sync server (embedded SQLite store, or PostgreSQL).",
     mixinStandardHelpOptions = true,
     sortOptions = false,
-    description = "Runs the sync server. Each dataset is one SQLite file, DIR/<dataset>.db, created by its first push. "
+    description = "Runs the sync server. Each dataset is one SQLite file, DIR/<tenant>/<dataset>.db, or with --pg one "
+        + "PostgreSQL schema, created by its first push. "
         + "Prints one line with the URL once it listens; stops cleanly on Ctrl-C or SIGTERM.")
 final class ServerCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -39,7 +42,8 @@ final class ServerCommand implements Callable<Integer> {
   int port;
 
   @Option(names = "--pg", paramLabel = "URL",
-      description = "PostgreSQL storage (jdbc:postgresql://...). Not available yet.")
+      description = "PostgreSQL storage instead of --data: a JDBC URL, e.g. "
+          + "jdbc:postgresql://127.0.0.1:5432/tidesync?user=tidesync. Several server processes may share one database.")
   String pg;
 
   @Override
@@ -50,14 +54,28 @@ final class ServerCommand implements Callable<Integer> {
     if (host.isBlank()) {
       throw new ParameterException(spec.commandLine(), "Invalid value for option '--host': empty");
     }
+    Storage storage;
+    String where;
     if (pg != null) {
-      throw new CliException("PostgreSQL storage is not available yet (run without --pg for the embedded SQLite store)");
+      if (spec.commandLine().getParseResult().hasMatchedOption("--data")) {
+        throw new ParameterException(spec.commandLine(), "--data and --pg exclude each other: one storage per server");
+      }
+      try {
+        storage = PgStorage.open(pg);
+      } catch (IllegalArgumentException e) {
+        throw new CliException(e.getMessage());
+      } catch (RuntimeException e) {
+        throw new CliException("cannot open PostgreSQL storage " + pg + ": " + rootMessage(e));
+      }
+      where = "postgresql: " + pg.replaceAll("password=[^&]*", "password=***");
+    } else {
+      if (Files.exists(data) && !Files.isDirectory(data)) {
+        throw new CliException("--data " + data + " is a file, not a directory");
+      }
+      Path dir = data.toAbsolutePath().normalize();
+      storage = SqliteStorage.open(dir);
+      where = "data: " + dir;
     }
-    if (Files.exists(data) && !Files.isDirectory(data)) {
-      throw new CliException("--data " + data + " is a file, not a directory");
-    }
-    Path dir = data.toAbsolutePath().normalize();
-    SqliteStorage storage = SqliteStorage.open(dir);
     TidesyncServer server;
     try {
       server = TidesyncServer.start(storage, ServerConfig.defaults().withHost(host).withPort(port));
@@ -76,10 +94,18 @@ final class ServerCommand implements Callable<Integer> {
       out.println("Tidesync server stopped");
       out.flush();
     }, "tidesync-shutdown"));
-    out.println("Tidesync server listening on " + server.url() + " (data: " + dir + ")");
+    out.println("Tidesync server listening on " + server.url() + " (" + where + ")");
     out.flush();
     // Serve until the JVM is asked to stop; the shutdown hook does the rest.
     new CountDownLatch(1).await();
     return Main.EXIT_OK;
+  }
+
+  private static String rootMessage(Throwable e) {
+    Throwable t = e;
+    while (t.getCause() != null && t.getCause() != t) {
+      t = t.getCause();
+    }
+    return t.getMessage();
   }
 }

@@ -11,7 +11,7 @@ import dev.tidesync.protocol.ConflictPolicy;
 import dev.tidesync.protocol.TidesyncException;
 import dev.tidesync.protocol.Values;
 import dev.tidesync.sqlite.SqliteStorage;
-import dev.tidesync.sqlite.internal.Keys;
+import dev.tidesync.core.internal.Keys;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;

@@ -20,7 +20,7 @@ import dev.tidesync.protocol.Wire;
 import dev.tidesync.sqlite.internal.Capture;
 import dev.tidesync.sqlite.internal.Ddl;
 import dev.tidesync.sqlite.internal.Introspect;
-import dev.tidesync.sqlite.internal.Keys;
+import dev.tidesync.core.internal.Keys;
 import dev.tidesync.sqlite.internal.RowIo;
 import dev.tidesync.sqlite.internal.Sql;
 import java.nio.charset.StandardCharsets;

@@ -159,9 +159,12 @@ class CliEndToEndTest {
     assertThat(badDataset.exit()).isEqualTo(2);
     assertThat(badDataset.err()).contains("dataset name must match");
 
-    Run pg = run("server", "--pg", "jdbc:postgresql://localhost/tidesync");
+    Run pg = run("server", "--pg", "jdbc:postgresql://127.0.0.1:1/tidesync");
     assertThat(pg.exit()).isNotZero();
-    assertThat(pg.err()).contains("PostgreSQL storage is not available yet");
+    assertThat(pg.err().lines().toList()).singleElement().asString().contains("cannot open PostgreSQL storage");
+    Run notPg = run("server", "--pg", "postgres://127.0.0.1/tidesync");
+    assertThat(notPg.exit()).isNotZero();
+    assertThat(notPg.err()).contains("not a PostgreSQL JDBC URL");
 
     Run version = run("--version");
     assertThat(version.exit()).isZero();

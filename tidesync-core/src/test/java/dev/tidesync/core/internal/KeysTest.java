@@ -1,4 +1,4 @@
-package dev.tidesync.sqlite.internal;
+package dev.tidesync.core.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

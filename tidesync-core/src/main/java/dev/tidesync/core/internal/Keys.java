@@ -1,4 +1,4 @@
-package dev.tidesync.sqlite.internal;
+package dev.tidesync.core.internal;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;

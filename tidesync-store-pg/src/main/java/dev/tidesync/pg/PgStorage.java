@@ -1,0 +1,265 @@
+package dev.tidesync.pg;
+
+import static dev.tidesync.pg.internal.Pg.exec;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.tidesync.core.DatasetId;
+import dev.tidesync.core.DatasetStore;
+import dev.tidesync.core.ServerState;
+import dev.tidesync.core.Storage;
+import dev.tidesync.pg.internal.Pg;
+import dev.tidesync.protocol.WallClock;
+import java.security.SecureRandom;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+
+/**
+ * The PostgreSQL store: every dataset in its own schema ({@code ds_<id>}), a catalog of datasets
+ * and the server-wide state in schema {@code tidesync}, reached through a HikariCP pool. All
+ * state lives in the database, so several server processes (and the operator's commands) can
+ * share one PostgreSQL at once.
+ */
+public final class PgStorage implements Storage {
+  /** Remote clocks further ahead than this are not trusted (default 5 minutes). */
+  public static final long DEFAULT_MAX_DRIFT_MILLIS = 5 * 60_000L;
+  public static final int DEFAULT_POOL_SIZE = 16;
+  private static final String CATALOG = "tidesync";
+
+  private final HikariDataSource pool;
+  private final WallClock wall;
+  private final long maxDriftMillis;
+  private final Map<DatasetId, PgDatasetStore> open = new ConcurrentHashMap<>();
+  private final State state = new State();
+
+  private PgStorage(HikariDataSource pool, WallClock wall, long maxDriftMillis) {
+    this.pool = pool;
+    this.wall = wall;
+    this.maxDriftMillis = maxDriftMillis;
+  }
+
+  /** Opens a pool on {@code jdbcUrl} ({@code jdbc:postgresql://host:port/db?user=...}) and creates the catalog if needed. */
+  public static PgStorage open(String jdbcUrl) {
+    return open(jdbcUrl, WallClock.SYSTEM, DEFAULT_MAX_DRIFT_MILLIS, DEFAULT_POOL_SIZE);
+  }
+
+  public static PgStorage open(String jdbcUrl, WallClock wall, long maxDriftMillis, int poolSize) {
+    if (jdbcUrl == null || !jdbcUrl.startsWith("jdbc:postgresql:")) {
+      throw new IllegalArgumentException("not a PostgreSQL JDBC URL (jdbc:postgresql://host:port/database): " + jdbcUrl);
+    }
+    HikariConfig cfg = new HikariConfig();
+    cfg.setJdbcUrl(jdbcUrl);
+    cfg.setMaximumPoolSize(poolSize);
+    cfg.setPoolName("tidesync-pg");
+    cfg.setAutoCommit(true);
+    // Fail fast with a clear error when the database is unreachable at start.
+    cfg.setInitializationFailTimeout(3_000);
+    cfg.setConnectionTimeout(30_000);
+    HikariDataSource ds = new HikariDataSource(cfg);
+    try {
+      PgStorage s = new PgStorage(ds, wall, maxDriftMillis);
+      s.createCatalog();
+      return s;
+    } catch (RuntimeException | Error e) {
+      ds.close();
+      throw e;
+    }
+  }
+
+  private void createCatalog() {
+    Pg.inTx(pool, "creating the Tidesync catalog", c -> {
+      // Several processes may start at once: the lock makes "create if missing" atomic.
+      Pg.lock(c, 0);
+      exec(c, "CREATE SCHEMA IF NOT EXISTS " + CATALOG);
+      exec(c, "CREATE SEQUENCE IF NOT EXISTS " + CATALOG + ".dataset_ids");
+      exec(c, "CREATE TABLE IF NOT EXISTS " + CATALOG + ".datasets (tenant text NOT NULL, name text NOT NULL, "
+          + "id bigint NOT NULL UNIQUE, schema_name text NOT NULL UNIQUE, created bigint NOT NULL, PRIMARY KEY (tenant, name))");
+      exec(c, "CREATE TABLE IF NOT EXISTS " + CATALOG + ".keys (k text PRIMARY KEY, v text NOT NULL)");
+      exec(c, "CREATE TABLE IF NOT EXISTS " + CATALOG + ".revocations (tenant text NOT NULL, device text NOT NULL, "
+          + "at bigint NOT NULL, PRIMARY KEY (tenant, device))");
+      return null;
+    });
+  }
+
+  private record Entry(long id, String schema) {}
+
+  private Optional<Entry> lookup(DatasetId id) {
+    return Pg.readTx(pool, "looking up dataset " + id, c -> {
+      try (PreparedStatement ps = c.prepareStatement("SELECT id, schema_name FROM " + CATALOG + ".datasets WHERE tenant = ? AND name = ?")) {
+        ps.setString(1, id.tenant());
+        ps.setString(2, id.name());
+        try (ResultSet rs = ps.executeQuery()) {
+          return rs.next() ? Optional.of(new Entry(rs.getLong(1), rs.getString(2))) : Optional.<Entry>empty();
+        }
+      }
+    });
+  }
+
+  @Override
+  public Optional<DatasetStore> find(DatasetId id) {
+    PgDatasetStore s = open.get(id);
+    if (s != null && !s.isClosed()) {
+      return Optional.of(s);
+    }
+    Optional<Entry> e = lookup(id);
+    if (e.isEmpty()) {
+      open.remove(id);
+      return Optional.empty();
+    }
+    return Optional.of(opened(id, e.get()));
+  }
+
+  private PgDatasetStore opened(DatasetId id, Entry e) {
+    return open.compute(id, (k, have) -> have != null && !have.isClosed()
+        ? have : new PgDatasetStore(pool, id, e.id(), e.schema(), wall, maxDriftMillis));
+  }
+
+  @Override
+  public DatasetStore openOrCreate(DatasetId id) {
+    Optional<DatasetStore> found = find(id);
+    if (found.isPresent()) {
+      return found.get();
+    }
+    Entry e = Pg.inTx(pool, "creating dataset " + id, c -> {
+      Pg.lock(c, 0);
+      try (PreparedStatement ps = c.prepareStatement("SELECT id, schema_name FROM " + CATALOG + ".datasets WHERE tenant = ? AND name = ?")) {
+        ps.setString(1, id.tenant());
+        ps.setString(2, id.name());
+        try (ResultSet rs = ps.executeQuery()) {
+          if (rs.next()) {
+            return new Entry(rs.getLong(1), rs.getString(2)); // another process created it meanwhile
+          }
+        }
+      }
+      long n = Pg.number(c, "SELECT nextval('" + CATALOG + ".dataset_ids')");
+      String schema = "ds_" + n;
+      Pg.update(c, "INSERT INTO " + CATALOG + ".datasets (tenant, name, id, schema_name, created) VALUES (?, ?, ?, ?, ?)",
+          id.tenant(), id.name(), n, schema, wall.millis());
+      exec(c, "CREATE SCHEMA " + Pg.q(schema));
+      String epoch = Long.toString(Math.abs(new SecureRandom().nextLong() % 1_000_000_000L), 36);
+      PgDatasetStore.createMetaTables(c, schema, epoch);
+      return new Entry(n, schema);
+    });
+    return opened(id, e);
+  }
+
+  @Override
+  public List<DatasetId> datasets() {
+    return Pg.readTx(pool, "listing datasets", c -> {
+      List<DatasetId> out = new ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT tenant, name FROM " + CATALOG + ".datasets ORDER BY tenant, name");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new DatasetId(rs.getString(1), rs.getString(2)));
+        }
+      }
+      return out;
+    });
+  }
+
+  @Override
+  public List<DatasetId> datasets(String tenant) {
+    return Pg.readTx(pool, "listing datasets", c -> {
+      List<DatasetId> out = new ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT name FROM " + CATALOG + ".datasets WHERE tenant = ? ORDER BY name")) {
+        ps.setString(1, tenant);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            out.add(new DatasetId(tenant, rs.getString(1)));
+          }
+        }
+      }
+      return out;
+    });
+  }
+
+  @Override
+  public boolean drop(DatasetId id) {
+    PgDatasetStore s = open.remove(id);
+    if (s != null) {
+      s.close();
+    }
+    return Pg.inTx(pool, "dropping dataset " + id, c -> {
+      Pg.lock(c, 0);
+      String schema = null;
+      long n = 0;
+      try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + CATALOG + ".datasets WHERE tenant = ? AND name = ? "
+          + "RETURNING schema_name, id")) {
+        ps.setString(1, id.tenant());
+        ps.setString(2, id.name());
+        try (ResultSet rs = ps.executeQuery()) {
+          if (rs.next()) {
+            schema = rs.getString(1);
+            n = rs.getLong(2);
+          }
+        }
+      }
+      if (schema == null) {
+        return false;
+      }
+      // The dataset lock waits out a push in flight, so it does not fail half-way.
+      Pg.lock(c, n);
+      exec(c, "DROP SCHEMA " + Pg.q(schema) + " CASCADE");
+      return true;
+    });
+  }
+
+  /** The PostgreSQL schema of a dataset, or empty: where a backend service writes its SQL. */
+  public Optional<String> schemaOf(DatasetId id) {
+    return lookup(id).map(Entry::schema);
+  }
+
+  @Override
+  public ServerState state() {
+    return state;
+  }
+
+  @Override
+  public void close() {
+    open.values().forEach(PgDatasetStore::close);
+    open.clear();
+    pool.close();
+  }
+
+  private final class State implements ServerState {
+    @Override
+    public String signingKey(Supplier<String> generate) {
+      String have = Pg.readTx(pool, "reading the signing key", c -> Pg.string(c, "SELECT v FROM " + CATALOG + ".keys WHERE k = 'signing'"));
+      if (have != null) {
+        return have;
+      }
+      String made = generate.get();
+      // ON CONFLICT DO NOTHING: when two processes race, the first insert wins and both return it.
+      return Pg.inTx(pool, "saving the signing key", c -> {
+        Pg.update(c, "INSERT INTO " + CATALOG + ".keys (k, v) VALUES ('signing', ?) ON CONFLICT (k) DO NOTHING", made);
+        return Pg.string(c, "SELECT v FROM " + CATALOG + ".keys WHERE k = 'signing'");
+      });
+    }
+
+    @Override
+    public void revokeDevice(String tenant, String device, long atMillis) {
+      Pg.inTx(pool, "revoking a device", c -> Pg.update(c, "INSERT INTO " + CATALOG + ".revocations (tenant, device, at) VALUES (?, ?, ?) "
+          + "ON CONFLICT (tenant, device) DO UPDATE SET at = greatest(" + CATALOG + ".revocations.at, excluded.at)", tenant, device, atMillis));
+    }
+
+    @Override
+    public OptionalLong revokedAt(String tenant, String device) {
+      return Pg.readTx(pool, "reading revocations", c -> {
+        try (PreparedStatement ps = c.prepareStatement("SELECT at FROM " + CATALOG + ".revocations WHERE tenant = ? AND device = ?")) {
+          ps.setString(1, tenant);
+          ps.setString(2, device);
+          try (ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? OptionalLong.of(rs.getLong(1)) : OptionalLong.empty();
+          }
+        }
+      });
+    }
+  }
+}

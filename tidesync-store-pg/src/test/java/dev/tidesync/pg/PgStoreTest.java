@@ -1,0 +1,236 @@
+package dev.tidesync.pg;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.tidesync.core.DatasetId;
+import dev.tidesync.core.DatasetStore;
+import dev.tidesync.protocol.Bytes;
+import dev.tidesync.protocol.Change;
+import dev.tidesync.protocol.ChangeResult;
+import dev.tidesync.protocol.ColumnSchema;
+import dev.tidesync.protocol.ConflictPolicy;
+import dev.tidesync.protocol.ProtocolException;
+import dev.tidesync.protocol.PullPage;
+import dev.tidesync.protocol.PushRequest;
+import dev.tidesync.protocol.PushResult;
+import dev.tidesync.protocol.TableSchema;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** PostgreSQL-specific behaviour of the store: type mapping, backend capture, the gap-free cursor. */
+class PgStoreTest {
+  static final TableSchema ITEMS = new TableSchema("items", List.of(
+      new ColumnSchema("id", "TEXT", true, null),
+      new ColumnSchema("n", "INTEGER", false, null),
+      new ColumnSchema("r", "REAL", false, null),
+      new ColumnSchema("t", "TEXT", false, null),
+      new ColumnSchema("b", "BLOB", false, null)), List.of("id"), List.of(), ConflictPolicy.FIELD_MERGE);
+
+  PgTestDatabase db;
+  PgStorage storage;
+  int batch;
+
+  @BeforeEach
+  void setUp() {
+    db = PgTestDatabase.create();
+    storage = PgStorage.open(db.url());
+  }
+
+  @AfterEach
+  void tearDown() {
+    storage.close();
+    db.close();
+  }
+
+  static Change insert(String id, Object n, Object r, Object t, Object b) {
+    Map<String, Object> cols = new LinkedHashMap<>();
+    cols.put("id", id);
+    cols.put("n", n);
+    cols.put("r", r);
+    cols.put("t", t);
+    cols.put("b", b);
+    return new Change("items", List.of(id), false, cols, "0000001700000000.00000.dev", null, 0, 0);
+  }
+
+  PushResult push(DatasetStore s, String device, Change... changes) {
+    return s.push(new PushRequest(s.name(), device, "b" + (++batch), List.of(ITEMS), List.of(changes)));
+  }
+
+  static List<Change> pullAll(DatasetStore s, String cursor, String device, List<String> cursorOut) {
+    List<Change> out = new ArrayList<>();
+    String c = cursor;
+    PullPage p;
+    do {
+      p = s.pull(c, 100, device);
+      out.addAll(p.changes());
+      c = p.cursor();
+    } while (p.hasMore());
+    cursorOut.add(c);
+    return out;
+  }
+
+  void sql(String... statements) throws Exception {
+    String schema = storage.schemaOf(DatasetId.of("d")).orElseThrow();
+    try (Connection c = db.connect(); Statement st = c.createStatement()) {
+      st.execute("SET search_path TO " + schema);
+      for (String s : statements) {
+        st.execute(s);
+      }
+    }
+  }
+
+  @Test
+  void valuesRoundTripExactly() {
+    DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
+    double[] reals = {0.1, -0.0, Double.MIN_VALUE, Double.MAX_VALUE, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 1e-310};
+    List<Change> changes = new ArrayList<>();
+    for (int i = 0; i < reals.length; i++) {
+      changes.add(insert("r" + i, i % 2 == 0 ? Long.MIN_VALUE : Long.MAX_VALUE, reals[i], "نص 🌊 ✓ " + i, Bytes.of(new byte[] {0, (byte) 255, (byte) i})));
+    }
+    changes.add(insert("nulls", null, null, null, null));
+    changes.add(insert("empty", 0L, 0.0, "", Bytes.of(new byte[0])));
+    PushResult r = push(s, "a", changes.toArray(new Change[0]));
+    assertThat(r.results()).allMatch(x -> x.status().equals(ChangeResult.APPLIED));
+
+    List<Change> pulled = pullAll(s, null, "other", new ArrayList<>());
+    assertThat(pulled).hasSize(changes.size());
+    for (Change in : changes) {
+      Change out = pulled.stream().filter(p -> p.pk().equals(in.pk())).findFirst().orElseThrow();
+      for (String col : List.of("n", "t", "b")) {
+        assertThat(out.cols().get(col)).as(in.pk() + "." + col).isEqualTo(in.cols().get(col));
+      }
+      Object rin = in.cols().get("r");
+      Object rout = out.cols().get("r");
+      if (rin == null) {
+        assertThat(rout).isNull();
+      } else {
+        assertThat(Double.doubleToRawLongBits((Double) rout)).as(in.pk() + ".r").isEqualTo(Double.doubleToRawLongBits((Double) rin));
+      }
+    }
+  }
+
+  @Test
+  void aValueOfTheWrongClassIsRejectedAloneWithAReason() {
+    DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
+    PushResult r = push(s, "a", insert("ok", 1L, 1.5, "x", null), insert("bad", "not a number", null, null, null),
+        insert("nul", 1L, null, "a\u0000b", null));
+    assertThat(r.results().get(0).status()).isEqualTo(ChangeResult.APPLIED);
+    assertThat(r.results().get(1).status()).isEqualTo(ChangeResult.REJECTED);
+    assertThat(r.results().get(1).reason()).contains("column 'n'").contains("text");
+    assertThat(r.results().get(2).status()).isEqualTo(ChangeResult.REJECTED);
+    assertThat(r.results().get(2).reason()).contains("U+0000");
+    assertThat(s.status().rows()).containsEntry("items", 1L);
+  }
+
+  @Test
+  void backendSqlIsCapturedAndPulledWithTheDeletedRowsValues() throws Exception {
+    DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
+    push(s, "a", insert("i1", 1L, 0.5, "one", null), insert("i2", 2L, -0.0, "two", Bytes.of(new byte[] {1, 2})));
+    List<String> cur = new ArrayList<>();
+    pullAll(s, null, "b", cur);
+
+    sql("INSERT INTO items (id, n, t) VALUES ('i3', 3, 'three')",
+        "UPDATE items SET t = 'uno' WHERE id = 'i1'",
+        "UPDATE items SET t = t WHERE id = 'i1'", // changes nothing: no entry worth a version
+        "DELETE FROM items WHERE id = 'i2'");
+    List<Change> got = pullAll(s, cur.get(0), "b", cur);
+    assertThat(got).extracting(c -> c.pk().get(0) + (c.deleted() ? "-" : "+")).containsExactlyInAnyOrder("i3+", "i1+", "i2-");
+    assertThat(got.stream().filter(c -> c.pk().get(0).equals("i1")).findFirst().orElseThrow().cols()).containsEntry("t", "uno");
+
+    // The tombstone kept the deleted row's values (-0.0 and the blob included): a newer
+    // concurrent update from a device that never saw the delete brings the row back whole.
+    Change late = new Change("items", List.of("i2"), false, Map.of("n", 22L), String.format("%016d.%05d.dev", System.currentTimeMillis() + 1000, 0),
+        null, 1, 0);
+    PushResult r = s.push(new PushRequest("d", "c", "late", List.of(), List.of(late)));
+    assertThat(r.results().get(0).status()).isNotEqualTo(ChangeResult.REJECTED);
+    Change back = pullAll(s, cur.get(1), "b", cur).stream().filter(c -> c.pk().get(0).equals("i2")).findFirst().orElseThrow();
+    assertThat(back.deleted()).isFalse();
+    assertThat(back.cols()).containsEntry("n", 22L).containsEntry("t", "two").containsEntry("b", Bytes.of(new byte[] {1, 2}));
+    assertThat(Double.doubleToRawLongBits((Double) back.cols().get("r"))).isEqualTo(Double.doubleToRawLongBits(-0.0));
+  }
+
+  /**
+   * The issue's scenario: a transaction takes its number and waits, a second commits, a device
+   * pulls; then the first commits and the device's next pull receives it.
+   */
+  @Test
+  void aChangeCommittedAfterALaterOneIsNotSkipped() throws Exception {
+    DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
+    push(s, "a", insert("seed", 0L, null, null, null));
+    List<String> cur = new ArrayList<>();
+    pullAll(s, null, "reader", cur);
+    String schema = storage.schemaOf(DatasetId.of("d")).orElseThrow();
+    try (Connection slow = db.connect()) {
+      slow.setAutoCommit(false);
+      try (Statement st = slow.createStatement()) {
+        // The slow transaction writes first, so its log entry takes the lower sequence number.
+        st.execute("INSERT INTO " + schema + ".items (id, n) VALUES ('slow', 1)");
+      }
+      push(s, "a", insert("fast", 2L, null, null, null));
+      try (Connection fast = db.connect(); Statement st = fast.createStatement()) {
+        st.execute("INSERT INTO " + schema + ".items (id, n) VALUES ('fast-sql', 3)");
+      }
+      List<Change> first = pullAll(s, cur.get(0), "reader", cur);
+      assertThat(first).extracting(c -> c.pk().get(0)).containsExactlyInAnyOrder("fast", "fast-sql");
+      slow.commit();
+    }
+    List<Change> second = pullAll(s, cur.get(1), "reader", cur);
+    assertThat(second).extracting(c -> c.pk().get(0)).containsExactly("slow");
+  }
+
+  @Test
+  void aRolledBackTransactionHoldsNothingUp() throws Exception {
+    DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
+    push(s, "a", insert("seed", 0L, null, null, null));
+    List<String> cur = new ArrayList<>();
+    pullAll(s, null, "reader", cur);
+    String schema = storage.schemaOf(DatasetId.of("d")).orElseThrow();
+    try (Connection gone = db.connect()) {
+      gone.setAutoCommit(false);
+      try (Statement st = gone.createStatement()) {
+        st.execute("INSERT INTO " + schema + ".items (id, n) VALUES ('gone', 1)");
+      }
+      push(s, "a", insert("after", 2L, null, null, null));
+      gone.rollback();
+    }
+    assertThat(pullAll(s, cur.get(0), "reader", cur)).extracting(c -> c.pk().get(0)).containsExactly("after");
+    assertThat(pullAll(s, cur.get(1), "reader", cur)).isEmpty();
+  }
+
+  @Test
+  void tenantsAreSeparateAndDropForgetsEverything() {
+    DatasetStore a = storage.openOrCreate(new DatasetId("acme", "d"));
+    DatasetStore b = storage.openOrCreate(new DatasetId("globex", "d"));
+    push(a, "x", insert("only-in-acme", 1L, null, null, null));
+    assertThat(pullAll(b, null, "y", new ArrayList<>())).isEmpty();
+    assertThat(storage.datasets("acme")).containsExactly(new DatasetId("acme", "d"));
+    assertThat(storage.datasets()).containsExactly(new DatasetId("acme", "d"), new DatasetId("globex", "d"));
+
+    String oldCursor = a.pull(null, 10, "y").cursor();
+    assertThat(storage.drop(new DatasetId("acme", "d"))).isTrue();
+    assertThat(storage.drop(new DatasetId("acme", "d"))).isFalse();
+    assertThat(storage.find(new DatasetId("acme", "d"))).isEmpty();
+    DatasetStore again = storage.openOrCreate(new DatasetId("acme", "d"));
+    assertThat(again.schema()).isEmpty();
+    assertThatThrownBy(() -> again.pull(oldCursor, 10, "y")).isInstanceOf(ProtocolException.class).hasMessageContaining("bootstrap again");
+  }
+
+  @Test
+  void serverStateIsSharedThroughTheDatabase() {
+    assertThat(storage.state().signingKey(() -> "first")).isEqualTo("first");
+    try (PgStorage other = PgStorage.open(db.url())) {
+      assertThat(other.state().signingKey(() -> "second")).isEqualTo("first");
+      other.state().revokeDevice("acme", "dev-1", 1000);
+    }
+    assertThat(storage.state().revokedAt("acme", "dev-1")).hasValue(1000);
+    assertThat(storage.state().revokedAt("acme", "dev-2")).isEmpty();
+  }
+}
