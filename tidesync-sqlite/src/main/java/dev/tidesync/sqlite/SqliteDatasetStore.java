@@ -29,6 +29,7 @@ import dev.tidesync.protocol.Wire;
 import dev.tidesync.sqlite.internal.Capture;
 import dev.tidesync.sqlite.internal.Ddl;
 import dev.tidesync.sqlite.internal.Introspect;
+import dev.tidesync.core.internal.Batches;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.sqlite.internal.RowIo;
 import dev.tidesync.sqlite.internal.Sql;
@@ -239,12 +240,12 @@ public final class SqliteDatasetStore implements DatasetStore {
     // versioned rows since we last wrote. We hold the write lock from here to commit.
     seq = Math.max(seq, Sql.number(writer, "SELECT v FROM _tidesync_meta WHERE k = 'seq'"));
     absorbLocal(null, null);
-    reconcile(req.schema(), touched(req));
+    reconcile(req.schema(), Batches.touched(req));
     List<Change> changes = req.changes();
-    List<TableSchema> tables = validate(changes);
+    List<TableSchema> tables = Batches.validate(changes, schema, name);
     Capture.beginApply(writer);
     ChangeResult[] results = new ChangeResult[changes.size()];
-    List<Integer> order = applyOrder(changes);
+    List<Integer> order = Batches.applyOrder(changes, schema.values());
     // Fast path: the whole batch under one savepoint. Almost every batch applies cleanly; when
     // one change fails, the batch is undone and applied change by change below, each under its
     // own savepoint, so that the failure is isolated and the rest still applies.
@@ -307,16 +308,6 @@ public final class SqliteDatasetStore implements DatasetStore {
         d.device(), d.lastPush(), d.lastPull(), d.pushes(), d.pulls(), d.changes());
   }
 
-  /** Tables whose incompatibility fails the push: those with changes, or all for a schema-only push. */
-  private static Set<String> touched(PushRequest req) {
-    Set<String> out = new HashSet<>();
-    req.changes().forEach(c -> out.add(c.table()));
-    if (out.isEmpty()) {
-      req.schema().forEach(t -> out.add(t.name()));
-    }
-    return out;
-  }
-
   /**
    * Creates pushed tables that are new and adds new columns. An incompatible table refuses the
    * push only when the batch writes to it: a device's broken table must not stop its others.
@@ -368,63 +359,6 @@ public final class SqliteDatasetStore implements DatasetStore {
     }
   }
 
-  /** Checks every change against the schema before anything is written: a bad batch changes nothing. */
-  private List<TableSchema> validate(List<Change> changes) {
-    List<TableSchema> out = new ArrayList<>(changes.size());
-    for (int i = 0; i < changes.size(); i++) {
-      Change c = changes.get(i);
-      TableSchema t = schema.get(c.table());
-      if (t == null) {
-        throw new ProtocolException("unknown_table", "changes[" + i + "]: unknown table '" + cut(c.table()) + "' in dataset '" + name + "'");
-      }
-      if (c.pk().size() != t.primaryKey().size()) {
-        throw new ProtocolException("bad_key", "changes[" + i + "]: table '" + t.name() + "' has a " + t.primaryKey().size()
-            + "-column primary key, the change gives " + c.pk().size() + " value(s)");
-      }
-      for (Object v : c.pk()) {
-        if (v == null) {
-          throw new ProtocolException("bad_key", "changes[" + i + "]: primary key values cannot be null");
-        }
-      }
-      for (String col : c.cols().keySet()) {
-        if (t.column(col).isEmpty()) {
-          throw new ProtocolException("unknown_column", "changes[" + i + "]: table '" + t.name() + "' has no column '" + cut(col) + "'");
-        }
-      }
-      for (String col : c.clocks().keySet()) {
-        if (!c.cols().containsKey(col)) {
-          throw new ProtocolException("bad_change", "changes[" + i + "]: clock given for column '" + cut(col) + "' that the change does not set");
-        }
-      }
-      for (Map.Entry<String, String> e : c.clocks().entrySet()) {
-        if (e.getValue().compareTo(c.hlc()) > 0) {
-          throw new ProtocolException("bad_change", "changes[" + i + "]: column clock newer than the change's hlc");
-        }
-      }
-      out.add(t);
-    }
-    return out;
-  }
-
-  private static String cut(String s) {
-    return s.length() > 80 ? s.substring(0, 80) + "..." : s;
-  }
-
-  /** Upserts parents first, then deletes children first; stable within a table. */
-  private List<Integer> applyOrder(List<Change> changes) {
-    Map<String, Integer> rank = SchemaOrder.rank(List.copyOf(schema.values()));
-    List<Integer> idx = new ArrayList<>();
-    for (int i = 0; i < changes.size(); i++) {
-      idx.add(i);
-    }
-    idx.sort(Comparator.comparingInt((Integer i) -> {
-      Change c = changes.get(i);
-      int r = rank.getOrDefault(c.table(), 0);
-      return c.deleted() ? 1_000_000 - r : r;
-    }));
-    return idx;
-  }
-
   /** Applies one change inside a savepoint; returns null when it should be retried after the rest. */
   private ChangeResult applyOne(int index, Change ch, TableSchema t, String device, boolean lastPass) throws SQLException {
     io.statement("SAVEPOINT change").execute();
@@ -442,7 +376,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         return new ChangeResult(index, ChangeResult.REJECTED, 0, "FOREIGN KEY constraint failed on table '" + t.name() + "'", true);
       }
       if (StoreException.isConstraint(e)) {
-        return new ChangeResult(index, ChangeResult.REJECTED, 0, cut(e.getMessage()), false);
+        return new ChangeResult(index, ChangeResult.REJECTED, 0, Batches.cut(e.getMessage()), false);
       }
       throw e;
     } catch (ProtocolException e) {
@@ -640,29 +574,15 @@ public final class SqliteDatasetStore implements DatasetStore {
   // ------------------------------------------------------------------------------------ pull
 
   private String cursorOf(boolean bootstrap, long version) {
-    return (bootstrap ? "b1." : "c1.") + epoch + "." + version;
+    return Batches.Cursor.format(bootstrap, epoch, version);
   }
 
   @Override
   public PullPage pull(String cursor, int limit, String device) {
     ensureOpen();
-    boolean bootstrap;
-    long after;
-    if (cursor == null || cursor.isEmpty()) {
-      bootstrap = true;
-      after = 0;
-    } else {
-      String[] parts = cursor.split("\\.");
-      if (parts.length != 3 || !(parts[0].equals("b1") || parts[0].equals("c1")) || !parts[2].matches("[0-9]{1,18}")) {
-        throw new ProtocolException("bad_cursor", "malformed cursor '" + cut(cursor) + "'");
-      }
-      if (!parts[1].equals(epoch)) {
-        throw new ProtocolException("cursor_invalid", 409, "cursor belongs to another incarnation of dataset '" + name
-            + "'; bootstrap again (pull without a cursor)");
-      }
-      bootstrap = parts[0].equals("b1");
-      after = Long.parseLong(parts[2]);
-    }
+    Batches.Cursor cur = Batches.Cursor.parse(cursor, epoch, name);
+    boolean bootstrap = cur.bootstrap();
+    long after = cur.after();
     absorbPending();
     Reader r = borrow();
     try {

@@ -16,10 +16,12 @@ import dev.tidesync.core.MergeResult;
 import dev.tidesync.core.RowState;
 import dev.tidesync.core.SchemaChanges;
 import dev.tidesync.core.SchemaOrder;
+import dev.tidesync.core.internal.Batches;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.pg.internal.Pg;
 import dev.tidesync.pg.internal.PgDdl;
 import dev.tidesync.pg.internal.PgRowIo;
+import dev.tidesync.pg.internal.PgTypes;
 import dev.tidesync.protocol.Change;
 import dev.tidesync.protocol.ChangeResult;
 import dev.tidesync.protocol.ColumnSchema;
@@ -96,10 +98,21 @@ public final class PgDatasetStore implements DatasetStore {
     Set<String> cascadeParents;
     String schemaJson;
     boolean schemaChanged;
+    /**
+     * During a batch's fast path: the state of every row the batch touches, read up front in a
+     * few set-based queries and kept current as changes apply (null: read row by row).
+     */
+    Map<String, RowState> cache;
+    /** User-table writes, batched in apply order (parents first), flushed before any read. */
+    final Batcher rows;
+    /** {@code _tidesync_rows} writes: no foreign keys, so batched independently. */
+    final Batcher meta;
 
     /** Call only while holding the dataset's lock ({@link Pg#lock} or {@link Pg#tryLock}). */
     Work(Connection c) throws SQLException {
       this.c = c;
+      this.rows = new Batcher(c);
+      this.meta = new Batcher(c);
       Map<String, String> meta = meta(c);
       seq = Long.parseLong(meta.getOrDefault("seq", "0"));
       String hlc = meta.get("hlc");
@@ -128,12 +141,88 @@ public final class PgDatasetStore implements DatasetStore {
       cascadeParents = parents;
     }
 
+    void flush() throws SQLException {
+      rows.flush();
+      meta.flush();
+    }
+
+    /** Leaves the fast path: writes go out one by one, reads go to the database. */
+    void unbatch() {
+      rows.discard();
+      meta.discard();
+      rows.on = false;
+      meta.on = false;
+      cache = null;
+    }
+
     void saveMeta() throws SQLException {
       putMeta(c, "seq", Long.toString(seq));
       putMeta(c, "hlc", clock.current().toString());
       if (schemaChanged) {
         putMeta(c, "schema", new String(Wire.writeSchema(List.copyOf(tables.values())), StandardCharsets.UTF_8));
       }
+    }
+  }
+
+  /** "No such row" in {@link Work#cache}. */
+  private static final RowState ABSENT = new RowState(Map.of(), Map.of(), null, null, -1);
+
+  /**
+   * JDBC batching of one statement text at a time, in call order: a statement of another text
+   * flushes the batch first (so parents still precede children), and so does a second write to
+   * the same row (a multi-row upsert may not touch a row twice).
+   */
+  private static final class Batcher {
+    private static final int MAX = 1000;
+    private final Connection c;
+    boolean on = true;
+    private PreparedStatement ps;
+    private String sql;
+    private final Set<String> keys = new HashSet<>();
+
+    Batcher(Connection c) {
+      this.c = c;
+    }
+
+    void add(PgRowIo.Bound b, String rowKey) throws SQLException {
+      if (!on) {
+        PgRowIo.run(c, b);
+        return;
+      }
+      if (ps != null && (!sql.equals(b.sql()) || keys.contains(rowKey) || keys.size() >= MAX)) {
+        flush();
+      }
+      if (ps == null) {
+        ps = c.prepareStatement(b.sql());
+        sql = b.sql();
+      }
+      keys.add(rowKey);
+      b.binder().bind(ps);
+      ps.addBatch();
+    }
+
+    void flush() throws SQLException {
+      if (ps == null) {
+        return;
+      }
+      try {
+        ps.executeBatch();
+      } finally {
+        discard();
+      }
+    }
+
+    void discard() {
+      if (ps != null) {
+        try {
+          ps.close();
+        } catch (SQLException ignored) {
+          // the transaction reports its own failure
+        }
+      }
+      ps = null;
+      sql = null;
+      keys.clear();
     }
   }
 
@@ -251,21 +340,24 @@ public final class PgDatasetStore implements DatasetStore {
       }
     }
     absorb(w, null, null);
-    reconcile(w, req.schema(), touched(req));
+    w.flush();
+    reconcile(w, req.schema(), Batches.touched(req));
     List<Change> changes = req.changes();
-    List<TableSchema> tables = validate(w, changes);
+    List<TableSchema> tables = Batches.validate(changes, w.tables, id.name());
     setApply(w.c, true);
     ChangeResult[] results = new ChangeResult[changes.size()];
-    List<Integer> order = applyOrder(w, changes);
+    List<Integer> order = Batches.applyOrder(changes, w.tables.values());
     // Fast path: the whole batch under one savepoint; on any failure, undo it and apply change by
     // change, each under its own savepoint, so that a failure is isolated (a failed statement
     // aborts a PostgreSQL transaction up to the innermost savepoint).
     long seqAtStart = w.seq;
     exec(w.c, "SAVEPOINT batch");
     try {
+      prefetch(w, changes, tables);
       for (int i : order) {
         results[i] = applyCore(w, i, changes.get(i), tables.get(i), req.device());
       }
+      w.flush();
       exec(w.c, "RELEASE SAVEPOINT batch");
       order = List.of();
     } catch (SQLException | ProtocolException e) {
@@ -276,6 +368,8 @@ public final class PgDatasetStore implements DatasetStore {
       exec(w.c, "RELEASE SAVEPOINT batch");
       w.seq = seqAtStart;
       java.util.Arrays.fill(results, null);
+    } finally {
+      w.unbatch();
     }
     // Foreign keys are checked per statement: a child before its parent (or a parent deleted
     // before its children) fails, and is retried after the rest while a pass makes progress.
@@ -314,15 +408,6 @@ public final class PgDatasetStore implements DatasetStore {
       ps.setString(1, on ? "on" : "off");
       ps.execute();
     }
-  }
-
-  private static Set<String> touched(PushRequest req) {
-    Set<String> out = new HashSet<>();
-    req.changes().forEach(ch -> out.add(ch.table()));
-    if (out.isEmpty()) {
-      req.schema().forEach(ts -> out.add(ts.name()));
-    }
-    return out;
   }
 
   /** Creates new tables and adds new columns; an incompatible table refuses the push only when written to. */
@@ -377,61 +462,6 @@ public final class PgDatasetStore implements DatasetStore {
     }
   }
 
-  private List<TableSchema> validate(Work w, List<Change> changes) {
-    List<TableSchema> out = new ArrayList<>(changes.size());
-    for (int i = 0; i < changes.size(); i++) {
-      Change ch = changes.get(i);
-      TableSchema ts = w.tables.get(ch.table());
-      if (ts == null) {
-        throw new ProtocolException("unknown_table", "changes[" + i + "]: unknown table '" + cut(ch.table()) + "' in dataset '" + id.name() + "'");
-      }
-      if (ch.pk().size() != ts.primaryKey().size()) {
-        throw new ProtocolException("bad_key", "changes[" + i + "]: table '" + ts.name() + "' has a " + ts.primaryKey().size()
-            + "-column primary key, the change gives " + ch.pk().size() + " value(s)");
-      }
-      for (Object v : ch.pk()) {
-        if (v == null) {
-          throw new ProtocolException("bad_key", "changes[" + i + "]: primary key values cannot be null");
-        }
-      }
-      for (String col : ch.cols().keySet()) {
-        if (ts.column(col).isEmpty()) {
-          throw new ProtocolException("unknown_column", "changes[" + i + "]: table '" + ts.name() + "' has no column '" + cut(col) + "'");
-        }
-      }
-      for (String col : ch.clocks().keySet()) {
-        if (!ch.cols().containsKey(col)) {
-          throw new ProtocolException("bad_change", "changes[" + i + "]: clock given for column '" + cut(col) + "' that the change does not set");
-        }
-      }
-      for (Map.Entry<String, String> e : ch.clocks().entrySet()) {
-        if (e.getValue().compareTo(ch.hlc()) > 0) {
-          throw new ProtocolException("bad_change", "changes[" + i + "]: column clock newer than the change's hlc");
-        }
-      }
-      out.add(ts);
-    }
-    return out;
-  }
-
-  private static String cut(String s) {
-    return s.length() > 80 ? s.substring(0, 80) + "..." : s;
-  }
-
-  private static List<Integer> applyOrder(Work w, List<Change> changes) {
-    Map<String, Integer> rank = SchemaOrder.rank(List.copyOf(w.tables.values()));
-    List<Integer> idx = new ArrayList<>();
-    for (int i = 0; i < changes.size(); i++) {
-      idx.add(i);
-    }
-    idx.sort(Comparator.comparingInt((Integer i) -> {
-      Change ch = changes.get(i);
-      int r = rank.getOrDefault(ch.table(), 0);
-      return ch.deleted() ? 1_000_000 - r : r;
-    }));
-    return idx;
-  }
-
   private ChangeResult applyOne(Work w, int index, Change ch, TableSchema ts, String device, boolean lastPass) throws SQLException {
     exec(w.c, "SAVEPOINT change");
     long seqBefore = w.seq;
@@ -450,7 +480,7 @@ public final class PgDatasetStore implements DatasetStore {
         return new ChangeResult(index, ChangeResult.REJECTED, 0, "FOREIGN KEY constraint failed on table '" + ts.name() + "'", true);
       }
       if (PgStoreException.isConstraintOrData(e)) {
-        return new ChangeResult(index, ChangeResult.REJECTED, 0, cut(e.getMessage()), false);
+        return new ChangeResult(index, ChangeResult.REJECTED, 0, Batches.cut(e.getMessage()), false);
       }
       throw e;
     } catch (ProtocolException e) {
@@ -497,7 +527,18 @@ public final class PgDatasetStore implements DatasetStore {
     return new ChangeResult(index, status, version, null, false);
   }
 
+  private static String cacheKey(String table, String key) {
+    return table + '\u0000' + key;
+  }
+
   private RowState loadState(Work w, TableSchema ts, String key, List<Object> pk) throws SQLException {
+    if (w.cache != null) {
+      RowState cached = w.cache.get(cacheKey(ts.name(), key));
+      if (cached != null) {
+        return cached == ABSENT ? null : cached;
+      }
+    }
+    w.flush(); // the database must hold what was written so far before it is read
     long ver;
     String live;
     String dead;
@@ -536,13 +577,16 @@ public final class PgDatasetStore implements DatasetStore {
       if (existed) {
         if (w.cascadeParents.contains(ts.name())) {
           // ON DELETE CASCADE / SET NULL change other rows: let the triggers capture those and
-          // give them versions, so every device hears of them. Our own row is skipped.
+          // give them versions, so every device hears of them. Our own row is skipped. The
+          // cascade changes rows behind the cache's back: the rest of the batch reads the database.
+          w.flush();
+          w.cache = null;
           setApply(w.c, false);
-          io.delete(w.c, ts, pk);
+          PgRowIo.run(w.c, io.delete(ts, pk));
           setApply(w.c, true);
           absorb(w, ts.name(), key);
         } else {
-          io.delete(w.c, ts, pk);
+          w.rows.add(io.delete(ts, pk), cacheKey(ts.name(), key));
         }
       }
     } else {
@@ -552,24 +596,96 @@ public final class PgDatasetStore implements DatasetStore {
           values.put(col.name(), after.values().get(col.name()));
         }
       }
-      io.upsert(w.c, ts, pk, values);
+      w.rows.add(io.upsert(ts, pk, values), cacheKey(ts.name(), key));
     }
   }
 
   private void saveRowMeta(Work w, TableSchema ts, String key, RowState s, long version, String origin) throws SQLException {
-    try (PreparedStatement ps = w.c.prepareStatement("INSERT INTO " + t("_tidesync_rows") + " (tbl, pk, ver, live, dead, clocks, origin, tomb) "
+    String clocks = Keys.packClocks(s.clocks(), columnNames(ts), s.live());
+    String tomb = s.deleted() ? Keys.valuesJson(s.values()) : null;
+    w.meta.add(new PgRowIo.Bound("INSERT INTO " + t("_tidesync_rows") + " (tbl, pk, ver, live, dead, clocks, origin, tomb) "
         + "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tbl, pk) DO UPDATE SET ver = excluded.ver, live = excluded.live, "
-        + "dead = excluded.dead, clocks = excluded.clocks, origin = excluded.origin, tomb = excluded.tomb")) {
-      ps.setString(1, ts.name());
-      ps.setString(2, key);
-      ps.setLong(3, version);
-      ps.setString(4, s.live());
-      ps.setString(5, s.dead());
-      ps.setString(6, Keys.packClocks(s.clocks(), columnNames(ts), s.live()));
-      ps.setString(7, origin);
-      ps.setString(8, s.deleted() ? Keys.valuesJson(s.values()) : null);
-      ps.executeUpdate();
+        + "dead = excluded.dead, clocks = excluded.clocks, origin = excluded.origin, tomb = excluded.tomb", ps -> {
+          ps.setString(1, ts.name());
+          ps.setString(2, key);
+          ps.setLong(3, version);
+          ps.setString(4, s.live());
+          ps.setString(5, s.dead());
+          ps.setString(6, clocks);
+          ps.setString(7, origin);
+          ps.setString(8, tomb);
+        }), cacheKey(ts.name(), key));
+    if (w.cache != null) {
+      w.cache.put(cacheKey(ts.name(), key), new RowState(s.values(), s.clocks(), s.live(), s.dead(), version));
     }
+  }
+
+  /**
+   * Reads the state of every row of the batch up front: per table, one query for the metadata
+   * and one for the values of the rows that exist. Keys whose values do not match their
+   * columns' types are left out (their change is refused when applied).
+   */
+  private void prefetch(Work w, List<Change> changes, List<TableSchema> tables) throws SQLException {
+    w.flush();
+    Map<String, Map<String, List<Object>>> byTable = new LinkedHashMap<>();
+    for (int i = 0; i < changes.size(); i++) {
+      TableSchema ts = tables.get(i);
+      List<Object> pk = changes.get(i).pk();
+      if (keyFits(ts, pk)) {
+        byTable.computeIfAbsent(ts.name(), k -> new LinkedHashMap<>()).put(Keys.canonical(pk), pk);
+      }
+    }
+    Map<String, RowState> cache = new HashMap<>();
+    for (Map.Entry<String, Map<String, List<Object>>> e : byTable.entrySet()) {
+      TableSchema ts = w.tables.get(e.getKey());
+      record Meta(long ver, String live, String dead, String clocks, String tomb) {}
+      Map<String, Meta> metas = new HashMap<>();
+      try (PreparedStatement ps = w.c.prepareStatement("SELECT pk, ver, live, dead, clocks, tomb FROM " + t("_tidesync_rows")
+          + " WHERE tbl = ? AND pk = ANY (?)")) {
+        ps.setString(1, ts.name());
+        ps.setArray(2, w.c.createArrayOf("text", e.getValue().keySet().toArray()));
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            metas.put(rs.getString(1), new Meta(rs.getLong(2), rs.getString(3), rs.getString(4), rs.getString(5), rs.getString(6)));
+          }
+        }
+      }
+      Map<String, List<Object>> live = new LinkedHashMap<>();
+      metas.forEach((k, m) -> {
+        if (Clocks.newer(m.live(), m.dead())) {
+          live.put(k, e.getValue().get(k));
+        }
+      });
+      Map<String, Map<String, Object>> values = io.readMany(w.c, ts, live, null);
+      for (String k : e.getValue().keySet()) {
+        Meta m = metas.get(k);
+        if (m == null) {
+          cache.put(cacheKey(ts.name(), k), ABSENT);
+          continue;
+        }
+        Map<String, Object> v = live.containsKey(k) ? values.getOrDefault(k, Map.of()) : Keys.parseValues(m.tomb());
+        cache.put(cacheKey(ts.name(), k), new RowState(v, Keys.unpackClocks(m.clocks(), columnNames(ts), m.live()), m.live(), m.dead(), m.ver()));
+      }
+    }
+    w.cache = cache;
+  }
+
+  /** True when every key value is of the class its column stores (else the change will be refused). */
+  private static boolean keyFits(TableSchema ts, List<Object> pk) {
+    for (int i = 0; i < pk.size(); i++) {
+      PgTypes type = PgTypes.of(ts.column(ts.primaryKey().get(i)).orElseThrow());
+      Object v = pk.get(i);
+      boolean ok = switch (type) {
+        case BIGINT -> v instanceof Long;
+        case TEXT -> v instanceof String str && str.indexOf('\u0000') < 0;
+        case BYTEA -> v instanceof dev.tidesync.protocol.Bytes;
+        default -> false;
+      };
+      if (!ok) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private void logConflict(Work w, TableSchema ts, String key, String device, Change in, RowState stored, MergeResult m) throws SQLException {
@@ -677,6 +793,7 @@ public final class PgDatasetStore implements DatasetStore {
         if (absorbChunk(w, null, null) == LOG_CHUNK) {
           absorb(w, null, null);
         }
+        w.flush();
         w.saveMeta();
         return null;
       });
@@ -686,29 +803,15 @@ public final class PgDatasetStore implements DatasetStore {
   // ------------------------------------------------------------------------------------ pull
 
   private String cursorOf(boolean bootstrap, long version) {
-    return (bootstrap ? "b1." : "c1.") + epoch + "." + version;
+    return Batches.Cursor.format(bootstrap, epoch, version);
   }
 
   @Override
   public PullPage pull(String cursor, int limit, String device) {
     ensureOpen();
-    boolean bootstrap;
-    long after;
-    if (cursor == null || cursor.isEmpty()) {
-      bootstrap = true;
-      after = 0;
-    } else {
-      String[] parts = cursor.split("\\.");
-      if (parts.length != 3 || !(parts[0].equals("b1") || parts[0].equals("c1")) || !parts[2].matches("[0-9]{1,18}")) {
-        throw new ProtocolException("bad_cursor", "malformed cursor '" + cut(cursor) + "'");
-      }
-      if (!parts[1].equals(epoch)) {
-        throw new ProtocolException("cursor_invalid", 409, "cursor belongs to another incarnation of dataset '" + id.name()
-            + "'; bootstrap again (pull without a cursor)");
-      }
-      bootstrap = parts[0].equals("b1");
-      after = Long.parseLong(parts[2]);
-    }
+    Batches.Cursor cur = Batches.Cursor.parse(cursor, epoch, id.name());
+    boolean bootstrap = cur.bootstrap();
+    long after = cur.after();
     absorbPending();
     PullPage page = read("pull from " + id, c -> readPage(c, bootstrap, after, limit, device));
     if (device != null) {
@@ -740,6 +843,18 @@ public final class PgDatasetStore implements DatasetStore {
         }
       }
     }
+    // The values of the page's live rows: one query per table, not one per row.
+    Map<String, Map<String, List<Object>>> liveKeys = new HashMap<>();
+    for (Row row : rows) {
+      if (tables.containsKey(row.tbl()) && Clocks.newer(row.live(), row.dead())) {
+        liveKeys.computeIfAbsent(row.tbl(), k -> new LinkedHashMap<>()).put(row.pk(), Keys.parseCanonical(row.pk()));
+      }
+    }
+    Map<String, Map<String, Map<String, Object>>> values = new HashMap<>();
+    for (Map.Entry<String, Map<String, List<Object>>> e : liveKeys.entrySet()) {
+      TableSchema ts = tables.get(e.getKey());
+      values.put(e.getKey(), io.readMany(c, ts, e.getValue(), nonKeyColumns(ts)));
+    }
     List<Change> changes = new ArrayList<>();
     long last = after;
     for (Row row : rows) {
@@ -749,16 +864,14 @@ public final class PgDatasetStore implements DatasetStore {
         continue;
       }
       boolean deleted = !Clocks.newer(row.live(), row.dead());
-      List<Object> pk = Keys.parseCanonical(row.pk());
       Map<String, Object> cols = Map.of();
       if (!deleted) {
-        Map<String, Object> values = io.read(c, ts, pk, nonKeyColumns(ts));
-        if (values == null) {
+        cols = values.get(row.tbl()).get(row.pk());
+        if (cols == null) {
           continue;
         }
-        cols = values;
       }
-      changes.add(new Change(ts.name(), pk, deleted, cols, Clocks.max(row.live(), row.dead()), null, 0, row.ver()));
+      changes.add(new Change(ts.name(), Keys.parseCanonical(row.pk()), deleted, cols, Clocks.max(row.live(), row.dead()), null, 0, row.ver()));
     }
     boolean hasMore = rows.size() == limit;
     if (!hasMore) {

@@ -15,7 +15,7 @@ public class PgStoreException extends TidesyncException {
    * everything else is a fault in the request or the schema.
    */
   public static boolean isRetriable(SQLException e) {
-    String state = e.getSQLState();
+    String state = state(e);
     if (state == null) {
       return true; // pgjdbc leaves it null for I/O failures below the protocol
     }
@@ -25,17 +25,27 @@ public class PgStoreException extends TidesyncException {
 
   /** 23503: a referenced row is missing; may succeed once it arrives. */
   public static boolean isForeignKey(SQLException e) {
-    return "23503".equals(e.getSQLState());
+    return "23503".equals(state(e));
   }
 
   /** Integrity (23) and data (22) errors: the change itself cannot be stored. */
   public static boolean isConstraintOrData(SQLException e) {
-    String state = e.getSQLState();
+    String state = state(e);
     return state != null && (state.startsWith("23") || state.startsWith("22"));
   }
 
   /** 3F000 / 42P01: the dataset's schema or a table vanished (dropped by another process). */
   public static boolean isMissing(SQLException e) {
-    return "3F000".equals(e.getSQLState()) || "42P01".equals(e.getSQLState());
+    String state = state(e);
+    return "3F000".equals(state) || "42P01".equals(state);
+  }
+
+  /** The SQLSTATE of the failure itself: a failed JDBC batch carries it on its next exception. */
+  static String state(SQLException e) {
+    SQLException next = e.getNextException();
+    if (e instanceof java.sql.BatchUpdateException && next != null && next.getSQLState() != null) {
+      return next.getSQLState();
+    }
+    return e.getSQLState();
   }
 }

@@ -64,8 +64,16 @@ public final class PgRowIo {
     }
   }
 
+  /** A statement's text and how to bind one row's parameters to it. */
+  public record Bound(String sql, Binder binder) {}
+
+  @FunctionalInterface
+  public interface Binder {
+    void bind(PreparedStatement ps) throws SQLException;
+  }
+
   /** Inserts the row or updates the given columns of it. {@code values} may include key columns. */
-  public void upsert(Connection c, TableSchema t, List<Object> pk, Map<String, Object> values) throws SQLException {
+  public Bound upsert(TableSchema t, List<Object> pk, Map<String, Object> values) {
     List<ColumnSchema> cols = new ArrayList<>();
     for (String k : t.primaryKey()) {
       cols.add(t.column(k).orElseThrow());
@@ -83,20 +91,108 @@ public final class PgRowIo {
     }
     String conflict = " ON CONFLICT (" + t.primaryKey().stream().map(Pg::q).collect(Collectors.joining(", ")) + ") DO "
         + (sets.isEmpty() ? "NOTHING" : "UPDATE SET " + String.join(", ", sets));
-    try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + table(t) + " (" + names + ") VALUES (" + marks + ")" + conflict)) {
+    return new Bound("INSERT INTO " + table(t) + " (" + names + ") VALUES (" + marks + ")" + conflict, ps -> {
       int i = bindKey(ps, 1, t, pk);
       for (ColumnSchema col : cols.subList(t.primaryKey().size(), cols.size())) {
         PgTypes.of(col).bind(ps, i++, col.name(), values.get(col.name()));
       }
+    });
+  }
+
+  public Bound delete(TableSchema t, List<Object> pk) {
+    return new Bound("DELETE FROM " + table(t) + " WHERE " + where(t), ps -> bindKey(ps, 1, t, pk));
+  }
+
+  /** Runs one bound statement now. */
+  public static void run(Connection c, Bound b) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(b.sql())) {
+      b.binder().bind(ps);
       ps.executeUpdate();
     }
   }
 
-  public void delete(Connection c, TableSchema t, List<Object> pk) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + table(t) + " WHERE " + where(t))) {
-      bindKey(ps, 1, t, pk);
-      ps.executeUpdate();
+  /**
+   * The rows of {@code keys} (canonical key text → key values) in one query per call, as
+   * canonical key → values of {@code columns} (all when null). Rows that do not exist are absent.
+   * Keys of a type PostgreSQL arrays are not used for here (numeric) are read one by one.
+   */
+  public Map<String, Map<String, Object>> readMany(Connection c, TableSchema t, Map<String, List<Object>> keys, List<String> columns)
+      throws SQLException {
+    Map<String, Map<String, Object>> out = new java.util.HashMap<>();
+    if (keys.isEmpty()) {
+      return out;
     }
+    List<ColumnSchema> keyCols = new ArrayList<>();
+    for (String k : t.primaryKey()) {
+      keyCols.add(t.column(k).orElseThrow());
+    }
+    boolean arrays = keyCols.stream().allMatch(k -> PgTypes.of(k) == PgTypes.BIGINT || PgTypes.of(k) == PgTypes.TEXT || PgTypes.of(k) == PgTypes.BYTEA);
+    if (!arrays) {
+      for (Map.Entry<String, List<Object>> e : keys.entrySet()) {
+        Map<String, Object> row = read(c, t, e.getValue(), columns);
+        if (row != null) {
+          out.put(e.getKey(), row);
+        }
+      }
+      return out;
+    }
+    List<ColumnSchema> cols = new ArrayList<>();
+    for (ColumnSchema col : t.columns()) {
+      if (!t.isPrimaryKey(col.name()) && (columns == null || columns.contains(col.name()))) {
+        cols.add(col);
+      }
+    }
+    StringBuilder sql = new StringBuilder("SELECT ");
+    List<String> select = new ArrayList<>();
+    for (ColumnSchema k : keyCols) {
+      select.add("t." + q(k.name()));
+    }
+    for (ColumnSchema col : cols) {
+      select.add("t." + q(col.name()));
+    }
+    sql.append(String.join(", ", select)).append(" FROM ").append(table(t)).append(" t JOIN unnest(");
+    List<String> unnest = new ArrayList<>();
+    List<String> alias = new ArrayList<>();
+    List<String> on = new ArrayList<>();
+    for (int i = 0; i < keyCols.size(); i++) {
+      unnest.add("?::" + PgTypes.of(keyCols.get(i)).sql() + "[]");
+      alias.add("k" + i);
+      on.add("t." + q(keyCols.get(i).name()) + " = k.k" + i);
+    }
+    sql.append(String.join(", ", unnest)).append(") AS k(").append(String.join(", ", alias)).append(") ON ")
+        .append(String.join(" AND ", on));
+    try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
+      List<List<Object>> all = new ArrayList<>(keys.values());
+      for (int i = 0; i < keyCols.size(); i++) {
+        PgTypes type = PgTypes.of(keyCols.get(i));
+        Object[] column = new Object[all.size()];
+        for (int r = 0; r < all.size(); r++) {
+          Object v = all.get(r).get(i);
+          column[r] = type == PgTypes.BYTEA ? ((dev.tidesync.protocol.Bytes) v).toArray() : v;
+        }
+        ps.setArray(i + 1, c.createArrayOf(type == PgTypes.BIGINT ? "bigint" : type == PgTypes.TEXT ? "text" : "bytea",
+            type == PgTypes.BYTEA ? java.util.Arrays.copyOf(column, column.length, byte[][].class) : column));
+      }
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          List<Object> pk = new ArrayList<>(keyCols.size());
+          for (int i = 0; i < keyCols.size(); i++) {
+            pk.add(PgTypes.of(keyCols.get(i)).read(rs, i + 1));
+          }
+          Map<String, Object> row = new LinkedHashMap<>();
+          if (columns == null) {
+            for (int i = 0; i < keyCols.size(); i++) {
+              row.put(keyCols.get(i).name(), pk.get(i));
+            }
+          }
+          for (int i = 0; i < cols.size(); i++) {
+            row.put(cols.get(i).name(), PgTypes.of(cols.get(i)).read(rs, keyCols.size() + i + 1));
+          }
+          out.put(dev.tidesync.core.internal.Keys.canonical(pk), row);
+        }
+      }
+    }
+    return out;
   }
 
   /** Values of a deleted row as its capture trigger logged them ({@code row_to_json(OLD)}). */
