@@ -113,6 +113,47 @@ class AuthTest {
   }
 
   @Test
+  void discoveryAndStatusListOnlyTheDatasetsTheTokenGrants() throws Exception {
+    String admin = token("ops", Role.ADMIN, "*");
+    for (String ds : List.of("notes", "payroll")) {
+      assertThat(push(ds, "ops", "seed-" + ds, admin).status()).isEqualTo(200);
+    }
+    String notesOnly = token("phone", Role.READ, "notes");
+    for (String path : List.of("/v1/datasets", "/v1/status")) {
+      assertThat(api.get(path, notesOnly).body()).as(path).contains("\"name\":\"notes\"").doesNotContain("payroll");
+      assertThat(api.get(path, admin).body()).as(path).contains("\"name\":\"notes\"").contains("\"name\":\"payroll\"");
+    }
+    assertThat(api.get("/v1/datasets", notesOnly).body()).contains("{\"name\":\"notes\",\"rows\":1}");
+    assertThat(api.pull("payroll", "phone", notesOnly).status()).isEqualTo(403);
+  }
+
+  @Test
+  void aConfiguredKeyReplacesTheStoragesKey() throws Exception {
+    String key = Tokens.newKey();
+    try (TidesyncServer keyed = TidesyncServer.start(storage, ServerConfig.defaults().withPort(0).withSigningKey(key))) {
+      Api other = new Api(keyed.url());
+      String good = Tokens.withKey(key).create("acme", List.of("*"), "d", Role.READ, Duration.ofHours(1));
+      assertThat(other.get("/v1/datasets", good).status()).isEqualTo(200);
+      Api.Answer storageKey = other.get("/v1/datasets", token("d", Role.READ, "*"));
+      assertThat(storageKey.status()).isEqualTo(401);
+      assertThat(storageKey.body()).contains("signature does not match");
+    }
+    assertThat(ServerConfigs.refuses("c2hvcnQ=")).as("a 5-byte key").contains("at least 32");
+  }
+
+  /** What ServerConfig says about a key it refuses. */
+  static final class ServerConfigs {
+    static String refuses(String key) {
+      try {
+        ServerConfig.defaults().withSigningKey(key);
+        return "accepted";
+      } catch (RuntimeException e) {
+        return e.getMessage();
+      }
+    }
+  }
+
+  @Test
   void aDeviceCannotActAsAnotherDevice() throws Exception {
     String phone = token("phone", Role.ADMIN, "notes");
     assertThat(push("notes", "phone", "b1", phone).status()).isEqualTo(200);

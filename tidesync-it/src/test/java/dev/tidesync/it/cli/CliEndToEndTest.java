@@ -219,6 +219,37 @@ class CliEndToEndTest {
 
   @Test
   @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void datasetCommandsWithoutAServer() throws Exception {
+    String data = dir.resolve("ops-data").toString();
+    Path json = dir.resolve("schema.json");
+    java.nio.file.Files.writeString(json, "[{\"name\":\"forms\",\"policy\":\"last-write-wins\",\"columns\":[{\"name\":\"id\",\"type\":\"TEXT\","
+        + "\"notNull\":true}],\"primaryKey\":[\"id\"],\"foreignKeys\":[]}]");
+    assertThat(run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "forms", "--schema", json.toString()).out())
+        .contains("created dataset forms of tenant acme with tables forms");
+    assertThat(run("dataset", "create", "--data", data, "--tenant", "zeta", "--dataset", "forms").out())
+        .contains("created dataset forms of tenant zeta (no tables yet");
+    Run again = run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "forms");
+    assertThat(again.exit()).isEqualTo(1);
+    assertThat(again.err()).contains("already exists");
+    assertThat(dev.tidesync.it.replica.Db.tableExists(dir.resolve("ops-data/acme/forms.db"), "forms")).isTrue();
+
+    Path evil = dir.resolve("evil.sql");
+    java.nio.file.Files.writeString(evil, "CREATE TABLE \"x\"\"; DROP TABLE t; --\" (id TEXT PRIMARY KEY);");
+    Run refused = run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "evil", "--schema", evil.toString());
+    assertThat(refused.exit()).as("%s", refused).isEqualTo(1);
+    assertThat(refused.err()).contains("DROP TABLE t").contains("names use letters");
+
+    Run all = run("dataset", "list", "--data", data);
+    assertThat(all.out()).containsPattern("acme\\s+forms").containsPattern("zeta\\s+forms").contains("2 dataset(s)");
+    assertThat(run("dataset", "drop", "--data", data, "--tenant", "zeta", "--dataset", "forms").out()).contains("dropped dataset forms of tenant zeta");
+    Run dropAgain = run("dataset", "drop", "--data", data, "--tenant", "zeta", "--dataset", "forms");
+    assertThat(dropAgain.exit()).isEqualTo(1);
+    assertThat(dropAgain.err()).contains("no dataset forms in tenant zeta");
+    assertThat(run("dataset", "list", "--data", data, "--tenant", "acme").out()).containsPattern("acme\\s+forms").contains("1 dataset(s)");
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
   void insecureServerSaysSoOnStderr() throws Exception {
     server = start("server", "--data", dir.resolve("insecure-data").toString(), "--port", "0", "--insecure");
     String url = awaitUrl(server);

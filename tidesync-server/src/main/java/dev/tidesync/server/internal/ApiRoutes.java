@@ -29,7 +29,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 
-/** The protocol v1 HTTP API over a {@link Storage}. Stateless apart from its two fields. */
+/** The protocol v1 HTTP API over a {@link Storage}. Every route but /health asks {@link Auth} who is calling first. */
 public final class ApiRoutes {
   public static final String SERVER_VERSION = "0.1.0";
   private static final int DEFAULT_CONFLICT_LIMIT = 100;
