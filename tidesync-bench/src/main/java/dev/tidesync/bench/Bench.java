@@ -5,6 +5,7 @@ import dev.tidesync.client.SyncListener;
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
 import dev.tidesync.client.Transport;
+import dev.tidesync.server.RateLimit;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
 import dev.tidesync.sqlite.DeviceReplica;
@@ -196,7 +197,9 @@ public final class Bench {
     Timers timers = new Timers();
     try (SqliteStorage storage = SqliteStorage.open(root.resolve("server"));
         Timers.TimedStorage timed = new Timers.TimedStorage(storage, timers);
-        TidesyncServer server = TidesyncServer.start(timed, ServerConfig.defaults().withHost("127.0.0.1").withPort(0))) {
+        TidesyncServer server = TidesyncServer.start(timed, ServerConfig.defaults().withHost("127.0.0.1").withPort(0)
+            // Measures sync itself: no token checks, no limits on the benchmark's own request rate.
+            .withInsecure(true).withDeviceLimit(RateLimit.OFF).withTenantLimit(RateLimit.OFF))) {
       Bench b = new Bench(o, root, server.url(), timers);
       log("server %s, work dir %s, -Xmx %d MiB", server.url(), root, Runtime.getRuntime().maxMemory() >> 20);
       if (o.warmupRows > 0) {

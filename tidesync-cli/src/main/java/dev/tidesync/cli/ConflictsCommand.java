@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.tidesync.cli.internal.Checks;
 import dev.tidesync.cli.internal.ConflictLog;
 import dev.tidesync.cli.internal.ServerApi;
+import dev.tidesync.cli.internal.TokenOption;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
@@ -11,6 +12,7 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -41,6 +43,12 @@ final class ConflictsCommand implements Callable<Integer> {
   @Option(names = "--dataset", required = true, paramLabel = "NAME", description = "The dataset.")
   String dataset;
 
+  @Mixin TokenOption tokenOption;
+
+  @Option(names = "--tenant", defaultValue = "default", paramLabel = "T",
+      description = "With --data: the dataset's tenant (with --server the token names it). Default: ${DEFAULT-VALUE}")
+  String tenant;
+
   @Option(names = "--limit", defaultValue = "100", paramLabel = "N", description = "Most entries to list, 1..5000. Default: ${DEFAULT-VALUE}")
   int limit;
 
@@ -60,10 +68,10 @@ final class ConflictsCommand implements Callable<Integer> {
     String where;
     if (source.server != null) {
       String url = Checks.serverUrl(spec.commandLine(), "--server", source.server);
-      conflicts = ConflictLog.fromServer(new ServerApi(url), ds, after, limit);
+      conflicts = ConflictLog.fromServer(new ServerApi(url, tokenOption.token()), ds, after, limit);
       where = url;
     } else {
-      conflicts = ConflictLog.fromDataDir(source.data, ds, after, limit);
+      conflicts = ConflictLog.fromDataDir(source.data, DatasetCommand.tenant(spec.commandLine(), tenant), ds, after, limit);
       where = source.data.toString();
     }
     PrintWriter out = spec.commandLine().getOut();

@@ -8,8 +8,10 @@ import dev.tidesync.cli.internal.SqliteFiles;
 import dev.tidesync.cli.internal.Text;
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
+import dev.tidesync.server.Role;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
+import dev.tidesync.server.Tokens;
 import dev.tidesync.sqlite.SqliteStorage;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -19,6 +21,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -51,6 +54,7 @@ import picocli.CommandLine.Spec;
         + "replica with the server row by row. Exit code 0 only when all are identical.")
 final class DemoCommand implements Callable<Integer> {
   private static final String DATASET = "field";
+  private static final String TENANT = "fieldco";
   private static final String[] SCHEMA = {
       "CREATE TABLE sessions (id TEXT PRIMARY KEY, name TEXT NOT NULL, site TEXT, started_at TEXT, score INTEGER)",
       "CREATE TABLE events (id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id), at TEXT, kind TEXT, "
@@ -98,7 +102,7 @@ final class DemoCommand implements Callable<Integer> {
     if (keep) {
       out.println("Done in " + took + ". Files kept in " + root + "; look with:");
       out.println("   tidesync status --db " + root.resolve("devices/tablet-1.db"));
-      out.println("   tidesync conflicts --data " + root.resolve("server") + " --dataset " + DATASET);
+      out.println("   tidesync conflicts --data " + root.resolve("server") + " --tenant " + TENANT + " --dataset " + DATASET);
     } else {
       out.println("Done in " + took + " (files removed; --keep keeps them).");
     }
@@ -109,6 +113,16 @@ final class DemoCommand implements Callable<Integer> {
     return Main.EXIT_OK;
   }
 
+  /** What the server answers a request that has no token: shown once, so that the demo shows auth is on. */
+  private static String refusedWithoutToken(String url) {
+    try {
+      new ServerApi(url, null).get("/v1/datasets");
+      return "accepted (auth is off?)";
+    } catch (CliException e) {
+      return "refused, " + e.getMessage().replaceFirst("^GET \\S+ answered ", "").replaceFirst(":.*$", "");
+    }
+  }
+
   private boolean run(Path root) throws Exception {
     Path data = root.resolve("server");
     Path deviceDir = Files.createDirectories(root.resolve("devices"));
@@ -117,15 +131,21 @@ final class DemoCommand implements Callable<Integer> {
     try (SqliteStorage storage = SqliteStorage.open(data);
         TidesyncServer server = TidesyncServer.start(storage, ServerConfig.defaults().withPort(port))) {
       String url = server.url();
+      // Minted in-process with the key kept in the server's storage, as 'tidesync token create' does.
+      Tokens tokens = Tokens.of(storage);
       out.println("Tidesync demo: " + devices + " field tablets record sessions offline, conflict, and converge.");
       out.println("   server     " + url + "   (status: " + url + "/v1/status; there is no web dashboard yet)");
       out.println("   data       " + root);
       out.println("   schema     sessions(id, name, site, started_at, score), events(id, session_id -> sessions, at, kind, value, note)");
+      out.println("   auth       tenant " + TENANT + "; each tablet has its own write token for dataset " + DATASET
+          + " (tidesync token create), the operator an admin token for the conflict log");
+      out.println("              without a token: " + refusedWithoutToken(url));
       for (int i = 1; i <= devices; i++) {
         String name = "tablet-" + i;
         Path file = deviceDir.resolve(name + ".db");
         sql(file, SCHEMA);
-        TidesyncClient client = TidesyncClient.create(c -> c.database(file).server(url).dataset(DATASET).deviceId(name));
+        String token = tokens.create(TENANT, List.of(DATASET), name, Role.WRITE, Duration.ofHours(1));
+        TidesyncClient client = TidesyncClient.create(c -> c.database(file).server(url).dataset(DATASET).deviceId(name).token(token));
         open.add(client);
         tablets.add(new Device(name, file, client));
       }
@@ -160,7 +180,8 @@ final class DemoCommand implements Callable<Integer> {
       }
 
       out.println();
-      List<JsonNode> conflicts = ConflictLog.fromServer(new ServerApi(url), DATASET, 0, 100);
+      String admin = tokens.create(TENANT, List.of(DATASET), "operator", Role.ADMIN, Duration.ofHours(1));
+      List<JsonNode> conflicts = ConflictLog.fromServer(new ServerApi(url, admin), DATASET, 0, 100);
       out.println("4. The server logged " + conflicts.size() + " conflict(s), each with both versions (tidesync conflicts):");
       for (JsonNode c : conflicts) {
         explain(c);
@@ -169,7 +190,7 @@ final class DemoCommand implements Callable<Integer> {
       closeAll(open); // the files are compared at rest
       out.println();
       out.println("5. Verify: every table of every replica against the server's dataset file, row by row:");
-      return verify(storage.fileOf(dev.tidesync.core.DatasetId.of(DATASET)), tablets);
+      return verify(storage.fileOf(new dev.tidesync.core.DatasetId(TENANT, DATASET)), tablets);
     } finally {
       closeAll(open);
     }

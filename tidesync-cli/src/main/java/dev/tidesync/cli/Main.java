@@ -35,6 +35,9 @@ import picocli.CommandLine.Spec;
         StatusCommand.class,
         ConflictsCommand.class,
         DemoCommand.class,
+        DatasetCommand.class,
+        TokenCommand.class,
+        DeviceCommand.class,
         CommandLine.HelpCommand.class
     },
     footer = {"", "Run 'tidesync COMMAND --help' for a command's options. Start with: tidesync demo"})

@@ -1,17 +1,19 @@
 package dev.tidesync.cli;
 
 import dev.tidesync.cli.internal.CliException;
+import dev.tidesync.cli.internal.StorageOptions;
+import dev.tidesync.core.Storage;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
-import dev.tidesync.core.Storage;
-import dev.tidesync.pg.PgStorage;
-import dev.tidesync.sqlite.SqliteStorage;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -23,15 +25,13 @@ import picocli.CommandLine.Spec;
     header = "Run the sync server (embedded SQLite store, or PostgreSQL).",
     mixinStandardHelpOptions = true,
     sortOptions = false,
-    description = "Runs the sync server. Each dataset is one SQLite file, DIR/<tenant>/<dataset>.db, or with --pg one "
-        + "PostgreSQL schema, created by its first push. "
-        + "Prints one line with the URL once it listens; stops cleanly on Ctrl-C or SIGTERM.")
+    description = "Runs the sync server. Each dataset is one SQLite file, DIR/<tenant>/<dataset>.db, or with --pg one PostgreSQL "
+        + "schema. Every request needs a token "
+        + "('tidesync token create') unless --insecure. Prints one line with the URL once it listens; stops cleanly on Ctrl-C or SIGTERM.")
 final class ServerCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--data", paramLabel = "DIR", defaultValue = "./tidesync-data",
-      description = "Directory of the dataset files (created if missing). Default: ${DEFAULT-VALUE}")
-  Path data;
+  @Mixin StorageOptions storageOptions;
 
   @Option(names = "--host", paramLabel = "HOST", defaultValue = ServerConfig.DEFAULT_HOST,
       description = "Interface to listen on; 0.0.0.0 for every interface. Default: ${DEFAULT-VALUE}")
@@ -41,10 +41,12 @@ final class ServerCommand implements Callable<Integer> {
       description = "TCP port; 0 picks a free one (see the printed URL). Default: ${DEFAULT-VALUE}")
   int port;
 
-  @Option(names = "--pg", paramLabel = "URL",
-      description = "PostgreSQL storage instead of --data: a JDBC URL, e.g. "
-          + "jdbc:postgresql://127.0.0.1:5432/tidesync?user=tidesync. Several server processes may share one database.")
-  String pg;
+  @Option(names = "--insecure", description = "No auth: anyone who can connect reads and writes tenant 'default'. Local development only.")
+  boolean insecure;
+
+  @Option(names = "--jwt-key", paramLabel = "FILE",
+      description = "Token signing key (a JWK or base64 of >= 32 bytes) instead of the one kept in the storage.")
+  Path jwtKey;
 
   @Override
   public Integer call() throws InterruptedException {
@@ -54,31 +56,17 @@ final class ServerCommand implements Callable<Integer> {
     if (host.isBlank()) {
       throw new ParameterException(spec.commandLine(), "Invalid value for option '--host': empty");
     }
-    Storage storage;
-    String where;
-    if (pg != null) {
-      if (spec.commandLine().getParseResult().hasMatchedOption("--data")) {
-        throw new ParameterException(spec.commandLine(), "--data and --pg exclude each other: one storage per server");
-      }
-      try {
-        storage = PgStorage.open(pg);
-      } catch (IllegalArgumentException e) {
-        throw new CliException(e.getMessage());
-      } catch (RuntimeException e) {
-        throw new CliException("cannot open PostgreSQL storage " + pg + ": " + rootMessage(e));
-      }
-      where = "postgresql: " + pg.replaceAll("password=[^&]*", "password=***");
-    } else {
-      if (Files.exists(data) && !Files.isDirectory(data)) {
-        throw new CliException("--data " + data + " is a file, not a directory");
-      }
-      Path dir = data.toAbsolutePath().normalize();
-      storage = SqliteStorage.open(dir);
-      where = "data: " + dir;
+    if (insecure && jwtKey != null) {
+      throw new ParameterException(spec.commandLine(), "--insecure and --jwt-key exclude each other");
     }
+    ServerConfig config = ServerConfig.defaults().withHost(host).withPort(port).withInsecure(insecure);
+    if (jwtKey != null) {
+      config = config.withSigningKey(readKey(jwtKey));
+    }
+    Storage storage = storageOptions.open();
     TidesyncServer server;
     try {
-      server = TidesyncServer.start(storage, ServerConfig.defaults().withHost(host).withPort(port));
+      server = TidesyncServer.start(storage, config);
     } catch (RuntimeException e) {
       storage.close();
       throw e;
@@ -94,18 +82,26 @@ final class ServerCommand implements Callable<Integer> {
       out.println("Tidesync server stopped");
       out.flush();
     }, "tidesync-shutdown"));
-    out.println("Tidesync server listening on " + server.url() + " (" + where + ")");
+    if (insecure) {
+      PrintWriter err = spec.commandLine().getErr();
+      err.println("tidesync: WARNING: AUTH IS OFF (--insecure). Anyone who can reach " + server.url()
+          + " reads and writes every dataset of tenant 'default'. Never use this outside local development.");
+      err.flush();
+      LoggerFactory.getLogger(ServerCommand.class).warn("server started with --insecure: auth is off");
+    }
+    out.println("Tidesync server listening on " + server.url() + " (data: " + storageOptions.describe() + ")"
+        + (insecure ? " INSECURE: no auth" : ""));
     out.flush();
     // Serve until the JVM is asked to stop; the shutdown hook does the rest.
     new CountDownLatch(1).await();
     return Main.EXIT_OK;
   }
 
-  private static String rootMessage(Throwable e) {
-    Throwable t = e;
-    while (t.getCause() != null && t.getCause() != t) {
-      t = t.getCause();
+  static String readKey(Path file) {
+    try {
+      return Files.readString(file).strip();
+    } catch (IOException e) {
+      throw new CliException("cannot read --jwt-key " + file + ": " + e.getMessage(), e);
     }
-    return t.getMessage();
   }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.tidesync.cli.internal.Checks;
 import dev.tidesync.cli.internal.CliException;
 import dev.tidesync.cli.internal.ServerApi;
+import dev.tidesync.cli.internal.TokenOption;
 import dev.tidesync.cli.internal.Text;
 import dev.tidesync.protocol.TableSchema;
 import dev.tidesync.protocol.Wire;
@@ -24,6 +25,7 @@ import java.util.concurrent.Callable;
 import org.sqlite.SQLiteConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -51,6 +53,8 @@ final class StatusCommand implements Callable<Integer> {
   @Option(names = "--dataset", paramLabel = "NAME", description = "With --server: show only this dataset.")
   String dataset;
 
+  @Mixin TokenOption tokenOption;
+
   @Override
   public Integer call() {
     if (db == null && server == null) {
@@ -69,7 +73,7 @@ final class StatusCommand implements Callable<Integer> {
       if (db != null) {
         out.println();
       }
-      server(out, url, ds);
+      server(out, url, ds, tokenOption.token());
     }
     out.flush();
     return Main.EXIT_OK;
@@ -161,8 +165,8 @@ final class StatusCommand implements Callable<Integer> {
 
   // ------------------------------------------------------------------------------------ server
 
-  private static void server(PrintWriter out, String url, String only) {
-    ServerApi api = new ServerApi(url);
+  private static void server(PrintWriter out, String url, String only, String token) {
+    ServerApi api = new ServerApi(url, token);
     JsonNode status = api.get("/v1/status");
     line(out, "server", url + " (" + status.path("server").asText("?") + " " + status.path("version").asText("?") + ")");
     List<JsonNode> datasets = new ArrayList<>();

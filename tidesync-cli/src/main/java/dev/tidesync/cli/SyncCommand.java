@@ -4,6 +4,7 @@ import dev.tidesync.cli.internal.Checks;
 import dev.tidesync.cli.internal.CliException;
 import dev.tidesync.cli.internal.Durations;
 import dev.tidesync.cli.internal.ServerApi;
+import dev.tidesync.cli.internal.TokenOption;
 import dev.tidesync.cli.internal.SyncProgress;
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.SyncStatus;
@@ -24,6 +25,7 @@ import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -58,8 +60,10 @@ final class SyncCommand implements Callable<Integer> {
   String dataset;
 
   @Option(names = "--device", paramLabel = "ID",
-      description = "This replica's device id (default: the one stored in the file, or a new random one).")
+      description = "This replica's device id (default: the token's device; without a token, the one stored in the file, or a new random one).")
   String device;
+
+  @Mixin TokenOption tokenOption;
 
   @Option(names = "--tables", split = ",", paramLabel = "TABLE",
       description = "Sync only these tables (comma-separated). Default: every table with a primary key.")
@@ -112,9 +116,11 @@ final class SyncCommand implements Callable<Integer> {
     SyncProgress progress = new SyncProgress(progressLines ? err : null, err, watch ? out : null);
     Set<String> selected = only;
     progress.begin("opening " + db + " (the first time, every existing row is logged for sync)");
+    String token = tokenOption.token();
+    String deviceId = device != null ? device : tokenOption.device();
     TidesyncClient client;
     try {
-      client = TidesyncClient.create(c -> c.database(db).server(url).dataset(ds).deviceId(device)
+      client = TidesyncClient.create(c -> c.database(db).server(url).dataset(ds).deviceId(deviceId).token(token)
           .tables(selected).batchLimit(batch).interval(interval).listener(progress));
     } catch (RuntimeException e) {
       progress.close();

@@ -17,6 +17,7 @@ import java.util.Set;
  * @param serverUrl base URL of the sync server (ignored when {@code transport} is set)
  * @param transport a transport to use instead of HTTP (tests, in-process servers)
  * @param tables the tables to sync, or null for every table with a primary key
+ * @param token the bearer token sent with every request (null for a server in insecure mode)
  */
 public record ClientConfig(
     Path database,
@@ -32,7 +33,15 @@ public record ClientConfig(
     Duration debounce,
     long maxDriftMillis,
     WallClock wall,
-    SyncListener listener) {
+    SyncListener listener,
+    String token) {
+
+  /** Without the token: configurations get logged. */
+  @Override
+  public String toString() {
+    return "ClientConfig[database=" + database + ", server=" + serverUrl + ", dataset=" + dataset + ", device=" + deviceId
+        + ", tables=" + tables + ", token=" + (token == null ? "none" : "(set)") + "]";
+  }
 
   public static Builder builder() {
     return new Builder();
@@ -54,6 +63,7 @@ public record ClientConfig(
     private long maxDriftMillis = 5 * 60_000L;
     private WallClock wall = WallClock.SYSTEM;
     private SyncListener listener = SyncListener.NONE;
+    private String token;
 
     public Builder database(Path p) {
       this.database = p;
@@ -123,6 +133,12 @@ public record ClientConfig(
       return this;
     }
 
+    /** The device's token (see the server's {@code tidesync token create}); sent as {@code Authorization: Bearer}. */
+    public Builder token(String t) {
+      this.token = t;
+      return this;
+    }
+
     public Builder listener(SyncListener l) {
       this.listener = l;
       return this;
@@ -143,8 +159,12 @@ public record ClientConfig(
       if (interval.isNegative() || interval.isZero() || debounce.isNegative()) {
         throw new IllegalArgumentException("interval must be positive and debounce not negative");
       }
+      if (token != null && (token.isBlank() || !token.strip().chars().allMatch(ch -> ch > 0x20 && ch < 0x7f))) {
+        throw new IllegalArgumentException("token must be printable ASCII without spaces (a JWT)");
+      }
       return new ClientConfig(database, serverUrl, transport, dataset, deviceId, tables == null ? null : Set.copyOf(tables),
-          Map.copyOf(policies), batchLimit, pullLimit, interval, debounce, maxDriftMillis, wall, listener);
+          Map.copyOf(policies), batchLimit, pullLimit, interval, debounce, maxDriftMillis, wall, listener,
+          token == null ? null : token.strip());
     }
   }
 }

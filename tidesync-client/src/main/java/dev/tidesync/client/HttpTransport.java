@@ -51,18 +51,25 @@ public final class HttpTransport implements Transport {
 
   private final String baseUrl;
   private final Duration timeout;
+  private final String token;
   private volatile HttpClient client;
 
   public HttpTransport(String baseUrl) {
-    this(baseUrl, DEFAULT_TIMEOUT);
+    this(baseUrl, DEFAULT_TIMEOUT, null);
+  }
+
+  public HttpTransport(String baseUrl, Duration timeout) {
+    this(baseUrl, timeout, null);
   }
 
   /**
    * @param baseUrl the server, e.g. {@code http://127.0.0.1:8787} (a trailing slash is ignored)
    * @param timeout the whole-request timeout (until the response body has arrived)
+   * @param token bearer token for every request, or null (a server in insecure mode)
    */
-  public HttpTransport(String baseUrl, Duration timeout) {
+  public HttpTransport(String baseUrl, Duration timeout, String token) {
     Objects.requireNonNull(baseUrl, "baseUrl");
+    this.token = token;
     this.timeout = Objects.requireNonNull(timeout, "timeout");
     if (timeout.isNegative() || timeout.isZero()) {
       throw new IllegalArgumentException("timeout must be positive, got " + timeout);
@@ -136,10 +143,13 @@ public final class HttpTransport implements Transport {
   /** Sends and returns the (gunzipped) body of a 2xx answer; anything else throws. */
   private byte[] send(String what, HttpRequest.Builder builder) {
     HttpClient c = client;
-    HttpRequest request = builder.timeout(timeout)
+    builder.timeout(timeout)
         .header("Accept-Encoding", "gzip")
-        .header("Accept", "application/json")
-        .build();
+        .header("Accept", "application/json");
+    if (token != null) {
+      builder.header("Authorization", "Bearer " + token);
+    }
+    HttpRequest request = builder.build();
     String where = what + " to " + withoutQuery(request.uri());
     if (c == null) {
       throw new TidesyncException(where + ": the transport is closed", false);

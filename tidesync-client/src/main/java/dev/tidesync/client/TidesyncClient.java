@@ -47,7 +47,7 @@ public final class TidesyncClient implements AutoCloseable {
     this.replica = DeviceReplica.open(config.database(), new DeviceReplica.Options(config.deviceId(), config.tables(),
         config.policies(), config.maxDriftMillis(), config.wall()));
     this.ownsTransport = config.transport() == null;
-    this.transport = ownsTransport ? new HttpTransport(config.serverUrl()) : config.transport();
+    this.transport = ownsTransport ? new HttpTransport(config.serverUrl(), HttpTransport.DEFAULT_TIMEOUT, config.token()) : config.transport();
   }
 
   public static TidesyncClient create(Consumer<ClientConfig.Builder> configure) {
@@ -150,6 +150,11 @@ public final class TidesyncClient implements AutoCloseable {
       // The server refused the batch as a whole (schema, limits): it changed nothing. The rows
       // stay pending; the table is skipped for the rest of this sync.
       replica.discardBatch(req.batch());
+      if (e.status() == 401 || e.status() == 403) {
+        // About the device's token, not this table: every other batch would be refused the same
+        // way, so the sync stops here (rows stay pending for a sync with a valid token).
+        throw e;
+      }
       n.failedTables.add(table);
       n.errors.add("table '" + table + "': " + e.getMessage());
       log.warn("{}: push of table {} refused: {}", replica.deviceId(), table, e.getMessage());

@@ -28,7 +28,7 @@ class BackgroundSyncTest {
     Path b = dir.resolve("b.db");
     sql(a, "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT)");
     AtomicInteger syncs = new AtomicInteger();
-    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(dir.resolve("data")), ServerConfig.defaults().withPort(0), true);
+    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(dir.resolve("data")), ServerConfig.defaults().withInsecure(true).withPort(0), true);
         TidesyncClient ca = TidesyncClient.create(c -> c.database(a).server(server.url()).dataset("notes").deviceId("a")
             .interval(Duration.ofMinutes(10)).debounce(Duration.ofMillis(100)).listener(new SyncListener() {
               @Override

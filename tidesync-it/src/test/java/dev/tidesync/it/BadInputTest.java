@@ -45,7 +45,7 @@ class BadInputTest {
 
   @BeforeEach
   void start() throws Exception {
-    server = TidesyncServer.start(SqliteStorage.open(dir.resolve("data")), ServerConfig.defaults().withPort(0).withMaxBatchChanges(100)
+    server = TidesyncServer.start(SqliteStorage.open(dir.resolve("data")), ServerConfig.defaults().withInsecure(true).withPort(0).withMaxBatchChanges(100)
         .withMaxRequestBytes(1 << 20), true);
     HttpResponse<String> ok = post(push("good", change("a", "1")), true);
     assertThat(ok.statusCode()).isEqualTo(200);
@@ -84,6 +84,10 @@ class BadInputTest {
       "unknown table         | UNKNOWN_TABLE                                       | 400 | unknown_table",
       "unknown column        | UNKNOWN_COLUMN                                      | 400 | unknown_column",
       "injection in a name   | INJECTION                                           | 400 | unknown_table",
+      "injected table name   | INJECTED_TABLE                                      | 400 | bad_identifier",
+      "injected column name  | INJECTED_COLUMN                                     | 400 | bad_identifier",
+      "injected column type  | INJECTED_TYPE                                       | 400 | bad_schema",
+      "JSON nested too deep  | DEEP                                                | 413 | limit_exceeded",
       "checksum mismatch     | CHECKSUM                                            | 400 | checksum_mismatch",
       "oversized batch       | OVERSIZED_BATCH                                     | 413 | batch_too_large",
       "oversized body        | OVERSIZED_BODY                                      | 413 | too_large",
@@ -98,6 +102,10 @@ class BadInputTest {
       case "UNKNOWN_TABLE" -> push("b1", change("b", "1") + "," + change("c", "2").replace("\"table\":\"t\"", "\"table\":\"nope\""));
       case "UNKNOWN_COLUMN" -> push("b1", change("b", "1").replace("\"n\":", "\"missing\":"));
       case "INJECTION" -> push("b1", change("b", "1").replace("\"table\":\"t\"", "\"table\":\"t\\\"; DROP TABLE t; --\""));
+      case "INJECTED_TABLE" -> push("b1", change("b", "1")).replace("\"name\":\"t\"", "\"name\":\"x\\\"; DROP TABLE t; --\"");
+      case "INJECTED_COLUMN" -> push("b1", change("b", "1")).replace("{\"name\":\"n\"", "{\"name\":\"n\\\"; DROP TABLE t; --\"");
+      case "INJECTED_TYPE" -> push("b1", change("b", "1")).replace("\"type\":\"INTEGER\"", "\"type\":\"INTEGER, evil TEXT\"");
+      case "DEEP" -> push("b1", change("b", "1")).replace("{\"v\":1,", "{\"v\":1,\"x\":" + "[".repeat(40) + "]".repeat(40) + ",");
       case "CHECKSUM" -> null;
       case "OVERSIZED_BATCH" -> {
         StringBuilder sb = new StringBuilder();
@@ -113,6 +121,9 @@ class BadInputTest {
     HttpResponse<String> r = body == null ? post(push("b1", change("b", "1")), false) : post(body, true);
     assertThat(r.statusCode()).as(r.body()).isEqualTo(status);
     assertThat(r.body()).contains("\"error\":\"" + code + "\"").contains("\"message\":");
+    if (kind.trim().startsWith("INJECTED_")) {
+      assertThat(r.body()).as("the answer names what it refused").contains(kind.trim().equals("INJECTED_TYPE") ? "evil TEXT" : "DROP TABLE t");
+    }
     assertThat(state()).as("dataset unchanged").isEqualTo(before);
     HttpResponse<String> health = http.send(HttpRequest.newBuilder(URI.create(server.url() + "/health")).build(),
         HttpResponse.BodyHandlers.ofString());

@@ -69,14 +69,14 @@ class CrashRecoveryTest {
       }
     });
     SqliteStorage storage = SqliteStorage.open(data);
-    TidesyncServer server = TidesyncServer.start(storage, ServerConfig.defaults().withPort(0), true);
+    TidesyncServer server = TidesyncServer.start(storage, ServerConfig.defaults().withInsecure(true).withPort(0), true);
     try (TidesyncClient client = client(db, server.url())) {
       assertThatThrownBy(client::flush).isInstanceOf(TidesyncException.class)
           .satisfies(e -> assertThat(((TidesyncException) e).retriable()).isTrue());
       server.close(); // the server process is gone; its files stay
       Path file = data.resolve("default").resolve("field.db");
       assertThat(count(file, "SELECT count(*) FROM readings")).as("the first batch was committed").isEqualTo(10);
-      server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withPort(server.port()), true);
+      server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withInsecure(true).withPort(server.port()), true);
       SyncReport r = client.flush();
       assertThat(r.ok()).isTrue();
       assertThat(r.pushed()).as("the retried batch plus the rest").isEqualTo(25);
@@ -95,7 +95,7 @@ class CrashRecoveryTest {
     Path data = dir.resolve("server");
     Path db = dir.resolve("device.db");
     seed(db, 25);
-    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withPort(0), true)) {
+    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withInsecure(true).withPort(0), true)) {
       AtomicBoolean armed = new AtomicBoolean(true);
       CrashPoints.install(p -> {
         if (p.equals(CrashPoints.DEVICE_PUSH_ANSWERED) && armed.getAndSet(false)) {
@@ -127,7 +127,7 @@ class CrashRecoveryTest {
     Path a = dir.resolve("a.db");
     Path b = dir.resolve("b.db");
     seed(a, 30);
-    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withPort(0), true);
+    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withInsecure(true).withPort(0), true);
         TidesyncClient ca = client(a, server.url())) {
       ca.flush();
       int[] applied = {0};

@@ -20,7 +20,7 @@ final class Servers {
     if ("local".equals(System.getProperty("tidesync.transport"))) {
       return new LocalTransport(storage);
     }
-    server = TidesyncServer.start(storage, ServerConfig.defaults().withPort(0));
+    server = TidesyncServer.start(storage, ServerConfig.defaults().withInsecure(true).withPort(0));
     return new HttpTransport(server.url());
   }
 

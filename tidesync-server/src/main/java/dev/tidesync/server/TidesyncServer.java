@@ -3,6 +3,7 @@ package dev.tidesync.server;
 import dev.tidesync.core.Storage;
 import dev.tidesync.protocol.TidesyncException;
 import dev.tidesync.server.internal.ApiRoutes;
+import dev.tidesync.server.internal.Auth;
 import io.javalin.Javalin;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -17,6 +18,9 @@ import org.slf4j.LoggerFactory;
  *   System.out.println(server.url());
  * }
  * }</pre>
+ *
+ * <p>Auth is on unless {@link ServerConfig#insecure()}: every request but {@code /health} carries
+ * a bearer token from {@link Tokens}, whose tenant scopes everything the request can reach.
  *
  * <p>Requests are served concurrently; the {@link Storage} and its dataset stores are
  * thread-safe. {@link #close()} stops the HTTP server; it closes the storage only when the
@@ -55,7 +59,15 @@ public final class TidesyncServer implements AutoCloseable {
   public static TidesyncServer start(Storage storage, ServerConfig config, boolean closeStorage) {
     Objects.requireNonNull(storage, "storage");
     Objects.requireNonNull(config, "config");
-    ApiRoutes api = new ApiRoutes(storage, config);
+    Tokens tokens = null;
+    if (config.insecure()) {
+      LOG.warn("AUTH IS OFF (insecure mode): anyone who can reach {}:{} reads and writes every dataset of tenant '{}'",
+          config.host(), config.port(), Storage.DEFAULT_TENANT);
+    } else {
+      // Read (or created) once at start: every process on the same storage signs with the same key.
+      tokens = config.signingKey() != null ? Tokens.withKey(config.signingKey()) : Tokens.of(storage);
+    }
+    ApiRoutes api = new ApiRoutes(storage, config, new Auth(storage, tokens, config));
     Javalin app = Javalin.create(c -> {
       c.startup.showJavalinBanner = false;
       c.jetty.host = config.host();

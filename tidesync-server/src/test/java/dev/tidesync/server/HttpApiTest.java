@@ -54,7 +54,7 @@ class HttpApiTest {
   @BeforeEach
   void start() {
     storage = new FakeStorage();
-    ServerConfig config = ServerConfig.defaults().withPort(0).withMaxBatchChanges(MAX_CHANGES)
+    ServerConfig config = ServerConfig.defaults().withInsecure(true).withPort(0).withMaxBatchChanges(MAX_CHANGES)
         .withMaxRequestBytes(MAX_BYTES).withMaxPullLimit(500).withDefaultPullLimit(100);
     server = TidesyncServer.start(storage, config);
     transport = new HttpTransport(server.url(), Duration.ofSeconds(10));
@@ -352,7 +352,7 @@ class HttpApiTest {
 
   @Test
   void closeIsIdempotentAndLeavesStorageOpenUnlessOwned() {
-    TidesyncServer other = TidesyncServer.start(storage, ServerConfig.defaults().withPort(0));
+    TidesyncServer other = TidesyncServer.start(storage, ServerConfig.defaults().withInsecure(true).withPort(0));
     assertThat(other.port()).isPositive().isNotEqualTo(server.port());
     other.close();
     other.close();
@@ -361,7 +361,7 @@ class HttpApiTest {
         .isInstanceOfSatisfying(TidesyncException.class, e -> assertThat(e.retriable()).isTrue());
 
     FakeStorage owned = new FakeStorage();
-    TidesyncServer owner = TidesyncServer.start(owned, ServerConfig.defaults().withPort(0), true);
+    TidesyncServer owner = TidesyncServer.start(owned, ServerConfig.defaults().withInsecure(true).withPort(0), true);
     owner.close();
     owner.close();
     assertThat(owned.closed).isTrue();
@@ -369,7 +369,7 @@ class HttpApiTest {
 
   @Test
   void aPortInUseIsAClearStartFailure() {
-    assertThatThrownBy(() -> TidesyncServer.start(storage, ServerConfig.defaults().withPort(server.port())))
+    assertThatThrownBy(() -> TidesyncServer.start(storage, ServerConfig.defaults().withInsecure(true).withPort(server.port())))
         .isInstanceOfSatisfying(TidesyncException.class, e -> {
           assertThat(e.retriable()).isFalse();
           assertThat(e.getMessage()).contains("cannot start the server on 127.0.0.1:" + server.port());

@@ -35,17 +35,17 @@ public final class ConflictLog {
   }
 
   /**
-   * Reads {@code DIR/default/<dataset>.db} read-only. Deliberately not through {@code SqliteStorage}:
+   * Reads {@code DIR/<tenant>/<dataset>.db} read-only. Deliberately not through {@code SqliteStorage}:
    * opening a dataset store writes its metadata (sequence, clock), which would race with a server
    * process serving the same directory.
    */
-  public static List<JsonNode> fromDataDir(Path dir, String dataset, long after, int limit) {
+  public static List<JsonNode> fromDataDir(Path dir, String tenant, String dataset, long after, int limit) {
     if (!Files.isDirectory(dir)) {
       throw new CliException("no such data directory: " + dir);
     }
-    Path file = dir.resolve(dev.tidesync.core.Storage.DEFAULT_TENANT).resolve(dataset + ".db");
+    Path file = dir.resolve(tenant).resolve(dataset + ".db");
     if (!Files.isRegularFile(file)) {
-      throw new CliException("no dataset '" + dataset + "' in " + dir + " (no file " + file.getFileName() + ")");
+      throw new CliException("no dataset '" + dataset + "' of tenant " + tenant + " in " + dir + " (no file " + tenant + "/" + file.getFileName() + ")");
     }
     List<JsonNode> out = new ArrayList<>();
     try (Connection c = SqliteFiles.readOnly(file)) {

@@ -7,9 +7,9 @@ import java.util.regex.Pattern;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
 
-/** Reads {@code 500ms}, {@code 30s}, {@code 5m}, {@code 1h} (or ISO-8601 {@code PT30S}) as a duration. */
+/** Reads {@code 500ms}, {@code 30s}, {@code 5m}, {@code 1h}, {@code 30d} (or ISO-8601 {@code PT30S}) as a duration. */
 public final class Durations implements ITypeConverter<Duration> {
-  private static final Pattern SHORT = Pattern.compile("(\\d{1,9})(ms|s|m|h)");
+  private static final Pattern SHORT = Pattern.compile("(\\d{1,9})(ms|s|m|h|d)");
 
   @Override
   public Duration convert(String value) {
@@ -26,13 +26,14 @@ public final class Durations implements ITypeConverter<Duration> {
         case "ms" -> Duration.ofMillis(n);
         case "s" -> Duration.ofSeconds(n);
         case "m" -> Duration.ofMinutes(n);
-        default -> Duration.ofHours(n);
+        case "h" -> Duration.ofHours(n);
+        default -> Duration.ofDays(n);
       };
     } else {
       try {
         d = Duration.parse(value.strip().toUpperCase(Locale.ROOT));
       } catch (RuntimeException e) {
-        throw new TypeConversionException("'" + value + "' is not a duration (examples: 500ms, 30s, 5m, 1h)");
+        throw new TypeConversionException("'" + value + "' is not a duration (examples: 500ms, 30s, 5m, 1h, 30d)");
       }
     }
     if (d.isNegative() || d.isZero()) {

@@ -19,14 +19,16 @@ public final class ServerApi {
   private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
   private final String baseUrl;
+  private final String token;
   private final HttpClient http = HttpClient.newBuilder()
       .version(HttpClient.Version.HTTP_1_1)
       .connectTimeout(Duration.ofSeconds(10))
       .build();
 
-  /** {@code baseUrl} must have passed {@link Checks#serverUrl}. */
-  public ServerApi(String baseUrl) {
+  /** {@code baseUrl} must have passed {@link Checks#serverUrl}; {@code token} may be null (insecure server). */
+  public ServerApi(String baseUrl, String token) {
     this.baseUrl = Checks.trimSlashes(baseUrl);
+    this.token = token;
   }
 
   public String baseUrl() {
@@ -41,7 +43,11 @@ public final class ServerApi {
    */
   public JsonNode get(String path) {
     URI uri = URI.create(baseUrl + path);
-    HttpRequest request = HttpRequest.newBuilder(uri).timeout(TIMEOUT).header("Accept", "application/json").GET().build();
+    HttpRequest.Builder b = HttpRequest.newBuilder(uri).timeout(TIMEOUT).header("Accept", "application/json").GET();
+    if (token != null) {
+      b.header("Authorization", "Bearer " + token);
+    }
+    HttpRequest request = b.build();
     HttpResponse<byte[]> response;
     try {
       response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
@@ -58,7 +64,8 @@ public final class ServerApi {
       String[] error = Wire.readError(body);
       String reason = error != null ? error[0] + (error[1] == null ? "" : ": " + error[1])
           : Checks.oneLine(new String(body, StandardCharsets.UTF_8));
-      throw new CliException("GET " + uri.getPath() + " answered HTTP " + response.statusCode() + (reason.isEmpty() ? "" : " " + reason));
+      String hint = response.statusCode() == 401 && token == null ? " (give --token, or set TIDESYNC_TOKEN)" : "";
+      throw new CliException("GET " + uri.getPath() + " answered HTTP " + response.statusCode() + (reason.isEmpty() ? "" : " " + reason) + hint);
     }
     try {
       return JSON.readTree(body);

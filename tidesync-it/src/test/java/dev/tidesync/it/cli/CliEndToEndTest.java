@@ -51,9 +51,22 @@ class CliEndToEndTest {
   @Test
   @Timeout(value = 180, unit = TimeUnit.SECONDS)
   void serverSyncStatusConflictsThroughTheRealExecutable() throws Exception {
-    server = start("server", "--data", dir.resolve("server-data").toString(), "--port", "0");
+    String data = dir.resolve("server-data").toString();
+    server = start("server", "--data", data, "--port", "0");
     String url = awaitUrl(server);
     BlockingQueue<String> serverOutput = serverDone;
+
+    // Operator commands on the storage of the running server: a dataset from a schema file, tokens.
+    Path schema = dir.resolve("schema.sql");
+    java.nio.file.Files.writeString(schema, "CREATE TABLE notes (id TEXT PRIMARY KEY, title TEXT, body TEXT);");
+    Run created = run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "notes", "--schema", schema.toString());
+    assertThat(created.exit()).as("%s", created).isZero();
+    assertThat(created.out()).contains("created dataset notes of tenant acme with tables notes");
+    Run listed = run("dataset", "list", "--data", data, "--tenant", "acme");
+    assertThat(listed.out()).as("%s", listed).containsPattern("acme\\s+notes").contains("1 dataset(s)");
+    String laptop = token(data, "acme", "notes", "laptop", "write");
+    String phone = token(data, "acme", "notes", "phone", "write");
+    String ops = token(data, "acme", "*", "ops", "admin");
 
     Path a = dir.resolve("a.db");
     Path b = dir.resolve("b.db");
@@ -64,17 +77,25 @@ class CliEndToEndTest {
     sql(b, "CREATE TABLE notes (id TEXT PRIMARY KEY, title TEXT, body TEXT)",
         "INSERT INTO notes VALUES ('n3', 'third', 'from b')");
 
-    Run syncA = run("sync", "--db", a.toString(), "--server", url, "--dataset", "notes", "--device", "laptop");
+    Run noToken = run("sync", "--db", a.toString(), "--server", url, "--dataset", "notes", "--device", "laptop");
+    assertThat(noToken.exit()).as("%s", noToken).isEqualTo(1);
+    assertThat(noToken.err()).contains("401").contains("token_missing");
+    Run otherDevice = run("sync", "--db", a.toString(), "--server", url, "--dataset", "notes", "--device", "phone", "--token", laptop);
+    assertThat(otherDevice.exit()).as("a token acts only for its own device: %s", otherDevice).isEqualTo(1);
+    assertThat(otherDevice.err()).contains("403");
+
+    Run syncA = run("sync", "--db", a.toString(), "--server", url, "--dataset", "notes", "--device", "laptop", "--token", laptop);
     assertThat(syncA.exit()).as("%s", syncA).isZero();
     assertThat(syncA.out()).contains("synced laptop with dataset notes: pushed 2");
     assertThat(syncA.err()).contains("scratch").contains("no primary key");
 
-    Run syncB = run("sync", "--db", b.toString(), "--server", url, "--dataset", "notes", "--device", "phone");
+    // No --device: the token's device.
+    Run syncB = run("sync", "--db", b.toString(), "--server", url, "--dataset", "notes", "--token", phone);
     assertThat(syncB.exit()).as("%s", syncB).isZero();
     assertThat(syncB.out()).contains("synced phone with dataset notes: pushed 1").contains("(bootstrap)");
     assertThat(rows(b, "notes")).hasSize(3);
 
-    Run again = run("sync", "--db", a.toString(), "--server", url, "--dataset", "notes");
+    Run again = run("sync", "--db", a.toString(), "--server", url, "--dataset", "notes", "--token", laptop);
     assertThat(again.exit()).as("%s", again).isZero();
     assertThat(rows(a, "notes")).hasSize(3).isEqualTo(rows(b, "notes"));
 
@@ -82,7 +103,7 @@ class CliEndToEndTest {
     sql(a, "UPDATE notes SET title = 'hello world' WHERE id = 'n1'");
     sql(b, "UPDATE notes SET body = 'edited on the phone' WHERE id = 'n1'");
     for (Path db : List.of(a, b, a)) {
-      Run r = run("sync", "--db", db.toString(), "--server", url, "--dataset", "notes");
+      Run r = run("sync", "--db", db.toString(), "--server", url, "--dataset", "notes", "--token", db.equals(a) ? laptop : phone);
       assertThat(r.exit()).as("%s", r).isZero();
     }
     assertThat(rows(a, "notes")).isEqualTo(rows(b, "notes")).contains("n1|hello world|edited on the phone");
@@ -92,26 +113,39 @@ class CliEndToEndTest {
     assertThat(status.out()).containsPattern("device:\\s+laptop").containsPattern("pending:\\s+0\\b")
         .containsPattern("tables:\\s+notes").contains("scratch");
 
-    Run serverStatus = run("status", "--server", url);
+    Run serverStatus = run("status", "--server", url, "--token", ops);
     assertThat(serverStatus.exit()).as("%s", serverStatus).isZero();
     assertThat(serverStatus.out()).contains("dataset notes").contains("laptop").contains("phone");
 
-    Run conflicts = run("conflicts", "--server", url, "--dataset", "notes");
+    Run writerConflicts = run("conflicts", "--server", url, "--dataset", "notes", "--token", phone);
+    assertThat(writerConflicts.exit()).as("the conflict log needs an admin token: %s", writerConflicts).isEqualTo(1);
+    assertThat(writerConflicts.err()).contains("403");
+    Run conflicts = run("conflicts", "--server", url, "--dataset", "notes", "--token", ops);
     assertThat(conflicts.exit()).as("%s", conflicts).isZero();
     assertThat(conflicts.out()).contains("notes n1").contains("field-merge").contains("device phone")
         .contains("incoming: body='edited on the phone'").contains("1 conflict(s)");
 
-    Run fromFiles = run("conflicts", "--data", dir.resolve("server-data").toString(), "--dataset", "notes");
+    Run fromFiles = run("conflicts", "--data", data, "--tenant", "acme", "--dataset", "notes");
     assertThat(fromFiles.exit()).as("%s", fromFiles).isZero();
     // The same log read straight from the data directory (relative times aside).
     assertThat(withoutAgo(fromFiles.out())).isEqualTo(withoutAgo(conflicts.out()));
 
+    // Revocation reaches the running server on the device's next request; a newer token works again.
+    Run revoked = run("device", "revoke", "--data", data, "--tenant", "acme", "--device", "phone");
+    assertThat(revoked.exit()).as("%s", revoked).isZero();
+    Run refused = run("sync", "--db", b.toString(), "--server", url, "--dataset", "notes", "--token", phone);
+    assertThat(refused.exit()).as("%s", refused).isEqualTo(1);
+    assertThat(refused.err()).contains("token_revoked");
+    phone = token(data, "acme", "notes", "phone", "write");
+    Run readmitted = run("sync", "--db", b.toString(), "--server", url, "--dataset", "notes", "--token", phone);
+    assertThat(readmitted.exit()).as("%s", readmitted).isZero();
+
     // --watch: a local write reaches the server without another command; SIGTERM stops it cleanly.
-    Process watch = start("sync", "--db", b.toString(), "--server", url, "--dataset", "notes", "--watch", "--interval", "1s");
+    Process watch = start("sync", "--db", b.toString(), "--server", url, "--dataset", "notes", "--watch", "--interval", "1s", "--token", phone);
     BlockingQueue<String> watchOut = drain(watch.getInputStream());
     BlockingQueue<String> watchErr = drain(watch.getErrorStream());
     sql(b, "INSERT INTO notes VALUES ('n9', 'written while watching', 'from b')");
-    Path serverFile = dir.resolve("server-data").resolve("default").resolve("notes.db");
+    Path serverFile = dir.resolve("server-data").resolve("acme").resolve("notes.db");
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
     while (!rows(serverFile, "notes").contains("n9|written while watching|from b") && System.nanoTime() < deadline) {
       Thread.sleep(200);
@@ -166,6 +200,11 @@ class CliEndToEndTest {
     assertThat(notPg.exit()).isNotZero();
     assertThat(notPg.err()).contains("not a PostgreSQL JDBC URL");
 
+    Run badRole = run("token", "create", "--data", dir.resolve("d").toString(), "--tenant", "t", "--dataset", "d", "--device", "x",
+        "--role", "root");
+    assertThat(badRole.exit()).as("%s", badRole).isEqualTo(2);
+    assertThat(badRole.err()).contains("role must be read, write or admin");
+
     Run version = run("--version");
     assertThat(version.exit()).isZero();
     assertThat(version.out()).startsWith("tidesync ");
@@ -181,7 +220,64 @@ class CliEndToEndTest {
     assertThat(demo.err()).as("%s", demo).isEmpty();
   }
 
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void datasetCommandsWithoutAServer() throws Exception {
+    String data = dir.resolve("ops-data").toString();
+    Path json = dir.resolve("schema.json");
+    java.nio.file.Files.writeString(json, "[{\"name\":\"forms\",\"policy\":\"last-write-wins\",\"columns\":[{\"name\":\"id\",\"type\":\"TEXT\","
+        + "\"notNull\":true}],\"primaryKey\":[\"id\"],\"foreignKeys\":[]}]");
+    assertThat(run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "forms", "--schema", json.toString()).out())
+        .contains("created dataset forms of tenant acme with tables forms");
+    assertThat(run("dataset", "create", "--data", data, "--tenant", "zeta", "--dataset", "forms").out())
+        .contains("created dataset forms of tenant zeta (no tables yet");
+    Run again = run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "forms");
+    assertThat(again.exit()).isEqualTo(1);
+    assertThat(again.err()).contains("already exists");
+    assertThat(dev.tidesync.it.replica.Db.tableExists(dir.resolve("ops-data/acme/forms.db"), "forms")).isTrue();
+
+    Path evil = dir.resolve("evil.sql");
+    java.nio.file.Files.writeString(evil, "CREATE TABLE \"x\"\"; DROP TABLE t; --\" (id TEXT PRIMARY KEY);");
+    Run refused = run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "evil", "--schema", evil.toString());
+    assertThat(refused.exit()).as("%s", refused).isEqualTo(1);
+    assertThat(refused.err()).contains("DROP TABLE t").contains("names use letters");
+
+    Run all = run("dataset", "list", "--data", data);
+    assertThat(all.out()).containsPattern("acme\\s+forms").containsPattern("zeta\\s+forms").contains("2 dataset(s)");
+    assertThat(run("dataset", "drop", "--data", data, "--tenant", "zeta", "--dataset", "forms").out()).contains("dropped dataset forms of tenant zeta");
+    Run dropAgain = run("dataset", "drop", "--data", data, "--tenant", "zeta", "--dataset", "forms");
+    assertThat(dropAgain.exit()).isEqualTo(1);
+    assertThat(dropAgain.err()).contains("no dataset forms in tenant zeta");
+    assertThat(run("dataset", "list", "--data", data, "--tenant", "acme").out()).containsPattern("acme\\s+forms").contains("1 dataset(s)");
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void insecureServerSaysSoOnStderr() throws Exception {
+    server = start("server", "--data", dir.resolve("insecure-data").toString(), "--port", "0", "--insecure");
+    String url = awaitUrl(server);
+    Path db = dir.resolve("i.db");
+    sql(db, "CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)", "INSERT INTO t VALUES ('x', 'y')");
+    Run sync = run("sync", "--db", db.toString(), "--server", url, "--dataset", "d");
+    assertThat(sync.exit()).as("no token needed: %s", sync).isZero();
+    sigterm(server);
+    assertThat(server.waitFor(10, TimeUnit.SECONDS)).isTrue();
+    String err = serverErr.poll(10, TimeUnit.SECONDS);
+    assertThat(err).contains("WARNING: AUTH IS OFF (--insecure)");
+    assertThat(String.join("\n", serverLines)).contains("INSECURE: no auth");
+  }
+
   // ------------------------------------------------------------------------------------ helpers
+
+  /** {@code tidesync token create ...}: the token is the last line of its output. */
+  private static String token(String data, String tenant, String dataset, String device, String role) throws Exception {
+    Run r = run("token", "create", "--data", data, "--tenant", tenant, "--dataset", dataset, "--device", device, "--role", role,
+        "--ttl", "1h");
+    assertThat(r.exit()).as("%s", r).isZero();
+    List<String> lines = r.out().lines().toList();
+    assertThat(lines.get(0)).contains("device " + device).contains("role " + role);
+    return lines.get(lines.size() - 1);
+  }
 
   private static ProcessBuilder command(String... args) {
     String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
@@ -233,6 +329,8 @@ class CliEndToEndTest {
 
   /** Every line the server printed to stdout so far. */
   private final List<String> serverLines = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /** Everything the server printed to stderr, once it has ended. */
+  private BlockingQueue<String> serverErr;
   /** Gets an element when the server's stdout has ended. */
   private final BlockingQueue<String> serverDone = new LinkedBlockingQueue<>();
 
@@ -261,7 +359,7 @@ class CliEndToEndTest {
     }, "server-stdout");
     t.setDaemon(true);
     t.start();
-    drain(server.getErrorStream());
+    serverErr = drain(server.getErrorStream());
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
     while (System.nanoTime() < deadline) {
       String line = lines.poll(250, TimeUnit.MILLISECONDS);

@@ -4,8 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
+import dev.tidesync.server.Role;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
+import dev.tidesync.server.Tokens;
 import dev.tidesync.sqlite.SqliteStorage;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,21 +37,24 @@ class ReadmeExampleTest {
     try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"));
         TidesyncServer server = TidesyncServer.start(storage, ServerConfig.defaults().withPort(0))) {
       String url = server.url();
-      SyncReport report = example(db, url);
+      // What `tidesync token create --tenant default --dataset field --device tablet-7 --role write` prints.
+      String token = Tokens.of(storage).create("default", List.of("field"), "tablet-7", Role.WRITE, Duration.ofDays(1));
+      SyncReport report = example(db, url, token);
       assertThat(report.ok()).isTrue();
       assertThat(report.pushed()).isEqualTo(1);
       assertThat(storage.find("field").orElseThrow().status().rows()).containsEntry("sessions", 1L);
     }
   }
 
-  private static SyncReport example(Path db, String url) {
+  private static SyncReport example(Path db, String url, String token) {
     SyncReport report;
     // README example: start
     try (TidesyncClient client = TidesyncClient.create(c -> c
         .database(db)                  // the app's own SQLite file, e.g. Path.of("field.db")
         .server(url)                   // e.g. "http://127.0.0.1:8787"
         .dataset("field")
-        .deviceId("tablet-7"))) {      // optional: stored in the file, random by default
+        .token(token)                  // from `tidesync token create ... --device tablet-7`
+        .deviceId("tablet-7"))) {      // the token's device
       report = client.flush();         // one complete sync: push local changes, then pull
       System.out.println(report);      // pushed 1 (applied 1, conflicts 0, rejected 0), pulled ...
       System.out.println(client.status().pending()); // pending changes per table: {}

@@ -47,14 +47,17 @@ class MultiProcessPgTest {
     try (PgTestDatabase db = PgTestDatabase.create()) {
       String url1 = startServer(db.url());
       String url2 = startServer(db.url());
+      // Operator commands on the same database while both servers run: one key for all of them.
+      String tokenA = token(db.url(), "dev-a");
+      String tokenB = token(db.url(), "dev-b");
       Path a = dir.resolve("a.db");
       Path b = dir.resolve("b.db");
       sql(a, "CREATE TABLE notes (id TEXT PRIMARY KEY, title TEXT, body TEXT, n INTEGER)");
       for (int i = 0; i < 200; i++) {
         sql(a, "INSERT INTO notes VALUES ('a" + i + "', 'from a', 'body " + i + "', " + i + ")");
       }
-      try (TidesyncClient ca = TidesyncClient.create(c -> c.database(a).server(url1).dataset("notes").deviceId("dev-a"));
-          TidesyncClient cb = TidesyncClient.create(c -> c.database(b).server(url2).dataset("notes").deviceId("dev-b"))) {
+      try (TidesyncClient ca = TidesyncClient.create(c -> c.database(a).server(url1).dataset("notes").deviceId("dev-a").token(tokenA));
+          TidesyncClient cb = TidesyncClient.create(c -> c.database(b).server(url2).dataset("notes").deviceId("dev-b").token(tokenB))) {
         assertThat(ca.flush().ok()).isTrue();
         SyncReport boot = cb.flush();
         assertThat(boot.ok()).as(boot.toString()).isTrue();
@@ -67,7 +70,7 @@ class MultiProcessPgTest {
             "INSERT INTO notes VALUES ('b-new', 't', 'b', 2)");
         try (Connection c = java.sql.DriverManager.getConnection(db.url()); Statement st = c.createStatement()) {
           String schema;
-          try (ResultSet rs = st.executeQuery("SELECT schema_name FROM tidesync.datasets WHERE name = 'notes'")) {
+          try (ResultSet rs = st.executeQuery("SELECT schema_name FROM tidesync.datasets WHERE tenant = 'acme' AND name = 'notes'")) {
             rs.next();
             schema = rs.getString(1);
           }
@@ -85,15 +88,30 @@ class MultiProcessPgTest {
     }
   }
 
-  private String startServer(String pgUrl) throws Exception {
+  private static List<String> tidesync(String... args) {
     String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     List<String> cmd = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
     if (Runtime.version().feature() >= 22) {
       cmd.add("--enable-native-access=ALL-UNNAMED");
     }
-    cmd.addAll(List.of("-Dlogback.configurationFile=logback.xml", "-cp", System.getProperty("java.class.path"), "dev.tidesync.cli.Main",
-        "server", "--pg", pgUrl, "--port", "0"));
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    cmd.addAll(List.of("-Dlogback.configurationFile=logback.xml", "-cp", System.getProperty("java.class.path"), "dev.tidesync.cli.Main"));
+    cmd.addAll(List.of(args));
+    return cmd;
+  }
+
+  /** {@code tidesync token create --pg URL ...}: the token is its last line of output. */
+  private static String token(String pgUrl, String device) throws Exception {
+    Process p = new ProcessBuilder(tidesync("token", "create", "--pg", pgUrl, "--tenant", "acme", "--dataset", "notes",
+        "--device", device, "--role", "write")).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).as(out).isZero();
+    List<String> lines = out.lines().toList();
+    return lines.get(lines.size() - 1).strip();
+  }
+
+  private String startServer(String pgUrl) throws Exception {
+    Process p = new ProcessBuilder(tidesync("server", "--pg", pgUrl, "--port", "0")).redirectErrorStream(true).start();
     servers.add(p);
     BlockingQueue<String> lines = new LinkedBlockingQueue<>();
     Thread t = new Thread(() -> {

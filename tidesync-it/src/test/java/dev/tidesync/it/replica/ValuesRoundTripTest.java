@@ -83,7 +83,7 @@ class ValuesRoundTripTest extends ReplicaTestSupport {
 
   @BeforeEach
   void setUp() {
-    server = TidesyncServer.start(cluster.storage, ServerConfig.defaults().withPort(0));
+    server = TidesyncServer.start(cluster.storage, ServerConfig.defaults().withInsecure(true).withPort(0));
   }
 
   @AfterEach

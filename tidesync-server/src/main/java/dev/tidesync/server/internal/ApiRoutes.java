@@ -16,18 +16,20 @@ import dev.tidesync.protocol.PushRequest;
 import dev.tidesync.protocol.PushResult;
 import dev.tidesync.protocol.TableSchema;
 import dev.tidesync.protocol.Wire;
+import dev.tidesync.server.Role;
 import dev.tidesync.server.ServerConfig;
 import io.javalin.config.JavalinConfig;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
 import java.io.IOException;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 
-/** The protocol v1 HTTP API over a {@link Storage}. Stateless apart from its two fields. */
+/** The protocol v1 HTTP API over a {@link Storage}. Every route but /health asks {@link Auth} who is calling first. */
 public final class ApiRoutes {
   public static final String SERVER_VERSION = "0.1.0";
   private static final int DEFAULT_CONFLICT_LIMIT = 100;
@@ -35,10 +37,12 @@ public final class ApiRoutes {
 
   private final Storage storage;
   private final ServerConfig config;
+  private final Auth auth;
 
-  public ApiRoutes(Storage storage, ServerConfig config) {
+  public ApiRoutes(Storage storage, ServerConfig config, Auth auth) {
     this.storage = storage;
     this.config = config;
+    this.auth = auth;
   }
 
   /** Installs the routes and the error handling (Javalin's and Jetty's) into {@code c}. */
@@ -61,21 +65,33 @@ public final class ApiRoutes {
   // ---------------------------------------------------------------- sync
 
   private void push(Context ctx) {
+    Caller caller = auth.caller(ctx);
     String dataset = DatasetNames.check(ctx.pathParam("dataset"));
+    caller.requireDataset(dataset, Role.WRITE);
     PushRequest body = PushBodies.read(ctx.bodyInputStream(), ctx.header("Content-Encoding"),
         ctx.header(Wire.CHECKSUM_HEADER), ctx.req().getContentLengthLong(), config.maxRequestBytes(), config.maxBatchChanges());
     if (body.dataset() != null && !body.dataset().equals(dataset)) {
       throw new ProtocolException("dataset_mismatch",
           "body names dataset '" + body.dataset() + "' but the URL names '" + dataset + "'");
     }
+    caller.requireDevice(body.device());
     PushRequest request = new PushRequest(dataset, body.device(), body.batch(), body.schema(), body.changes());
-    PushResult result = storage.openOrCreate(dataset).push(request);
+    DatasetId id = caller.dataset(dataset);
+    DatasetStore store = storage.find(id).orElseGet(() -> {
+      if (!caller.mayCreate(dataset)) {
+        throw new DatasetNotFoundException(dataset);
+      }
+      return storage.openOrCreate(id);
+    });
+    PushResult result = store.push(request);
     CrashPoints.hit(CrashPoints.SERVER_PUSH_COMMITTED);
     Json.send(ctx, Wire.writePushResult(result));
   }
 
   private void pull(Context ctx) {
+    Caller caller = auth.caller(ctx);
     String dataset = DatasetNames.check(ctx.pathParam("dataset"));
+    caller.requireDataset(dataset, Role.READ);
     String device = ctx.queryParam("device");
     if (device == null || device.isEmpty()) {
       throw new ProtocolException("missing_device", "query parameter 'device' is required");
@@ -83,22 +99,24 @@ public final class ApiRoutes {
     if (device.length() > MAX_DEVICE_LENGTH) {
       throw new ProtocolException("bad_device", "device id must be 1.." + MAX_DEVICE_LENGTH + " characters");
     }
+    caller.requireDevice(device);
     int limit = limit(ctx, config.defaultPullLimit());
     String cursor = ctx.queryParam("cursor");
     if (cursor != null && cursor.isEmpty()) {
       cursor = null; // "cursor=" is the same as no cursor: bootstrap
     }
-    PullPage page = existing(dataset).pull(cursor, limit, device);
+    PullPage page = existing(caller.dataset(dataset)).pull(cursor, limit, device);
     Json.send(ctx, Wire.writePull(page));
   }
 
   // ---------------------------------------------------------------- discovery and status
 
   private void datasets(Context ctx) {
+    Caller caller = auth.caller(ctx);
     Json.send(ctx, Json.write(g -> {
       g.writeStartObject();
       g.writeArrayFieldStart("datasets");
-      for (DatasetId id : storage.datasets(Storage.DEFAULT_TENANT)) {
+      for (DatasetId id : visible(caller)) {
         String name = id.name();
         Optional<DatasetStore> store = storage.find(id);
         if (store.isEmpty()) {
@@ -130,13 +148,13 @@ public final class ApiRoutes {
   }
 
   private void status(Context ctx) {
+    Caller caller = auth.caller(ctx);
     Json.send(ctx, Json.write(g -> {
       g.writeStartObject();
       g.writeStringField("server", "tidesync");
       g.writeStringField("version", SERVER_VERSION);
       g.writeArrayFieldStart("datasets");
-      for (DatasetId id : storage.datasets(Storage.DEFAULT_TENANT)) {
-        String name = id.name();
+      for (DatasetId id : visible(caller)) {
         Optional<DatasetStore> store = storage.find(id);
         if (store.isPresent()) {
           writeStatus(g, store.get().status());
@@ -173,7 +191,9 @@ public final class ApiRoutes {
   }
 
   private void conflicts(Context ctx) {
+    Caller caller = auth.caller(ctx);
     String dataset = DatasetNames.check(ctx.pathParam("dataset"));
+    caller.requireDataset(dataset, Role.ADMIN);
     long after = 0;
     String a = ctx.queryParam("after");
     if (a != null && !a.isEmpty()) {
@@ -187,7 +207,7 @@ public final class ApiRoutes {
       }
     }
     int limit = limit(ctx, Math.min(DEFAULT_CONFLICT_LIMIT, config.maxPullLimit()));
-    var records = existing(dataset).conflicts(after, limit);
+    var records = existing(caller.dataset(dataset)).conflicts(after, limit);
     Json.send(ctx, Json.write(g -> {
       g.writeStartObject();
       g.writeArrayFieldStart("conflicts");
@@ -224,8 +244,14 @@ public final class ApiRoutes {
 
   // ---------------------------------------------------------------- helpers
 
-  private DatasetStore existing(String dataset) {
-    return storage.find(dataset).orElseThrow(() -> new DatasetNotFoundException(dataset));
+  private DatasetStore existing(DatasetId id) {
+    // The message names the dataset as the caller wrote it, never its tenant.
+    return storage.find(id).orElseThrow(() -> new DatasetNotFoundException(id.name()));
+  }
+
+  /** The caller's tenant's datasets that its token grants; nothing of another tenant is ever listed. */
+  private List<DatasetId> visible(Caller caller) {
+    return storage.datasets(caller.tenant()).stream().filter(d -> d.tenant().equals(caller.tenant()) && caller.grants(d.name())).toList();
   }
 
   /** The {@code limit} query parameter: 1..maxPullLimit, {@code fallback} when absent. */

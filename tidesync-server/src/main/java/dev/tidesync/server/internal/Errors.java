@@ -23,7 +23,15 @@ final class Errors {
     // Javalin picks the handler of the most specific registered class.
     routes.exception(ProtocolException.class, (e, ctx) -> {
       LOG.debug("{} {} -> {} {}", ctx.method(), ctx.path(), e.status(), e.code());
+      if (e.status() == 401) {
+        ctx.header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      }
       send(ctx, e.status(), e.code(), e.getMessage());
+    });
+    routes.exception(RateLimitedException.class, (e, ctx) -> {
+      LOG.debug("{} {} -> 429: {}", ctx.method(), ctx.path(), e.getMessage());
+      ctx.header("Retry-After", Long.toString(e.retryAfterSeconds()));
+      send(ctx, 429, "rate_limited", e.getMessage());
     });
     routes.exception(TidesyncException.class, (e, ctx) -> {
       if (e.retriable()) {
@@ -49,6 +57,8 @@ final class Errors {
   static String codeFor(int status) {
     return switch (status) {
       case 400 -> "bad_request";
+      case 401 -> "unauthorized";
+      case 403 -> "forbidden";
       case 404 -> "not_found";
       case 405 -> "method_not_allowed";
       case 408 -> "timeout";
