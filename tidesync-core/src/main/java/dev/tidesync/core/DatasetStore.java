@@ -31,7 +31,10 @@ public interface DatasetStore extends AutoCloseable {
    * Up to {@code limit} changes after {@code cursor} in version order. A null cursor starts a
    * bootstrap: the full current state, tombstones included (a replica may hold rows of its own
    * that were deleted elsewhere). Changes whose latest write came from {@code device} unmodified
-   * are skipped (no echo) except during a bootstrap.
+   * are skipped (no echo), in a bootstrap too: a device id names one replica file, which holds
+   * them already. A cursor this dataset did not make is refused with a {@code ProtocolException}
+   * ({@code 409 cursor_invalid} for one of another dataset or incarnation, or one past the
+   * dataset's newest version, as after a restore from a backup).
    */
   PullPage pull(String cursor, int limit, String device);
 

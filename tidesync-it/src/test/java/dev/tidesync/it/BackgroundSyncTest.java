@@ -11,7 +11,12 @@ import dev.tidesync.client.SyncStatus;
 import dev.tidesync.client.TidesyncClient;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
-import dev.tidesync.sqlite.SqliteStorage;
+import dev.tidesync.core.DatasetId;
+import dev.tidesync.core.Storage;
+import dev.tidesync.tck.StorageFactory;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.MethodSource;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -19,7 +24,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The device engine's background mode, status and failure reporting, over real HTTP. */
+@ParameterizedClass(name = "[{argumentSetName}]")
+@MethodSource("dev.tidesync.it.ServerStores#all")
 class BackgroundSyncTest {
+  @Parameter StorageFactory store;
   @TempDir Path dir;
 
   @Test
@@ -28,7 +36,8 @@ class BackgroundSyncTest {
     Path b = dir.resolve("b.db");
     sql(a, "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT)");
     AtomicInteger syncs = new AtomicInteger();
-    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(dir.resolve("data")), ServerConfig.defaults().withInsecure(true).withPort(0), true);
+    Storage storage = store.open(dir.resolve("data"));
+    try (TidesyncServer server = TidesyncServer.start(storage, ServerConfig.defaults().withInsecure(true).withPort(0), true);
         TidesyncClient ca = TidesyncClient.create(c -> c.database(a).server(server.url()).dataset("notes").deviceId("a")
             .interval(Duration.ofMinutes(10)).debounce(Duration.ofMillis(100)).listener(new SyncListener() {
               @Override
@@ -43,7 +52,8 @@ class BackgroundSyncTest {
       await().atMost(Duration.ofSeconds(10)).until(() -> syncs.get() >= 1);
       // A commit from the app's own connection wakes the loop (interval is 10 minutes).
       sql(a, "INSERT INTO notes VALUES ('n1', 'written offline')");
-      await().atMost(Duration.ofSeconds(10)).until(() -> count(dir.resolve("data/default/notes.db"), "SELECT count(*) FROM notes") == 1);
+      await().atMost(Duration.ofSeconds(10)).until(() -> storage.find(DatasetId.of("notes"))
+          .map(s -> s.status().rows().getOrDefault("notes", 0L)).orElse(0L) == 1);
       await().atMost(Duration.ofSeconds(10)).until(() -> count(b, "SELECT count(*) FROM notes") == 1);
       SyncStatus st = ca.status();
       assertThat(st.background()).isTrue();

@@ -7,17 +7,24 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
-import dev.tidesync.sqlite.SqliteStorage;
+import dev.tidesync.core.Storage;
+import dev.tidesync.tck.StorageFactory;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.MethodSource;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+@ParameterizedClass(name = "[{argumentSetName}]")
+@MethodSource("dev.tidesync.it.ServerStores#all")
 class SmokeTest {
+  @Parameter StorageFactory store;
   @TempDir Path dir;
 
   @Test
   void twoDevicesConverge() throws Exception {
-    try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"))) {
+    try (Storage storage = store.open(dir.resolve("server"))) {
       LocalTransport t = new LocalTransport(storage);
       Path a = dir.resolve("a.db");
       Path b = dir.resolve("b.db");

@@ -599,6 +599,14 @@ public final class SqliteDatasetStore implements DatasetStore {
     // in-memory one may already show tables of a push that has not committed, or lack tables
     // of one that committed after this pull began.
     Map<String, TableSchema> tables = snapshotSchema(Sql.string(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'schema'"));
+    long head = Sql.number(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'seq'");
+    if (after > head) {
+      // Not a cursor this file gave out: the file was restored from a backup taken before the
+      // cursor was made (the epoch survives a copy). Answering "nothing new" would move the
+      // device past the versions the restored file hands out next, and skip those changes.
+      throw new ProtocolException("cursor_invalid", 409, "cursor is ahead of dataset '" + name + "' (version " + head
+          + "); bootstrap again (pull without a cursor)");
+    }
     List<Change> changes = new ArrayList<>();
     long last = after;
     int scanned = 0;
@@ -641,7 +649,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     boolean hasMore = scanned == limit;
     if (!hasMore) {
       // Everything up to this snapshot's newest version has been seen (the rest was our own).
-      last = Math.max(last, Sql.number(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'seq'"));
+      last = Math.max(last, head);
     }
     return new PullPage(cursorOf(bootstrap && hasMore, last), hasMore, bootstrap, List.copyOf(tables.values()), changes);
   }

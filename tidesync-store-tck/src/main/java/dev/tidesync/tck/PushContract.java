@@ -1,0 +1,188 @@
+package dev.tidesync.tck;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.tidesync.protocol.Change;
+import dev.tidesync.protocol.ChangeResult;
+import dev.tidesync.protocol.ProtocolException;
+import dev.tidesync.protocol.PushRequest;
+import dev.tidesync.protocol.PushResult;
+import dev.tidesync.protocol.TableSchema;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Pushing a batch: applied once per (device, batch id), each change on its own (a bad record does
+ * not fail the batch), in foreign-key order whatever order the batch lists them in.
+ */
+public abstract class PushContract extends ContractSupport {
+  static final TableSchema SESSIONS = SchemaContract.SESSIONS;
+  static final TableSchema EVENTS = SchemaContract.EVENTS;
+  static final TableSchema STRICT = table("strict", List.of("id"), col("id", "TEXT"), notNull("must", "TEXT"));
+  static final TableSchema NODES = child("nodes", "parent", "nodes", "NO ACTION", col("id", "TEXT"), col("parent", "TEXT"));
+
+  static List<String> statuses(PushResult r) {
+    return r.results().stream().map(ChangeResult::status).toList();
+  }
+
+  @Test
+  void aNewRowIsAppliedAtAVersionAndTheAnswerCarriesACursor() {
+    PushResult r = push("dev-a", upsert("dev-a", "items", "i1", 0, cols("name", "apple", "qty", 1L)));
+    assertThat(r.replayed()).isFalse();
+    assertThat(r.cursor()).isNotBlank();
+    assertThat(r.results()).singleElement().satisfies(c -> {
+      assertThat(c.index()).isZero();
+      assertThat(c.status()).isEqualTo(ChangeResult.APPLIED);
+      assertThat(c.version()).isPositive();
+    });
+    assertThat(store().status().version()).isGreaterThanOrEqualTo(r.results().get(0).version());
+    assertThat(pullAll(null, "dev-b").row("items", "i1").version()).isEqualTo(r.results().get(0).version());
+  }
+
+  @Test
+  void versionsGrowWithEveryChangeOfARow() {
+    long v1 = push("dev-a", upsert("dev-a", "items", "i1", 0, cols("qty", 1L))).results().get(0).version();
+    long v2 = push("dev-a", upsert("dev-a", "items", "i1", v1, cols("qty", 2L))).results().get(0).version();
+    long v3 = push("dev-a", delete("dev-a", "items", "i1", v2)).results().get(0).version();
+    assertThat(v2).isGreaterThan(v1);
+    assertThat(v3).isGreaterThan(v2);
+  }
+
+  @Test
+  void aReplayedBatchGetsTheRecordedAnswerAndIsAppliedOnce() {
+    PushRequest first = request("dev-a", "batch-1", List.of(ITEMS), List.of(upsert("dev-a", "items", "i1", 0, cols("qty", 1L)),
+        upsert("dev-a", "items", "i2", 0, cols("qty", 2L))));
+    PushResult answer = store().push(first);
+    long v = answer.results().get(0).version();
+    // Another device changes the row; then the first batch arrives again (a retry).
+    push("dev-b", upsert("dev-b", "items", "i1", v, cols("qty", 10L)));
+    long version = store().status().version();
+    PushResult again = store().push(first);
+    assertThat(again.replayed()).isTrue();
+    assertThat(again.results()).isEqualTo(answer.results());
+    assertThat(again.cursor()).isEqualTo(answer.cursor());
+    assertThat(store().status().version()).isEqualTo(version);
+    assertThat(backendQuery(ID, "SELECT id, qty FROM items ORDER BY id")).containsExactly(List.of("i1", 10L), List.of("i2", 2L));
+    assertThat(store().conflicts(0, 10)).isEmpty();
+  }
+
+  @Test
+  void theSameBatchIdFromAnotherDeviceIsAnotherBatch() {
+    store().push(request("dev-a", "batch-1", List.of(ITEMS), List.of(upsert("dev-a", "items", "i1", 0, cols("qty", 1L)))));
+    PushResult b = store().push(request("dev-b", "batch-1", List.of(ITEMS), List.of(upsert("dev-b", "items", "i2", 0, cols("qty", 2L)))));
+    assertThat(b.replayed()).isFalse();
+    assertThat(statuses(b)).containsExactly(ChangeResult.APPLIED);
+    assertThat(backendQuery(ID, "SELECT count(*) FROM items")).containsExactly(List.of(2L));
+  }
+
+  @Test
+  void theSameChangeDeliveredTwiceInTwoBatchesChangesNothingTheSecondTime() {
+    Change c = upsert("dev-a", "items", "i1", 0, cols("qty", 1L));
+    long v = push("dev-a", c).results().get(0).version();
+    PushResult twice = push("dev-a", c);
+    assertThat(statuses(twice)).containsExactly(ChangeResult.APPLIED);
+    assertThat(twice.results().get(0).version()).isEqualTo(v);
+    assertThat(store().status().version()).isEqualTo(v);
+    assertThat(store().conflicts(0, 10)).isEmpty();
+  }
+
+  @Test
+  void aConstraintViolationRejectsThatChangeAloneAsPermanent() {
+    PushResult r = push(store(), "dev-a", List.of(STRICT), upsert("dev-a", "strict", "ok1", 0, cols("must", "x")),
+        upsert("dev-a", "strict", "bad", 0, cols("must", null)), upsert("dev-a", "strict", "ok2", 0, cols("must", "y")));
+    assertThat(statuses(r)).containsExactly(ChangeResult.APPLIED, ChangeResult.REJECTED, ChangeResult.APPLIED);
+    ChangeResult bad = r.results().get(1);
+    assertThat(bad.retriable()).isFalse();
+    assertThat(bad.reason()).isNotBlank();
+    assertThat(bad.version()).isZero();
+    assertThat(backendQuery(ID, "SELECT id FROM strict ORDER BY id")).containsExactly(List.of("ok1"), List.of("ok2"));
+    assertThat(pullAll(null, "dev-b").changes()).extracting(c -> c.pk().get(0)).containsExactlyInAnyOrder("ok1", "ok2");
+  }
+
+  @Test
+  void aChildWhoseParentIsMissingIsRejectedAsRetriableAndTheRestApplies() {
+    PushResult r = push(store(), "dev-a", List.of(SESSIONS, EVENTS), upsert("dev-a", "sessions", "s1", 0, cols("name", "x")),
+        upsert("dev-a", "events", "orphan", 0, cols("session_id", "missing", "v", 1.0)),
+        upsert("dev-a", "events", "e1", 0, cols("session_id", "s1", "v", 2.0)));
+    assertThat(statuses(r)).containsExactly(ChangeResult.APPLIED, ChangeResult.REJECTED, ChangeResult.APPLIED);
+    assertThat(r.results().get(1).retriable()).isTrue();
+    assertThat(backendQuery(ID, "SELECT id FROM events")).containsExactly(List.of("e1"));
+  }
+
+  @Test
+  void childrenListedBeforeTheirParentsAreApplied() {
+    PushResult r = push(store(), "dev-a", List.of(SESSIONS, EVENTS), upsert("dev-a", "events", "e1", 0, cols("session_id", "s1", "v", 1.0)),
+        upsert("dev-a", "events", "e2", 0, cols("session_id", "s2", "v", 2.0)), upsert("dev-a", "sessions", "s1", 0, cols("name", "one")),
+        upsert("dev-a", "sessions", "s2", 0, cols("name", "two")));
+    assertThat(statuses(r)).containsOnly(ChangeResult.APPLIED);
+    assertThat(backendQuery(ID, "SELECT count(*) FROM events")).containsExactly(List.of(2L));
+  }
+
+  @Test
+  void parentDeletesListedBeforeTheirChildrensAreApplied() {
+    PushResult made = push(store(), "dev-a", List.of(SESSIONS, EVENTS), upsert("dev-a", "sessions", "s1", 0, cols("name", "one")),
+        upsert("dev-a", "events", "e1", 0, cols("session_id", "s1", "v", 1.0)));
+    long vs = made.results().get(0).version();
+    long ve = made.results().get(1).version();
+    PushResult r = push(store(), "dev-a", List.of(SESSIONS, EVENTS), delete("dev-a", "sessions", "s1", vs), delete("dev-a", "events", "e1", ve));
+    assertThat(statuses(r)).containsOnly(ChangeResult.APPLIED);
+    assertThat(backendQuery(ID, "SELECT count(*) FROM sessions")).containsExactly(List.of(0L));
+    Pulled all = pullAll(null, "dev-b");
+    assertThat(all.row("sessions", "s1").deleted()).isTrue();
+    assertThat(all.row("events", "e1").deleted()).isTrue();
+  }
+
+  @Test
+  void aSelfReferencingChainArrivesInAnyOrderAndIsDeletedRootFirst() {
+    // c -> b -> a, listed leaf first.
+    PushResult made = push(store(), "dev-a", List.of(NODES), upsert("dev-a", "nodes", "c", 0, cols("parent", "b")),
+        upsert("dev-a", "nodes", "b", 0, cols("parent", "a")), upsert("dev-a", "nodes", "a", 0, cols("parent", null)));
+    assertThat(statuses(made)).containsOnly(ChangeResult.APPLIED);
+    PushResult gone = push(store(), "dev-a", List.of(NODES), delete("dev-a", "nodes", "a", made.results().get(2).version()),
+        delete("dev-a", "nodes", "b", made.results().get(1).version()), delete("dev-a", "nodes", "c", made.results().get(0).version()));
+    assertThat(statuses(gone)).containsOnly(ChangeResult.APPLIED);
+    assertThat(backendQuery(ID, "SELECT count(*) FROM nodes")).containsExactly(List.of(0L));
+  }
+
+  @Test
+  void aParentDeleteCascadesAndTheCascadedDeletesArePulled() {
+    PushResult made = push(store(), "dev-a", List.of(SESSIONS, EVENTS), upsert("dev-a", "sessions", "s1", 0, cols("name", "one")),
+        upsert("dev-a", "events", "e1", 0, cols("session_id", "s1", "v", 1.0)));
+    String cursor = pullAll(null, "dev-b").cursor();
+    push(store(), "dev-a", List.of(SESSIONS, EVENTS), delete("dev-a", "sessions", "s1", made.results().get(0).version()));
+    Pulled delta = pullAll(cursor, "dev-b");
+    assertThat(delta.row("sessions", "s1").deleted()).isTrue();
+    assertThat(delta.row("events", "e1")).as("the cascaded delete of e1").isNotNull();
+    assertThat(delta.row("events", "e1").deleted()).isTrue();
+  }
+
+  /** The whole batch is checked before anything is written: a malformed batch changes nothing. */
+  @ParameterizedTest
+  @ValueSource(strings = {"unknown_table", "unknown_column", "bad_key:arity", "bad_key:null"})
+  void aMalformedChangeRefusesTheWholeBatchAndChangesNothing(String variant) {
+    push("dev-a", upsert("dev-a", "items", "i0", 0, cols("qty", 0L)));
+    long version = store().status().version();
+    Change bad = switch (variant) {
+      case "unknown_table" -> upsert("dev-a", "nope", "x", 0, cols("qty", 1L));
+      case "unknown_column" -> upsert("dev-a", "items", "x", 0, cols("nope", 1L));
+      case "bad_key:arity" -> upsert("dev-a", "items", List.of("x", "y"), 0, cols("qty", 1L));
+      case "bad_key:null" -> new Change("items", Arrays.asList((Object) null), false, cols("qty", 1L), hlc("dev-a"), null, 0, 0);
+      default -> throw new IllegalArgumentException(variant);
+    };
+    PushRequest req = request("dev-a", "batch-x", List.of(ITEMS), List.of(upsert("dev-a", "items", "i1", 0, cols("qty", 1L)), bad));
+    assertThatThrownBy(() -> store().push(req)).isInstanceOfSatisfying(ProtocolException.class, e -> {
+      assertThat(e.code()).isEqualTo(variant.split(":")[0]);
+      assertThat(e.status()).isBetween(400, 499);
+    });
+    assertThat(store().status().version()).isEqualTo(version);
+    assertThat(backendQuery(ID, "SELECT id FROM items")).containsExactly(List.of("i0"));
+    // The refused batch id was not recorded: the corrected batch under the same id applies.
+    PushResult fixed = store().push(request("dev-a", "batch-x", List.of(ITEMS), List.of(upsert("dev-a", "items", "i1", 0, cols("qty", 1L)))));
+    assertThat(fixed.replayed()).isFalse();
+    assertThat(statuses(fixed)).containsExactly(ChangeResult.APPLIED);
+  }
+}
