@@ -4,6 +4,7 @@ import dev.tidesync.core.DatasetId;
 import dev.tidesync.core.Storage;
 import dev.tidesync.protocol.Bytes;
 import dev.tidesync.protocol.Values;
+import dev.tidesync.pg.PgStorageFactory;
 import dev.tidesync.sqlite.SqliteStorageFactory;
 import dev.tidesync.tck.StorageFactory;
 import java.sql.Connection;
@@ -24,7 +25,7 @@ public final class ServerStores {
   private ServerStores() {}
 
   public static Stream<Arguments> all() {
-    return Stream.of(new SqliteStorageFactory()).map(f -> Arguments.argumentSet(f.name(), f));
+    return Stream.of(new SqliteStorageFactory(), new PgStorageFactory()).map(f -> Arguments.argumentSet(f.name(), f));
   }
 
   /**

@@ -763,8 +763,11 @@ public final class SqliteDatasetStore implements DatasetStore {
     Reader r = borrow();
     try {
       return Sql.readTx(r.conn(), "status of " + name, () -> {
+        // The tables of this read's snapshot, not the in-memory schema: a push that is creating
+        // a table has put it there before it commits, and counting it here would fail.
+        Map<String, TableSchema> tables = snapshotSchema(Sql.string(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'schema'"));
         Map<String, Long> rows = new LinkedHashMap<>();
-        for (TableSchema t : schema.values()) {
+        for (TableSchema t : tables.values()) {
           rows.put(t.name(), Sql.number(r.conn(), "SELECT count(*) FROM " + Sql.q(t.name())));
         }
         long conflicts = Sql.number(r.conn(), "SELECT count(*) FROM _tidesync_conflicts");

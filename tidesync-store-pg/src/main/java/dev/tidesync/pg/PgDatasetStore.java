@@ -86,6 +86,13 @@ public final class PgDatasetStore implements DatasetStore {
   private final HlcClock clock;
   private final String epoch;
   private volatile ParsedSchema parsed = new ParsedSchema(null, Map.of());
+  /**
+   * This process's writers of the dataset queue here before they take a pooled connection: the
+   * dataset lock admits one writer at a time anyway, and a connection held while waiting for it
+   * is one the pool cannot lend to reads of other datasets (100 devices pushing to one dataset
+   * exhausted a 16-connection pool). Fair, so pushes are served in arrival order.
+   */
+  private final java.util.concurrent.locks.ReentrantLock writers = new java.util.concurrent.locks.ReentrantLock(true);
   private volatile boolean closed;
 
   private record ParsedSchema(String json, Map<String, TableSchema> tables) {}
@@ -108,7 +115,7 @@ public final class PgDatasetStore implements DatasetStore {
     /** {@code _tidesync_rows} writes: no foreign keys, so batched independently. */
     final Batcher meta;
 
-    /** Call only while holding the dataset's lock ({@link Pg#lock} or {@link Pg#tryLock}). */
+    /** Call only while holding the dataset's lock ({@link Pg#lock}). */
     Work(Connection c) throws SQLException {
       this.c = c;
       this.rows = new Batcher(c);
@@ -323,10 +330,15 @@ public final class PgDatasetStore implements DatasetStore {
   @Override
   public PushResult push(PushRequest req) {
     ensureOpen();
-    return write("push to " + id, c -> {
-      Pg.lock(c, lockId);
-      return pushTx(new Work(c), req);
-    });
+    writers.lock();
+    try {
+      return write("push to " + id, c -> {
+        Pg.lock(c, lockId);
+        return pushTx(new Work(c), req);
+      });
+    } finally {
+      writers.unlock();
+    }
   }
 
   private PushResult pushTx(Work w, PushRequest req) throws SQLException {
@@ -725,6 +737,28 @@ public final class PgDatasetStore implements DatasetStore {
     if (entries.isEmpty()) {
       return 0;
     }
+    // The metadata of every row of the chunk, one query per table. Values are not needed: a live
+    // row's values stay in its table, and a delete brings the deleted row's values in its entry.
+    w.flush();
+    Map<String, Map<String, List<Object>>> keys = new HashMap<>();
+    for (Entry e : entries) {
+      if (w.tables.containsKey(e.tbl())) {
+        List<Object> pk = Keys.parseSqlite(e.pk());
+        keys.computeIfAbsent(e.tbl(), k -> new HashMap<>()).put(Keys.canonical(pk), pk);
+      }
+    }
+    Map<String, RowState> states = new HashMap<>();
+    Set<String> present = new HashSet<>();
+    for (Map.Entry<String, Map<String, List<Object>>> e : keys.entrySet()) {
+      TableSchema ts = w.tables.get(e.getKey());
+      metaStates(w, ts, e.getValue().keySet(), states);
+      // Which of the rows exist now (read after the log): see the existence check below.
+      for (String k : io.readMany(w.c, ts, e.getValue(), List.of()).keySet()) {
+        present.add(cacheKey(ts.name(), k));
+      }
+    }
+    Map<String, RowState> absorbed = new LinkedHashMap<>();
+    Map<String, TableSchema> tableOf = new HashMap<>();
     for (Entry e : entries) {
       TableSchema ts = w.tables.get(e.tbl());
       if (ts == null) {
@@ -746,8 +780,9 @@ public final class PgDatasetStore implements DatasetStore {
       if (e.tbl().equals(skipTable) && key.equals(skipKey)) {
         continue;
       }
+      String ck = cacheKey(ts.name(), key);
       String hlc = clock.tick(e.wall()).toString();
-      RowState s = loadState(w, ts, key, pk);
+      RowState s = states.get(ck);
       Map<String, String> clocks = s == null ? new HashMap<>() : new HashMap<>(s.clocks());
       String live = s == null ? null : s.live();
       String dead = s == null ? null : s.dead();
@@ -766,7 +801,24 @@ public final class PgDatasetStore implements DatasetStore {
           ts.primaryKey().forEach(k -> clocks.put(k, hlc));
         }
       }
-      saveRowMeta(w, ts, key, new RowState(tomb, clocks, live, dead, 0), ++w.seq, null);
+      RowState next = new RowState(tomb, clocks, live, dead, 0);
+      states.put(ck, next);
+      absorbed.put(ck, next);
+      tableOf.put(ck, ts);
+    }
+    for (Map.Entry<String, RowState> a : absorbed.entrySet()) {
+      RowState st = a.getValue();
+      // Backend transactions commit while pushes apply (they do not take the dataset lock), so
+      // an entry can reach the log before a push that the table shows came after it: a backend
+      // update of a row that a push then deleted, or a backend delete of a row a push then
+      // wrote again. Such an entry's fresh clock would resurrect (or bury) the row against the
+      // table. Where the absorbed existence contradicts the table, the table's later write is
+      // already versioned by its push (or by an entry still to come): this one is left out.
+      if (st.deleted() == present.contains(a.getKey())) {
+        continue;
+      }
+      String key = a.getKey().substring(a.getKey().indexOf('\u0000') + 1);
+      saveRowMeta(w, tableOf.get(a.getKey()), key, st, ++w.seq, null);
     }
     long[] seqs = entries.stream().mapToLong(Entry::seq).toArray();
     try (PreparedStatement del = w.c.prepareStatement("DELETE FROM " + t("_tidesync_log") + " WHERE seq = ANY (?)")) {
@@ -776,27 +828,50 @@ public final class PgDatasetStore implements DatasetStore {
     return entries.size();
   }
 
+  /** Adds the stored state of {@code keys} to {@code out} (values: a tombstone's only). */
+  private void metaStates(Work w, TableSchema ts, java.util.Collection<String> keys, Map<String, RowState> out) throws SQLException {
+    try (PreparedStatement ps = w.c.prepareStatement("SELECT pk, ver, live, dead, clocks, tomb FROM " + t("_tidesync_rows")
+        + " WHERE tbl = ? AND pk = ANY (?)")) {
+      ps.setString(1, ts.name());
+      ps.setArray(2, w.c.createArrayOf("text", keys.toArray()));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          String live = rs.getString(3);
+          String dead = rs.getString(4);
+          Map<String, Object> values = Clocks.newer(live, dead) ? Map.of() : Keys.parseValues(rs.getString(6));
+          out.put(cacheKey(ts.name(), rs.getString(1)),
+              new RowState(values, Keys.unpackClocks(rs.getString(5), columnNames(ts), live), live, dead, rs.getLong(2)));
+        }
+      }
+    }
+  }
+
   /**
-   * Versions what backends wrote since the last locked transaction, so that a pull sees it. Only
-   * when the lock is free: a push that holds it absorbs the log itself, and whatever commits after
-   * that is absorbed by the next pull or push. A reader never queues behind writers for it.
+   * Versions what backends wrote since the last locked transaction, so that a pull sees every
+   * write that committed before it began. It waits for the dataset lock when a push holds it: a
+   * push absorbs the log only at its start, so an entry that committed during that push would
+   * otherwise be missed by this pull (the store contract's read-your-writes). Nothing is done,
+   * and nothing waited for, when the log is empty.
    */
   private void absorbPending() {
     boolean pending = read("checking the capture log of " + id,
         c -> Pg.number(c, "SELECT count(*) FROM (SELECT 1 FROM " + t("_tidesync_log") + " LIMIT 1) x") > 0);
     if (pending) {
-      write("absorbing backend writes in " + id, c -> {
-        if (!Pg.tryLock(c, lockId)) {
+      writers.lock();
+      try {
+        write("absorbing backend writes in " + id, c -> {
+          Pg.lock(c, lockId);
+          Work w = new Work(c);
+          if (absorbChunk(w, null, null) == LOG_CHUNK) {
+            absorb(w, null, null);
+          }
+          w.flush();
+          w.saveMeta();
           return null;
-        }
-        Work w = new Work(c);
-        if (absorbChunk(w, null, null) == LOG_CHUNK) {
-          absorb(w, null, null);
-        }
-        w.flush();
-        w.saveMeta();
-        return null;
-      });
+        });
+      } finally {
+        writers.unlock();
+      }
     }
   }
 
@@ -830,6 +905,13 @@ public final class PgDatasetStore implements DatasetStore {
     // One REPEATABLE READ snapshot for the schema, the rows, their values and the version
     // counter: the page and its cursor describe the same moment.
     Map<String, TableSchema> tables = parse(Pg.string(c, "SELECT v FROM " + t("_tidesync_meta") + " WHERE k = 'schema'"));
+    long newest = Pg.number(c, "SELECT v::bigint FROM " + t("_tidesync_meta") + " WHERE k = 'seq'");
+    if (after > newest) {
+      // A cursor from the future: the dataset was restored from an older backup. Answering
+      // "nothing new" would skip every change made since the restore.
+      throw new ProtocolException("cursor_invalid", 409, "cursor is ahead of dataset '" + id.name()
+          + "' (restored from a backup?); bootstrap again (pull without a cursor)");
+    }
     record Row(String tbl, String pk, long ver, String live, String dead) {}
     List<Row> rows = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT tbl, pk, ver, live, dead FROM " + t("_tidesync_rows")
@@ -876,7 +958,7 @@ public final class PgDatasetStore implements DatasetStore {
     boolean hasMore = rows.size() == limit;
     if (!hasMore) {
       // Everything up to this snapshot's newest version has been seen (the rest was our own).
-      last = Math.max(last, Pg.number(c, "SELECT v::bigint FROM " + t("_tidesync_meta") + " WHERE k = 'seq'"));
+      last = Math.max(last, newest);
     }
     return new PullPage(cursorOf(bootstrap && hasMore, last), hasMore, bootstrap, List.copyOf(tables.values()), changes);
   }

@@ -31,16 +31,23 @@ public final class PgStorage implements Storage {
   /** Remote clocks further ahead than this are not trusted (default 5 minutes). */
   public static final long DEFAULT_MAX_DRIFT_MILLIS = 5 * 60_000L;
   public static final int DEFAULT_POOL_SIZE = 16;
-  private static final String CATALOG = "tidesync";
+
+  private static final java.util.regex.Pattern NAMESPACE = java.util.regex.Pattern.compile("[a-z][a-z0-9_]{0,19}");
 
   private final HikariDataSource pool;
+  /** Schema of the catalog and server state: {@code tidesync}, or {@code tidesync_<namespace>}. */
+  private final String catalog;
+  /** Prefix of dataset schemas: {@code ds_}, or {@code <namespace>_ds_}. */
+  private final String prefix;
   private final WallClock wall;
   private final long maxDriftMillis;
   private final Map<DatasetId, PgDatasetStore> open = new ConcurrentHashMap<>();
   private final State state = new State();
 
-  private PgStorage(HikariDataSource pool, WallClock wall, long maxDriftMillis) {
+  private PgStorage(HikariDataSource pool, WallClock wall, long maxDriftMillis, String namespace) {
     this.pool = pool;
+    this.catalog = namespace.isEmpty() ? "tidesync" : "tidesync_" + namespace;
+    this.prefix = namespace.isEmpty() ? "ds_" : namespace + "_ds_";
     this.wall = wall;
     this.maxDriftMillis = maxDriftMillis;
   }
@@ -51,6 +58,18 @@ public final class PgStorage implements Storage {
   }
 
   public static PgStorage open(String jdbcUrl, WallClock wall, long maxDriftMillis, int poolSize) {
+    return open(jdbcUrl, wall, maxDriftMillis, poolSize, "");
+  }
+
+  /**
+   * As {@link #open(String, WallClock, long, int)}, keeping everything under {@code namespace}
+   * ({@code [a-z][a-z0-9_]{0,19}}; empty for the default): several independent Tidesync
+   * installations (or test runs) can share one database without seeing each other.
+   */
+  public static PgStorage open(String jdbcUrl, WallClock wall, long maxDriftMillis, int poolSize, String namespace) {
+    if (!namespace.isEmpty() && !NAMESPACE.matcher(namespace).matches()) {
+      throw new IllegalArgumentException("namespace must match [a-z][a-z0-9_]{0,19}, got '" + namespace + "'");
+    }
     if (jdbcUrl == null || !jdbcUrl.startsWith("jdbc:postgresql:")) {
       throw new IllegalArgumentException("not a PostgreSQL JDBC URL (jdbc:postgresql://host:port/database): " + jdbcUrl);
     }
@@ -66,7 +85,7 @@ public final class PgStorage implements Storage {
     cfg.setConnectionTimeout(30_000);
     HikariDataSource ds = new HikariDataSource(cfg);
     try {
-      PgStorage s = new PgStorage(ds, wall, maxDriftMillis);
+      PgStorage s = new PgStorage(ds, wall, maxDriftMillis, namespace);
       s.createCatalog();
       return s;
     } catch (RuntimeException | Error e) {
@@ -79,12 +98,12 @@ public final class PgStorage implements Storage {
     Pg.inTx(pool, "creating the Tidesync catalog", c -> {
       // Several processes may start at once: the lock makes "create if missing" atomic.
       Pg.lock(c, 0);
-      exec(c, "CREATE SCHEMA IF NOT EXISTS " + CATALOG);
-      exec(c, "CREATE SEQUENCE IF NOT EXISTS " + CATALOG + ".dataset_ids");
-      exec(c, "CREATE TABLE IF NOT EXISTS " + CATALOG + ".datasets (tenant text NOT NULL, name text NOT NULL, "
+      exec(c, "CREATE SCHEMA IF NOT EXISTS " + catalog);
+      exec(c, "CREATE SEQUENCE IF NOT EXISTS " + catalog + ".dataset_ids");
+      exec(c, "CREATE TABLE IF NOT EXISTS " + catalog + ".datasets (tenant text NOT NULL, name text NOT NULL, "
           + "id bigint NOT NULL UNIQUE, schema_name text NOT NULL UNIQUE, created bigint NOT NULL, PRIMARY KEY (tenant, name))");
-      exec(c, "CREATE TABLE IF NOT EXISTS " + CATALOG + ".keys (k text PRIMARY KEY, v text NOT NULL)");
-      exec(c, "CREATE TABLE IF NOT EXISTS " + CATALOG + ".revocations (tenant text NOT NULL, device text NOT NULL, "
+      exec(c, "CREATE TABLE IF NOT EXISTS " + catalog + ".keys (k text PRIMARY KEY, v text NOT NULL)");
+      exec(c, "CREATE TABLE IF NOT EXISTS " + catalog + ".revocations (tenant text NOT NULL, device text NOT NULL, "
           + "at bigint NOT NULL, PRIMARY KEY (tenant, device))");
       return null;
     });
@@ -94,7 +113,7 @@ public final class PgStorage implements Storage {
 
   private Optional<Entry> lookup(DatasetId id) {
     return Pg.readTx(pool, "looking up dataset " + id, c -> {
-      try (PreparedStatement ps = c.prepareStatement("SELECT id, schema_name FROM " + CATALOG + ".datasets WHERE tenant = ? AND name = ?")) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT id, schema_name FROM " + catalog + ".datasets WHERE tenant = ? AND name = ?")) {
         ps.setString(1, id.tenant());
         ps.setString(2, id.name());
         try (ResultSet rs = ps.executeQuery()) {
@@ -131,7 +150,7 @@ public final class PgStorage implements Storage {
     }
     Entry e = Pg.inTx(pool, "creating dataset " + id, c -> {
       Pg.lock(c, 0);
-      try (PreparedStatement ps = c.prepareStatement("SELECT id, schema_name FROM " + CATALOG + ".datasets WHERE tenant = ? AND name = ?")) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT id, schema_name FROM " + catalog + ".datasets WHERE tenant = ? AND name = ?")) {
         ps.setString(1, id.tenant());
         ps.setString(2, id.name());
         try (ResultSet rs = ps.executeQuery()) {
@@ -140,9 +159,9 @@ public final class PgStorage implements Storage {
           }
         }
       }
-      long n = Pg.number(c, "SELECT nextval('" + CATALOG + ".dataset_ids')");
-      String schema = "ds_" + n;
-      Pg.update(c, "INSERT INTO " + CATALOG + ".datasets (tenant, name, id, schema_name, created) VALUES (?, ?, ?, ?, ?)",
+      long n = Pg.number(c, "SELECT nextval('" + catalog + ".dataset_ids')");
+      String schema = prefix + n;
+      Pg.update(c, "INSERT INTO " + catalog + ".datasets (tenant, name, id, schema_name, created) VALUES (?, ?, ?, ?, ?)",
           id.tenant(), id.name(), n, schema, wall.millis());
       exec(c, "CREATE SCHEMA " + Pg.q(schema));
       String epoch = Long.toString(Math.abs(new SecureRandom().nextLong() % 1_000_000_000L), 36);
@@ -156,7 +175,7 @@ public final class PgStorage implements Storage {
   public List<DatasetId> datasets() {
     return Pg.readTx(pool, "listing datasets", c -> {
       List<DatasetId> out = new ArrayList<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT tenant, name FROM " + CATALOG + ".datasets ORDER BY tenant, name");
+      try (PreparedStatement ps = c.prepareStatement("SELECT tenant, name FROM " + catalog + ".datasets ORDER BY tenant, name");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           out.add(new DatasetId(rs.getString(1), rs.getString(2)));
@@ -170,7 +189,7 @@ public final class PgStorage implements Storage {
   public List<DatasetId> datasets(String tenant) {
     return Pg.readTx(pool, "listing datasets", c -> {
       List<DatasetId> out = new ArrayList<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT name FROM " + CATALOG + ".datasets WHERE tenant = ? ORDER BY name")) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT name FROM " + catalog + ".datasets WHERE tenant = ? ORDER BY name")) {
         ps.setString(1, tenant);
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
@@ -192,7 +211,7 @@ public final class PgStorage implements Storage {
       Pg.lock(c, 0);
       String schema = null;
       long n = 0;
-      try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + CATALOG + ".datasets WHERE tenant = ? AND name = ? "
+      try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + catalog + ".datasets WHERE tenant = ? AND name = ? "
           + "RETURNING schema_name, id")) {
         ps.setString(1, id.tenant());
         ps.setString(2, id.name());
@@ -233,28 +252,28 @@ public final class PgStorage implements Storage {
   private final class State implements ServerState {
     @Override
     public String signingKey(Supplier<String> generate) {
-      String have = Pg.readTx(pool, "reading the signing key", c -> Pg.string(c, "SELECT v FROM " + CATALOG + ".keys WHERE k = 'signing'"));
+      String have = Pg.readTx(pool, "reading the signing key", c -> Pg.string(c, "SELECT v FROM " + catalog + ".keys WHERE k = 'signing'"));
       if (have != null) {
         return have;
       }
       String made = generate.get();
       // ON CONFLICT DO NOTHING: when two processes race, the first insert wins and both return it.
       return Pg.inTx(pool, "saving the signing key", c -> {
-        Pg.update(c, "INSERT INTO " + CATALOG + ".keys (k, v) VALUES ('signing', ?) ON CONFLICT (k) DO NOTHING", made);
-        return Pg.string(c, "SELECT v FROM " + CATALOG + ".keys WHERE k = 'signing'");
+        Pg.update(c, "INSERT INTO " + catalog + ".keys (k, v) VALUES ('signing', ?) ON CONFLICT (k) DO NOTHING", made);
+        return Pg.string(c, "SELECT v FROM " + catalog + ".keys WHERE k = 'signing'");
       });
     }
 
     @Override
     public void revokeDevice(String tenant, String device, long atMillis) {
-      Pg.inTx(pool, "revoking a device", c -> Pg.update(c, "INSERT INTO " + CATALOG + ".revocations (tenant, device, at) VALUES (?, ?, ?) "
-          + "ON CONFLICT (tenant, device) DO UPDATE SET at = greatest(" + CATALOG + ".revocations.at, excluded.at)", tenant, device, atMillis));
+      Pg.inTx(pool, "revoking a device", c -> Pg.update(c, "INSERT INTO " + catalog + ".revocations (tenant, device, at) VALUES (?, ?, ?) "
+          + "ON CONFLICT (tenant, device) DO UPDATE SET at = greatest(" + catalog + ".revocations.at, excluded.at)", tenant, device, atMillis));
     }
 
     @Override
     public OptionalLong revokedAt(String tenant, String device) {
       return Pg.readTx(pool, "reading revocations", c -> {
-        try (PreparedStatement ps = c.prepareStatement("SELECT at FROM " + CATALOG + ".revocations WHERE tenant = ? AND device = ?")) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT at FROM " + catalog + ".revocations WHERE tenant = ? AND device = ?")) {
           ps.setString(1, tenant);
           ps.setString(2, device);
           try (ResultSet rs = ps.executeQuery()) {

@@ -49,6 +49,15 @@ public interface StorageFactory {
     return true;
   }
 
+  /**
+   * Whether a column without a declared type holds a value of any class, as in SQLite. A store
+   * with typed columns (PostgreSQL) keeps text in it and must refuse the other classes, change by
+   * change with a reason, rather than convert them.
+   */
+  default boolean untypedColumnsHoldAnyClass() {
+    return true;
+  }
+
   /** Runs plain SQL statements in the dataset's database, each in its own transaction. */
   default void backendSql(Storage storage, DatasetId id, String... sql) {
     try (Connection c = backend(storage, id); Statement s = c.createStatement()) {

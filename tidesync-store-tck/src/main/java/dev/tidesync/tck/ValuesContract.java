@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tidesync.protocol.Bytes;
 import dev.tidesync.protocol.Change;
+import dev.tidesync.protocol.ChangeResult;
+import dev.tidesync.protocol.PushResult;
 import dev.tidesync.protocol.TableSchema;
 import dev.tidesync.protocol.Values;
 import java.util.ArrayList;
@@ -134,7 +136,25 @@ public abstract class ValuesContract extends ContractSupport {
     mixed.put("text", "3");
     mixed.put("blob", Bytes.of(new byte[] {1, 2}));
     mixed.put("null", null);
-    roundTrip("", mixed);
+    if (factory().untypedColumnsHoldAnyClass()) {
+      roundTrip("", mixed);
+      return;
+    }
+    // A typed store keeps text (and NULL) exactly and refuses every other class, naming the column.
+    roundTrip("", new LinkedHashMap<>(Map.of("text", "3", "empty", "", "emoji", "😀 نص")));
+    TableSchema t = table("vals", List.of("id"), col("id", "TEXT"), col("v", ""));
+    List<Change> others = new ArrayList<>();
+    mixed.forEach((k, v) -> {
+      if (v != null && !(v instanceof String)) {
+        others.add(upsert("dev-a", "vals", "other-" + k, 0, cols("v", v)));
+      }
+    });
+    PushResult r = push(store(), "dev-a", List.of(t), others.toArray(Change[]::new));
+    assertThat(r.results()).allSatisfy(x -> {
+      assertThat(x.status()).isEqualTo(ChangeResult.REJECTED);
+      assertThat(x.reason()).contains("'v'");
+    });
+    assertThat(backendQuery(ID, "SELECT count(*) FROM vals WHERE id LIKE 'other-%'")).containsExactly(List.of(0L));
   }
 
   @Test

@@ -71,18 +71,6 @@ public final class Pg {
     }
   }
 
-  /** Takes the lock when it is free; false, without waiting, when another transaction holds it. */
-  public static boolean tryLock(Connection c, long id) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement("SELECT pg_try_advisory_xact_lock(?, ?)")) {
-      ps.setInt(1, LOCK_CLASS);
-      ps.setInt(2, (int) id);
-      try (ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        return rs.getBoolean(1);
-      }
-    }
-  }
-
   @FunctionalInterface
   public interface TxBody<T> {
     T run(Connection c) throws SQLException;
