@@ -134,8 +134,8 @@ public final class FleetBench {
   }
 
   /** The figures of one run with {@code servers} server processes. */
-  record Result(int servers, double seconds, long flushes, long pushed, long pulled, double p50, double p90, double p99,
-      double max, double serverCpu, double benchCpu, long rowsPerDevice) {}
+  record Result(int servers, double seconds, long flushes, long failed, long pushed, long pulled, double p50, double p90, double p99,
+      double max, double serverCpu, double benchCpu, long rowsPerDevice, String firstError) {}
 
   private final Options o;
   private final String admin;
@@ -211,7 +211,7 @@ public final class FleetBench {
       // Round 0, not measured: every device inserts its sessions and first rows and syncs once
       // (this creates the dataset and gives every device the others' first rows).
       long w0 = System.nanoTime();
-      all(pool, fleet, d -> d.round(0, null));
+      all(pool, fleet, d -> d.round(0, null, null));
       settle(fleet);
       PgBench.log("  warm-up round and settle took %.1f s", Bench.secs(System.nanoTime() - w0));
 
@@ -221,14 +221,17 @@ public final class FleetBench {
       CountDownLatch go = new CountDownLatch(1);
       AtomicLong pushed = new AtomicLong();
       AtomicLong pulled = new AtomicLong();
+      List<String> errors = Collections.synchronizedList(new ArrayList<>());
       List<Future<?>> fs = new ArrayList<>();
       for (Device d : fleet) {
         fs.add(pool.submit(() -> {
           go.await();
           for (int r = 1; r <= o.rounds; r++) {
-            SyncReport rep = d.round(r, latencies);
-            pushed.addAndGet(rep.pushed());
-            pulled.addAndGet(rep.pulled());
+            SyncReport rep = d.round(r, latencies, errors);
+            if (rep != null) {
+              pushed.addAndGet(rep.pushed());
+              pulled.addAndGet(rep.pulled());
+            }
             if (o.pauseMillis > 0 && r < o.rounds) {
               Thread.sleep(o.pauseMillis);
             }
@@ -248,11 +251,20 @@ public final class FleetBench {
       long perDevice = checkConverged(fleet);
       List<Double> lat = new ArrayList<>(latencies);
       Collections.sort(lat);
-      Result res = new Result(k, Bench.secs(t1 - t0), lat.size(), pushed.get(), pulled.get(), PgBench.pct(lat, x -> x, 0.5),
-          PgBench.pct(lat, x -> x, 0.9), PgBench.pct(lat, x -> x, 0.99), lat.get(lat.size() - 1), serverCpu, benchCpu.processSeconds(),
-          perDevice);
-      PgBench.log("  %d server(s): %.1f s, %,d syncs, %,d rows pushed, %,d pulled; flush p50 %s s, p99 %s s", k, res.seconds(),
-          res.flushes(), res.pushed(), res.pulled(), Bench.f(res.p50()), Bench.f(res.p99()));
+      Result res = new Result(k, Bench.secs(t1 - t0), lat.size(), errors.size(), pushed.get(), pulled.get(),
+          PgBench.pct(lat, x -> x, 0.5), PgBench.pct(lat, x -> x, 0.9), PgBench.pct(lat, x -> x, 0.99),
+          lat.isEmpty() ? Double.NaN : lat.get(lat.size() - 1), serverCpu, benchCpu.processSeconds(), perDevice,
+          errors.isEmpty() ? null : errors.get(0));
+      PgBench.log("  %d server(s): %.1f s, %,d syncs (%,d failed), %,d rows pushed, %,d pulled; flush p50 %s s, p99 %s s", k,
+          res.seconds(), res.flushes(), res.failed(), res.pushed(), res.pulled(), Bench.f(res.p50()), Bench.f(res.p99()));
+      if (!errors.isEmpty()) {
+        PgBench.log("  first failed sync: %s", errors.get(0));
+        for (int s = 0; s < k; s++) {
+          String label = "  server " + s + ": ";
+          Files.readAllLines(dir.resolve("server-" + s + ".log"), StandardCharsets.UTF_8).stream()
+              .filter(l -> l.contains("WARN") || l.contains("ERROR")).limit(10).forEach(l -> PgBench.log("%s%s", label, l));
+        }
+      }
       return res;
     } finally {
       for (Device d : fleet) {
@@ -334,14 +346,32 @@ public final class FleetBench {
       this.client = TidesyncClient.create(c -> c.database(file).transport(transport).dataset(dataset).deviceId("device-" + index));
     }
 
-    /** Inserts this round's rows (and the sessions in round 0), then flushes; the flush's seconds go to {@code latencies}. */
-    SyncReport round(int r, List<Double> latencies) throws Exception {
+    /**
+     * Inserts this round's rows (and the sessions in round 0), then flushes; the flush's seconds go
+     * to {@code latencies}. With {@code errors}, a flush that fails (an HTTP error or a time-out: a
+     * transient failure, which a device in background mode retries later) is noted there and
+     * {@code null} returned; its changes go with the device's next flush. Without, it fails the run.
+     */
+    SyncReport round(int r, List<Double> latencies, List<String> errors) throws Exception {
       int from = r * o.rowsPerRound;
       Data.insertRange(file, from, from + o.rowsPerRound, o.sessions, seed, r == 0);
       long t0 = System.nanoTime();
-      SyncReport rep = client.flush();
+      SyncReport rep;
+      try {
+        rep = client.flush();
+      } catch (RuntimeException e) {
+        if (errors == null) {
+          throw e;
+        }
+        errors.add(String.format(Locale.ROOT, "device %d round %d after %.1f s: %s", index, r, Bench.secs(System.nanoTime() - t0), e));
+        return null;
+      }
       long t1 = System.nanoTime();
-      PgBench.check(rep.ok() && rep.rejected() == 0, "device " + index + " round " + r + ": " + rep);
+      PgBench.check(rep.rejected() == 0 && (rep.ok() || errors != null), "device " + index + " round " + r + ": " + rep);
+      if (!rep.ok()) {
+        errors.add("device " + index + " round " + r + ": " + rep);
+        return rep;
+      }
       if (latencies != null) {
         latencies.add(Bench.secs(t1 - t0));
       }
@@ -428,12 +458,13 @@ public final class FleetBench {
   }
 
   private String render(String env, List<Result> results, boolean markdown) {
-    String[] header = {"servers", "seconds", "syncs", "syncs/s", "rows pushed/s", "rows pulled/s", "flush p50 s", "flush p90 s",
+    String[] header = {"servers", "seconds", "syncs", "failed", "syncs/s", "rows pushed/s", "rows pulled/s", "flush p50 s", "flush p90 s",
         "flush p99 s", "flush max s", "server CPU s", "bench CPU s", "vs first"};
     List<String[]> rows = new ArrayList<>();
     Result first = results.get(0);
     for (Result r : results) {
       rows.add(new String[] {Integer.toString(r.servers()), Bench.f(r.seconds()), String.format(Locale.ROOT, "%,d", r.flushes()),
+          Long.toString(r.failed()),
           String.format(Locale.ROOT, "%,.1f", r.flushes() / r.seconds()), String.format(Locale.ROOT, "%,.0f", r.pushed() / r.seconds()),
           String.format(Locale.ROOT, "%,.0f", r.pulled() / r.seconds()), Bench.f(r.p50()), Bench.f(r.p90()), Bench.f(r.p99()),
           Bench.f(r.max()), Bench.f(r.serverCpu()), Bench.f(r.benchCpu()),
@@ -441,13 +472,20 @@ public final class FleetBench {
               r.p99() / first.p99())});
     }
     StringBuilder sb = new StringBuilder("Tidesync fleet bench — ").append(env).append("\n\n");
-    sb.append(Table.render(header, rows, markdown, 12));
-    sb.append("\nseconds: from the start signal until every device finished its rounds. syncs: flush() calls measured (each "
-        + "pushes the device's new rows and pulls everything new in its dataset). flush p50/p90/p99/max: latency of those "
+    sb.append(Table.render(header, rows, markdown, 13));
+    sb.append("\nseconds: from the start signal until every device finished its rounds. syncs: flush() calls that succeeded "
+        + "(each pushes the device's new rows and pulls everything new in its dataset); failed: flush() calls that failed "
+        + "(HTTP error or time-out; their rows went with the device's next flush), not in syncs/s nor in the latencies. flush p50/p90/p99/max: latency of those "
         + "flushes (nearest rank). server CPU s: CPU time of the server processes together during the measured rounds; bench "
         + "CPU s: of this JVM (the devices). vs first: syncs/s and p99 against the first line, measured in the same run. "
         + "After the rounds the devices are flushed until nothing moves, and every device is checked to hold every reading of "
         + "its dataset (" + String.format(Locale.ROOT, "%,d", results.get(0).rowsPerDevice()) + " for dataset 0).\n");
+    for (Result r : results) {
+      if (r.firstError() != null) {
+        sb.append("\n- ").append(r.servers()).append(" server(s): ").append(r.failed()).append(" failed sync(s); the first: ")
+            .append(r.firstError()).append('\n');
+      }
+    }
     return sb.toString();
   }
 }
