@@ -211,9 +211,11 @@ public final class FleetBench {
       // Round 0, not measured: every device inserts its sessions and first rows and syncs once
       // (this creates the dataset and gives every device the others' first rows).
       long w0 = System.nanoTime();
-      all(pool, fleet, d -> d.round(0, null, null));
+      List<String> warmErrors = Collections.synchronizedList(new ArrayList<>());
+      all(pool, fleet, d -> d.round(0, null, warmErrors));
       settle(fleet);
-      PgBench.log("  warm-up round and settle took %.1f s", Bench.secs(System.nanoTime() - w0));
+      PgBench.log("  warm-up round and settle took %.1f s (%d failed syncs in the warm-up round%s)", Bench.secs(System.nanoTime() - w0),
+          warmErrors.size(), warmErrors.isEmpty() ? "" : "; the first: " + warmErrors.get(0));
 
       double cpu0 = cpuSeconds(procs);
       Cpu benchCpu = Cpu.start();
