@@ -9,6 +9,7 @@ own setup (dev.tidesync.bench.Data), and prints per thread group (device = main,
   1. a phase x kind matrix: which engine step a sample is in (the innermost listed phase on its
      stack) and what the top frame is doing (SQLite native code, JSON, gzip/SHA, other Java);
   2. the top self frames;
+     (with the PostgreSQL store, a thread blocked on a PostgreSQL answer counts as "pg wait");
   3. inclusive counts of the engine's own methods.
 Needs the JDK's `jfr` tool on PATH.
 """
@@ -35,6 +36,14 @@ PHASES = [
     ("  store push: applyOne", "dev.tidesync.sqlite.SqliteDatasetStore.applyOne"),
     ("server: write push result", "dev.tidesync.protocol.Wire.writePushResult"),
     ("server: store pull", "dev.tidesync.sqlite.SqliteDatasetStore.pull"),
+    # PostgreSQL store (./bench pg --jfr DIR): the per-change steps of a push, innermost wins.
+    ("server: PG store push", "dev.tidesync.pg.PgDatasetStore.push"),
+    ("  PG push: absorb capture log", "dev.tidesync.pg.PgDatasetStore.absorb"),
+    ("  PG push: loadState (SELECT meta + row)", "dev.tidesync.pg.PgDatasetStore.loadState"),
+    ("  PG push: writeRow (upsert)", "dev.tidesync.pg.PgDatasetStore.writeRow"),
+    ("  PG push: saveRowMeta (upsert)", "dev.tidesync.pg.PgDatasetStore.saveRowMeta"),
+    ("  PG push: merge", "dev.tidesync.core.Merge.merge"),
+    ("server: PG store pull", "dev.tidesync.pg.PgDatasetStore.pull"),
     ("server: encode page", "dev.tidesync.protocol.Wire.writePull"),
     ("server: HTTP (Jetty, gzip)", "io.javalin.jetty.JavalinJettyServlet.service"),
 ]
@@ -58,7 +67,11 @@ def group(thread):
     return "other threads"
 
 
-def kind(top):
+def kind(top, names=()):
+    if top in IDLE:
+        return "pg wait"  # only kept when waiting for a PostgreSQL answer (see main)
+    if top.startswith("org.postgresql"):
+        return "pgjdbc"
     if top.startswith("org.sqlite.core.NativeDB"):
         return "sqlite"
     if top.startswith(("com.fasterxml.jackson", "jdk.internal.math.FloatingDecimal", "java.lang.Double")):
@@ -75,7 +88,7 @@ def main():
                           "jdk.ExecutionSample,jdk.NativeMethodSample", path],
                          capture_output=True, text=True, check=True).stdout
     events = json.loads(out)["recording"]["events"]
-    kinds = ["sqlite", "json", "gzip/sha", "java"]
+    kinds = ["sqlite", "json", "gzip/sha", "java", "pgjdbc", "pg wait"]
     matrix = collections.defaultdict(lambda: collections.defaultdict(collections.Counter))
     selfc = collections.defaultdict(collections.Counter)
     incl = collections.defaultdict(collections.Counter)
@@ -87,7 +100,10 @@ def main():
         if not frames:
             continue
         names = [name(f) for f in frames]
-        if names[0] in IDLE or any(n.startswith("dev.tidesync.bench.Data") for n in names):
+        # A thread blocked reading a PostgreSQL answer (pgjdbc on the stack) is waiting on a round
+        # trip, not idle: kept, as kind "pg wait" (native samples come every 10 ms while it waits).
+        pg_wait = names[0] in IDLE and any(n.startswith("org.postgresql.core") for n in names)
+        if (names[0] in IDLE and not pg_wait) or any(n.startswith("dev.tidesync.bench.Data") for n in names):
             continue
         g = group(th.get("javaName") or th.get("osName"))
         totals[g] += 1
@@ -96,7 +112,7 @@ def main():
             if n in PHASE_OF:
                 phase = PHASE_OF[n]
                 break
-        matrix[g][phase][kind(names[0])] += 1
+        matrix[g][phase][kind(names[0], names)] += 1
         selfc[g][names[0]] += 1
         for n in set(names):
             incl[g][n] += 1

@@ -62,44 +62,54 @@ final class Data {
    * ranges [0, k) and [k, n) one after the other gives the same rows as inserting [0, n).
    */
   static long insertRange(Path file, int from, int to, int sessions, long seed, boolean withSessions) throws SQLException {
+    try (Connection c = open(file)) {
+      c.setAutoCommit(false);
+      long t0 = System.nanoTime();
+      insertRows(c, from, to, sessions, seed, withSessions, BATCH);
+      c.commit();
+      return System.nanoTime() - t0;
+    }
+  }
+
+  /**
+   * The statements of {@link #insertRange} on a connection of any database with tables of the
+   * same shape (SQLite, or PostgreSQL for the PostgreSQL benchmarks), readings in JDBC batches of
+   * {@code batch} rows (1: one round trip per row); the caller commits.
+   */
+  static void insertRows(Connection c, int from, int to, int sessions, long seed, boolean withSessions, int batch)
+      throws SQLException {
     Gen g = new Gen(seed, sessions);
     for (int i = 0; i < from; i++) {
       g.next();
     }
-    try (Connection c = open(file)) {
-      c.setAutoCommit(false);
-      long t0 = System.nanoTime();
-      if (withSessions) {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO sessions (id, name, started_at) VALUES (?, ?, ?)")) {
-          for (int i = 0; i < sessions; i++) {
-            ps.setString(1, g.sessionIds[i]);
-            ps.setString(2, "Session " + i + " at site " + (char) ('A' + i % 26));
-            ps.setLong(3, Gen.START + i * 3_600_000L);
-            ps.addBatch();
-          }
-          ps.executeBatch();
-        }
-      }
-      try (PreparedStatement ps = c.prepareStatement(
-          "INSERT INTO readings (id, session_id, at, a, b, c, note) VALUES (?, ?, ?, ?, ?, ?, ?)")) {
-        for (int i = from; i < to; i++) {
-          g.next();
-          ps.setString(1, g.id);
-          ps.setString(2, g.session);
-          ps.setLong(3, g.at);
-          ps.setDouble(4, g.a);
-          ps.setDouble(5, g.b);
-          ps.setLong(6, g.c);
-          ps.setString(7, g.note);
+    if (withSessions) {
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO sessions (id, name, started_at) VALUES (?, ?, ?)")) {
+        for (int i = 0; i < sessions; i++) {
+          ps.setString(1, g.sessionIds[i]);
+          ps.setString(2, "Session " + i + " at site " + (char) ('A' + i % 26));
+          ps.setLong(3, Gen.START + i * 3_600_000L);
           ps.addBatch();
-          if ((i - from) % BATCH == BATCH - 1) {
-            ps.executeBatch();
-          }
         }
         ps.executeBatch();
       }
-      c.commit();
-      return System.nanoTime() - t0;
+    }
+    try (PreparedStatement ps = c.prepareStatement(
+        "INSERT INTO readings (id, session_id, at, a, b, c, note) VALUES (?, ?, ?, ?, ?, ?, ?)")) {
+      for (int i = from; i < to; i++) {
+        g.next();
+        ps.setString(1, g.id);
+        ps.setString(2, g.session);
+        ps.setLong(3, g.at);
+        ps.setDouble(4, g.a);
+        ps.setDouble(5, g.b);
+        ps.setLong(6, g.c);
+        ps.setString(7, g.note);
+        ps.addBatch();
+        if ((i - from) % batch == batch - 1) {
+          ps.executeBatch();
+        }
+      }
+      ps.executeBatch();
     }
   }
 
