@@ -393,8 +393,8 @@ public final class FleetBench {
   // --------------------------------------------------------------------------- server processes
 
   /**
-   * The one place where the server command line is built. When server auth lands (JWT tokens on by
-   * default), add "--insecure" here (after "server"), or give each device a token.
+   * The one place where the server command line is built. The servers run with --insecure (auth
+   * off): the devices carry no tokens.
    */
   List<String> serverCommand(String pgUrl) {
     String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
@@ -402,7 +402,8 @@ public final class FleetBench {
     if (Runtime.version().feature() >= 22) {
       cmd.add("--enable-native-access=ALL-UNNAMED");
     }
-    cmd.addAll(List.of("-jar", o.serverJar.toString(), "server", "--pg", pgUrl, "--host", "127.0.0.1", "--port", "0"));
+    // --insecure: the fleet measures sync; auth costs one revocation read per request on top.
+    cmd.addAll(List.of("-jar", o.serverJar.toString(), "server", "--pg", pgUrl, "--host", "127.0.0.1", "--port", "0", "--insecure"));
     return cmd;
   }
 

@@ -5,6 +5,7 @@ import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
 import dev.tidesync.client.Transport;
 import dev.tidesync.pg.PgStorage;
+import dev.tidesync.server.RateLimit;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
 import java.io.IOException;
@@ -203,7 +204,9 @@ public final class PgBench {
     try (PgDb db = PgDb.create(admin, "pg");
         PgStorage storage = PgStorage.open(db.url);
         Timers.TimedStorage timed = new Timers.TimedStorage(storage, timers);
-        TidesyncServer server = TidesyncServer.start(timed, ServerConfig.defaults().withHost("127.0.0.1").withPort(0))) {
+        TidesyncServer server = TidesyncServer.start(timed, ServerConfig.defaults().withHost("127.0.0.1").withPort(0)
+            // As Bench: what is measured is sync, not auth or rate limits.
+            .withInsecure(true).withDeviceLimit(RateLimit.OFF).withTenantLimit(RateLimit.OFF))) {
       PgBench b = new PgBench(o, root, db, server.url(), timers);
       log("server %s over PostgreSQL %s (database %s), work dir %s", server.url(), db.serverVersion(), db.name, root);
       if (o.warmupRows > 0) {
