@@ -518,7 +518,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     } else {
       values = Keys.parseValues(tomb);
     }
-    return new RowState(values, Keys.unpackClocks(clocks, columnNames(t), live), live, dead, ver);
+    return new RowState(values, unpackClocks(t, clocks, live), live, dead, ver);
   }
 
   private void writeRow(TableSchema t, String key, List<Object> pk, RowState before, RowState after) throws SQLException {
@@ -557,7 +557,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     ps.setString(4, s.live());
     ps.setString(5, s.dead());
     TableSchema t = schema.get(table);
-    ps.setString(6, t == null ? Keys.clocksJson(s.clocks()) : Keys.packClocks(s.clocks(), columnNames(t), s.live()));
+    ps.setString(6, t == null ? Keys.clocksJson(s.clocks()) : packClocks(t, s.clocks(), s.live()));
     ps.setString(7, origin);
     ps.setString(8, s.deleted() ? Keys.valuesJson(s.values()) : null);
     ps.executeUpdate();
@@ -710,7 +710,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       List<Object> pk = Keys.parseCanonical(row.pk());
       Map<String, Object> cols = Map.of();
       if (!deleted) {
-        Map<String, Object> values = r.io().read(t, pk, nonKeyColumns(t));
+        Map<String, Object> values = r.io().read(t, pk, columns(t).nonKey());
         if (values == null) {
           continue;
         }
@@ -745,6 +745,51 @@ public final class SqliteDatasetStore implements DatasetStore {
     }
     parsedSchema = new ParsedSchema(json, m);
     return m;
+  }
+
+  /** A table's column names, all and non-key, cached per schema object: every row needs them. */
+  private record Columns(TableSchema schema, List<String> all, List<String> nonKey) {}
+
+  private final Map<String, Columns> columns = new ConcurrentHashMap<>();
+
+  private Columns columns(TableSchema t) {
+    Columns c = columns.get(t.name());
+    if (c == null || c.schema() != t) {
+      c = new Columns(t, columnNames(t), nonKeyColumns(t));
+      columns.put(t.name(), c);
+    }
+    return c;
+  }
+
+  /**
+   * Clocks as stored in {@code _tidesync_rows.clocks}: {@code -N} when the first N non-key columns
+   * (all there are) carry the clock {@code live} and nothing else has one — a device's insert,
+   * the common case, with no JSON; else {@link Keys#packClocks} over all columns ({@code *N} for a
+   * row a backend inserted, whose key columns have clocks too, or the JSON map).
+   */
+  private String packClocks(TableSchema t, Map<String, String> clocks, String live) {
+    Columns c = columns(t);
+    if (live != null && !clocks.isEmpty() && clocks.size() == c.nonKey().size()) {
+      boolean uniform = true;
+      for (String col : c.nonKey()) {
+        if (!live.equals(clocks.get(col))) {
+          uniform = false;
+          break;
+        }
+      }
+      if (uniform) {
+        return "-" + c.nonKey().size();
+      }
+    }
+    return Keys.packClocks(clocks, c.all(), live);
+  }
+
+  private Map<String, String> unpackClocks(TableSchema t, String packed, String live) {
+    Columns c = columns(t);
+    if (packed != null && packed.startsWith("-")) {
+      return Keys.unpackClocks("*" + packed.substring(1), c.nonKey(), live);
+    }
+    return Keys.unpackClocks(packed, c.all(), live);
   }
 
   private static List<String> columnNames(TableSchema t) {
