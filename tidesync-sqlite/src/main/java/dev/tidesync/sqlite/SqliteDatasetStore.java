@@ -210,7 +210,13 @@ public final class SqliteDatasetStore implements DatasetStore {
     long seqBefore = seq;
     Map<String, TableSchema> schemaBefore = schema;
     try {
-      return Sql.inTx(writer, "push to " + name, () -> pushTx(req));
+      return Sql.inTx(writer, "push to " + name, () -> {
+        try {
+          return pushTx(req);
+        } finally {
+          ahead.clear(); // read ahead for this transaction only
+        }
+      });
     } catch (RuntimeException e) {
       // The transaction rolled back: forget versions and tables it had taken.
       seq = seqBefore;
@@ -242,6 +248,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     reconcile(req.schema(), touched(req));
     List<Change> changes = req.changes();
     List<TableSchema> tables = validate(changes);
+    readAhead(changes);
     Capture.beginApply(writer);
     ChangeResult[] results = new ChangeResult[changes.size()];
     List<Integer> order = applyOrder(changes);
@@ -490,35 +497,89 @@ public final class SqliteDatasetStore implements DatasetStore {
     return new ChangeResult(index, status, version, null, false);
   }
 
-  private RowState loadState(TableSchema t, String key, List<Object> pk) throws SQLException {
-    PreparedStatement ps = io.statement("SELECT ver, live, dead, clocks, tomb FROM _tidesync_rows WHERE tbl = ? AND pk = ?");
-    ps.setString(1, t.name());
-    ps.setString(2, key);
-    long ver;
-    String live;
-    String dead;
-    String clocks;
-    String tomb;
-    try (ResultSet rs = ps.executeQuery()) {
-      if (!rs.next()) {
-        return null;
+  /** A row's metadata as stored (clocks still packed). */
+  private record StoredMeta(long ver, String live, String dead, String clocks, String tomb) {}
+
+  private static final StoredMeta NO_META = new StoredMeta(-1, null, null, null, null);
+
+  /**
+   * Metadata of the rows of the batch being applied, read ahead with one query per table (by
+   * {@link #readAhead}); {@link #NO_META} for a row that has none yet. An entry is taken out
+   * when its row is read, before the row can be written, and the whole map is dropped whenever
+   * other rows may change behind it (cascades): what is left always matches the file.
+   */
+  private final Map<String, StoredMeta> ahead = new HashMap<>();
+
+  private void readAhead(List<Change> changes) throws SQLException {
+    ahead.clear();
+    Map<String, List<String>> keys = new LinkedHashMap<>();
+    for (Change c : changes) {
+      String key = Keys.canonical(c.pk());
+      if (printableAscii(key)) {
+        keys.computeIfAbsent(c.table(), k -> new ArrayList<>()).add(key);
       }
-      ver = rs.getLong(1);
-      live = rs.getString(2);
-      dead = rs.getString(3);
-      clocks = rs.getString(4);
-      tomb = rs.getString(5);
+    }
+    PreparedStatement ps = io.statement("SELECT pk, ver, live, dead, clocks, tomb FROM _tidesync_rows "
+        + "WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))");
+    for (Map.Entry<String, List<String>> e : keys.entrySet()) {
+      java.io.StringWriter w = new java.io.StringWriter(e.getValue().size() * 48);
+      try (com.fasterxml.jackson.core.JsonGenerator g = Wire.factory().createGenerator(w)) {
+        g.writeStartArray();
+        for (String k : e.getValue()) {
+          g.writeString(k);
+        }
+        g.writeEndArray();
+      } catch (java.io.IOException ex) {
+        throw new java.io.UncheckedIOException(ex);
+      }
+      for (String k : e.getValue()) {
+        ahead.put(e.getKey() + '\u0000' + k, NO_META);
+      }
+      ps.setString(1, e.getKey());
+      ps.setString(2, w.toString());
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          ahead.put(e.getKey() + '\u0000' + rs.getString(1),
+              new StoredMeta(rs.getLong(2), rs.getString(3), rs.getString(4), rs.getString(5), rs.getString(6)));
+        }
+      }
+    }
+  }
+
+  /** Keys that JSON carries to SQLite and back unchanged beyond doubt (UUIDs, numbers, slugs). */
+  private static boolean printableAscii(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c < 0x20 || c > 0x7e) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private RowState loadState(TableSchema t, String key, List<Object> pk) throws SQLException {
+    StoredMeta m = ahead.isEmpty() ? null : ahead.remove(t.name() + '\u0000' + key);
+    if (m == null) {
+      PreparedStatement ps = io.statement("SELECT ver, live, dead, clocks, tomb FROM _tidesync_rows WHERE tbl = ? AND pk = ?");
+      ps.setString(1, t.name());
+      ps.setString(2, key);
+      try (ResultSet rs = ps.executeQuery()) {
+        m = rs.next() ? new StoredMeta(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5)) : NO_META;
+      }
+    }
+    if (m == NO_META) {
+      return null;
     }
     Map<String, Object> values;
-    if (Clocks.newer(live, dead)) {
+    if (Clocks.newer(m.live(), m.dead())) {
       values = io.read(t, pk, null);
       if (values == null) {
         values = Map.of();
       }
     } else {
-      values = Keys.parseValues(tomb);
+      values = Keys.parseValues(m.tomb());
     }
-    return new RowState(values, unpackClocks(t, clocks, live), live, dead, ver);
+    return new RowState(values, unpackClocks(t, m.clocks(), m.live()), m.live(), m.dead(), m.ver());
   }
 
   private void writeRow(TableSchema t, String key, List<Object> pk, RowState before, RowState after) throws SQLException {
@@ -587,6 +648,8 @@ public final class SqliteDatasetStore implements DatasetStore {
    * for ({@code skipTable}, {@code skipKey}) is dropped: the caller versions that row itself.
    */
   private void absorbLocal(String skipTable, String skipKey) throws SQLException {
+    // Absorbing rewrites other rows' metadata (a cascade's children): drop what was read ahead.
+    ahead.clear();
     // In chunks, so that a backend's bulk write does not have to fit in memory at once.
     while (absorbChunk(skipTable, skipKey) == Capture.LOG_CHUNK) {
       // next chunk
@@ -696,6 +759,8 @@ public final class SqliteDatasetStore implements DatasetStore {
         rows.add(new Row(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getString(4), rs.getString(5), rs.getString(6)));
       }
     }
+    Map<String, Map<Object, Map<String, Object>>> values = readValues(r, tables, rows.stream()
+        .filter(row -> Clocks.newer(row.live(), row.dead())).map(row -> Map.entry(row.tbl(), row.pk())).toList());
     for (Row row : rows) {
       scanned++;
       last = row.ver();
@@ -710,11 +775,15 @@ public final class SqliteDatasetStore implements DatasetStore {
       List<Object> pk = Keys.parseCanonical(row.pk());
       Map<String, Object> cols = Map.of();
       if (!deleted) {
-        Map<String, Object> values = r.io().read(t, pk, columns(t).nonKey());
-        if (values == null) {
+        Map<Object, Map<String, Object>> ofTable = values.get(t.name());
+        Map<String, Object> read = ofTable == null ? null : ofTable.get(pk.get(0));
+        if (read == null) {
+          read = r.io().read(t, pk, nonKeyColumns(t)); // not among those read together: by its key
+        }
+        if (read == null) {
           continue;
         }
-        cols = values;
+        cols = read;
       }
       changes.add(new Change(t.name(), pk, deleted, cols, Clocks.max(row.live(), row.dead()), null, 0, row.ver()));
     }
@@ -724,6 +793,62 @@ public final class SqliteDatasetStore implements DatasetStore {
       last = Math.max(last, Sql.number(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'seq'"));
     }
     return new PullPage(cursorOf(bootstrap && hasMore, last), hasMore, bootstrap, List.copyOf(tables.values()), changes);
+  }
+
+  /**
+   * The non-key values of live rows of a page, with one query per table of a one-column key (the
+   * key values bound as one JSON array) instead of a point query per row: table → key value →
+   * values. A row it does not return (another key shape, or a value JSON does not carry exactly)
+   * is read by its key afterwards, as before.
+   */
+  private static Map<String, Map<Object, Map<String, Object>>> readValues(Reader r, Map<String, TableSchema> tables,
+      List<Map.Entry<String, String>> live) throws SQLException {
+    Map<String, List<Object>> keys = new LinkedHashMap<>();
+    for (Map.Entry<String, String> e : live) {
+      TableSchema t = tables.get(e.getKey());
+      if (t == null || t.primaryKey().size() != 1) {
+        continue;
+      }
+      Object k = Keys.parseCanonical(e.getValue()).get(0);
+      if (k instanceof String || k instanceof Long) {
+        keys.computeIfAbsent(t.name(), x -> new ArrayList<>()).add(k);
+      }
+    }
+    Map<String, Map<Object, Map<String, Object>>> out = new HashMap<>();
+    for (Map.Entry<String, List<Object>> e : keys.entrySet()) {
+      TableSchema t = tables.get(e.getKey());
+      List<String> cols = nonKeyColumns(t);
+      String pkCol = Sql.q(t.primaryKey().get(0));
+      PreparedStatement ps = r.io().statement("SELECT " + pkCol + cols.stream().map(c -> ", " + Sql.q(c)).collect(java.util.stream.Collectors.joining())
+          + " FROM " + Sql.q(t.name()) + " WHERE " + pkCol + " IN (SELECT value FROM json_each(?))");
+      java.io.StringWriter w = new java.io.StringWriter(e.getValue().size() * 40);
+      try (com.fasterxml.jackson.core.JsonGenerator g = Wire.factory().createGenerator(w)) {
+        g.writeStartArray();
+        for (Object k : e.getValue()) {
+          if (k instanceof Long l) {
+            g.writeNumber(l);
+          } else {
+            g.writeString((String) k);
+          }
+        }
+        g.writeEndArray();
+      } catch (java.io.IOException ex) {
+        throw new java.io.UncheckedIOException(ex);
+      }
+      ps.setString(1, w.toString());
+      Map<Object, Map<String, Object>> rows = new HashMap<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          Map<String, Object> v = new LinkedHashMap<>();
+          for (int i = 0; i < cols.size(); i++) {
+            v.put(cols.get(i), Sql.read(rs, i + 2));
+          }
+          rows.put(Sql.read(rs, 1), v);
+        }
+      }
+      out.put(t.name(), rows);
+    }
+    return out;
   }
 
   private record ParsedSchema(String json, Map<String, TableSchema> tables) {}
