@@ -286,14 +286,37 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   private int absorbChunk() throws SQLException {
-    List<Capture.LogEntry> entries = Capture.readLog(io);
+    // The oldest chunk of the log in commit order, each entry with the metadata of its row read
+    // in the same query. The join matches only when the log's key text is already canonical
+    // (one plain string or integer: the common case); other entries look their row up below.
+    PreparedStatement read = io.statement("SELECT l.seq, l.tbl, l.pk, l.op, l.mask, l.wall, l.ncols, "
+        + "r.pk IS NOT NULL, r.ver, r.dirty, r.live, r.dead, r.pending, r.err "
+        + "FROM (SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq LIMIT " + Capture.LOG_CHUNK + ") l "
+        + "LEFT JOIN _tidesync_rows r ON r.tbl = l.tbl AND r.pk = l.pk ORDER BY l.seq");
+    record Entry(Capture.LogEntry log, RowMeta meta) {}
+    List<Entry> entries = new ArrayList<>();
+    try (ResultSet rs = read.executeQuery()) {
+      while (rs.next()) {
+        Capture.LogEntry e = new Capture.LogEntry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5),
+            rs.getLong(6), rs.getInt(7), null);
+        RowMeta m = null;
+        TableSchema t = tables.get(e.table());
+        if (rs.getBoolean(8) && t != null) {
+          String live = rs.getString(11);
+          m = new RowMeta(rs.getLong(9), rs.getInt(10), live, rs.getString(12), Keys.unpackClocks(rs.getString(13), nonKey(t), live),
+              rs.getString(14));
+        }
+        entries.add(new Entry(e, m));
+      }
+    }
     if (entries.isEmpty()) {
       return 0;
     }
     // Coalesce per row in memory, in log order: clocks are ticked in the order the writes
     // committed, so a later local write always carries a newer clock than an earlier one.
     Map<String, RowMeta> rows = new LinkedHashMap<>();
-    for (Capture.LogEntry e : entries) {
+    for (Entry en : entries) {
+      Capture.LogEntry e = en.log();
       TableSchema t = tables.get(e.table());
       if (t == null) {
         continue;
@@ -302,9 +325,16 @@ public final class DeviceReplica implements AutoCloseable {
       if (e.op().equals("U") && written.isEmpty()) {
         continue; // an UPDATE that changed no value is not a change
       }
-      String key = Keys.canonical(Keys.parseSqlite(e.key()));
+      String key = Keys.canonicalOfSqlite(e.key());
       String rowKey = e.table() + '\u0000' + key;
-      RowMeta m = rows.containsKey(rowKey) ? rows.get(rowKey) : loadMeta(e.table(), key);
+      RowMeta m;
+      if (rows.containsKey(rowKey)) {
+        m = rows.get(rowKey);
+      } else if (key.equals(e.key())) {
+        m = en.meta(); // the join looked up the canonical key: its answer (even "no metadata") holds
+      } else {
+        m = loadMeta(e.table(), key);
+      }
       String hlc = clock.tick(e.wall()).toString();
       long ver = m == null ? 0 : m.ver();
       // A failed row keeps its unpushed columns: a later edit adds to them, it does not replace them.
@@ -326,7 +356,7 @@ public final class DeviceReplica implements AutoCloseable {
       int cut = r.getKey().indexOf('\u0000');
       saveMeta(r.getKey().substring(0, cut), r.getKey().substring(cut + 1), r.getValue());
     }
-    Capture.trimLog(io, entries.get(entries.size() - 1).seq());
+    Capture.trimLog(io, entries.get(entries.size() - 1).log().seq());
     setMeta("hlc", clock.current().toString());
     return entries.size();
   }
@@ -410,25 +440,42 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   private List<Change> collect(TableSchema t, boolean deletes, String afterKey, int limit) throws SQLException {
+    List<String> allCols = t.columns().stream().map(ColumnSchema::name).filter(c -> !t.isPrimaryKey(c)).toList();
+    // Upserts of a one-column key read the row's current values in the same query (a join on
+    // the key taken from the canonical text) instead of one point query per row. A row the join
+    // does not find under that value is read by its key as before (see below).
+    boolean join = !deletes && t.primaryKey().size() == 1;
     // INDEXED BY: without statistics the planner prefers the primary key and walks every row
     // of the table; the partial index holds only the pending ones.
-    PreparedStatement ps = io.statement("SELECT pk, ver, live, dead, pending FROM _tidesync_rows INDEXED BY _tidesync_rows_pending "
-        + "WHERE dirty = 1 AND tbl = ? AND pk > ? AND "
-        + "(CASE WHEN live IS NOT NULL AND (dead IS NULL OR live > dead) THEN 0 ELSE 1 END) = ? ORDER BY pk LIMIT ?");
+    PreparedStatement ps = io.statement("SELECT r.pk, r.ver, r.live, r.dead, r.pending"
+        + (join ? ", u." + Sql.q(t.primaryKey().get(0)) + allCols.stream().map(c -> ", u." + Sql.q(c)).collect(java.util.stream.Collectors.joining())
+            : "")
+        + " FROM _tidesync_rows r INDEXED BY _tidesync_rows_pending"
+        + (join ? " LEFT JOIN " + Sql.q(t.name()) + " u ON u." + Sql.q(t.primaryKey().get(0)) + " = (r.pk ->> 0)" : "")
+        + " WHERE r.dirty = 1 AND r.tbl = ? AND r.pk > ? AND "
+        + "(CASE WHEN r.live IS NOT NULL AND (r.dead IS NULL OR r.live > r.dead) THEN 0 ELSE 1 END) = ? ORDER BY r.pk LIMIT ?");
     ps.setString(1, t.name());
     ps.setString(2, afterKey);
     ps.setInt(3, deletes ? 1 : 0);
     ps.setInt(4, limit);
-    record Row(String pk, long ver, String live, String dead, String pending) {}
+    record Row(String pk, long ver, String live, String dead, String pending, Object joinedKey, Map<String, Object> joined) {}
     List<Row> rows = new ArrayList<>();
     try (ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
-        rows.add(new Row(rs.getString(1), rs.getLong(2), rs.getString(3), rs.getString(4), rs.getString(5)));
+        Object joinedKey = null;
+        Map<String, Object> joined = null;
+        if (join) {
+          joinedKey = Sql.read(rs, 6);
+          joined = new HashMap<>();
+          for (int i = 0; i < allCols.size(); i++) {
+            joined.put(allCols.get(i), Sql.read(rs, 7 + i));
+          }
+        }
+        rows.add(new Row(rs.getString(1), rs.getLong(2), rs.getString(3), rs.getString(4), rs.getString(5), joinedKey, joined));
       }
     }
     List<Change> out = new ArrayList<>(rows.size());
     boolean lww = t.policy() == ConflictPolicy.LAST_WRITE_WINS;
-    List<String> allCols = t.columns().stream().map(ColumnSchema::name).filter(c -> !t.isPrimaryKey(c)).toList();
     for (Row r : rows) {
       List<Object> pk = Keys.parseCanonical(r.pk());
       if (deletes) {
@@ -438,7 +485,17 @@ public final class DeviceReplica implements AutoCloseable {
       Map<String, String> pending = Keys.unpackClocks(r.pending(), allCols, r.live());
       // Last-write-wins sends the whole row under one clock: the newest image must win entirely.
       List<String> cols = lww ? allCols : allCols.stream().filter(pending::containsKey).toList();
-      Map<String, Object> values = io.read(t, pk, cols);
+      Map<String, Object> values;
+      if (r.joinedKey() != null && r.joinedKey().equals(pk.get(0))) {
+        values = new LinkedHashMap<>();
+        for (String c : cols) {
+          values.put(c, r.joined().get(c));
+        }
+      } else {
+        // Not joined (a key the canonical text does not give back as the stored value, such as
+        // a BLOB, or a row deleted since the last absorb): the point query decides.
+        values = io.read(t, pk, cols);
+      }
       if (values == null) {
         continue; // deleted since the last absorb: the next absorb turns it into a delete
       }

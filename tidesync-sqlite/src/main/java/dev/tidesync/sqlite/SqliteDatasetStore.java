@@ -211,7 +211,13 @@ public final class SqliteDatasetStore implements DatasetStore {
     long seqBefore = seq;
     Map<String, TableSchema> schemaBefore = schema;
     try {
-      return Sql.inTx(writer, "push to " + name, () -> pushTx(req));
+      return Sql.inTx(writer, "push to " + name, () -> {
+        try {
+          return pushTx(req);
+        } finally {
+          ahead.clear(); // read ahead for this transaction only
+        }
+      });
     } catch (RuntimeException e) {
       // The transaction rolled back: forget versions and tables it had taken.
       seq = seqBefore;
@@ -243,6 +249,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     reconcile(req.schema(), Batches.touched(req));
     List<Change> changes = req.changes();
     List<TableSchema> tables = Batches.validate(changes, schema, name);
+    readAhead(changes);
     Capture.beginApply(writer);
     ChangeResult[] results = new ChangeResult[changes.size()];
     List<Integer> order = Batches.applyOrder(changes, schema.values());
@@ -424,35 +431,89 @@ public final class SqliteDatasetStore implements DatasetStore {
     return new ChangeResult(index, status, version, null, false);
   }
 
-  private RowState loadState(TableSchema t, String key, List<Object> pk) throws SQLException {
-    PreparedStatement ps = io.statement("SELECT ver, live, dead, clocks, tomb FROM _tidesync_rows WHERE tbl = ? AND pk = ?");
-    ps.setString(1, t.name());
-    ps.setString(2, key);
-    long ver;
-    String live;
-    String dead;
-    String clocks;
-    String tomb;
-    try (ResultSet rs = ps.executeQuery()) {
-      if (!rs.next()) {
-        return null;
+  /** A row's metadata as stored (clocks still packed). */
+  private record StoredMeta(long ver, String live, String dead, String clocks, String tomb) {}
+
+  private static final StoredMeta NO_META = new StoredMeta(-1, null, null, null, null);
+
+  /**
+   * Metadata of the rows of the batch being applied, read ahead with one query per table (by
+   * {@link #readAhead}); {@link #NO_META} for a row that has none yet. An entry is taken out
+   * when its row is read, before the row can be written, and the whole map is dropped whenever
+   * other rows may change behind it (cascades): what is left always matches the file.
+   */
+  private final Map<String, StoredMeta> ahead = new HashMap<>();
+
+  private void readAhead(List<Change> changes) throws SQLException {
+    ahead.clear();
+    Map<String, List<String>> keys = new LinkedHashMap<>();
+    for (Change c : changes) {
+      String key = Keys.canonical(c.pk());
+      if (printableAscii(key)) {
+        keys.computeIfAbsent(c.table(), k -> new ArrayList<>()).add(key);
       }
-      ver = rs.getLong(1);
-      live = rs.getString(2);
-      dead = rs.getString(3);
-      clocks = rs.getString(4);
-      tomb = rs.getString(5);
+    }
+    PreparedStatement ps = io.statement("SELECT pk, ver, live, dead, clocks, tomb FROM _tidesync_rows "
+        + "WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))");
+    for (Map.Entry<String, List<String>> e : keys.entrySet()) {
+      java.io.StringWriter w = new java.io.StringWriter(e.getValue().size() * 48);
+      try (com.fasterxml.jackson.core.JsonGenerator g = Wire.factory().createGenerator(w)) {
+        g.writeStartArray();
+        for (String k : e.getValue()) {
+          g.writeString(k);
+        }
+        g.writeEndArray();
+      } catch (java.io.IOException ex) {
+        throw new java.io.UncheckedIOException(ex);
+      }
+      for (String k : e.getValue()) {
+        ahead.put(e.getKey() + '\u0000' + k, NO_META);
+      }
+      ps.setString(1, e.getKey());
+      ps.setString(2, w.toString());
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          ahead.put(e.getKey() + '\u0000' + rs.getString(1),
+              new StoredMeta(rs.getLong(2), rs.getString(3), rs.getString(4), rs.getString(5), rs.getString(6)));
+        }
+      }
+    }
+  }
+
+  /** Keys that JSON carries to SQLite and back unchanged beyond doubt (UUIDs, numbers, slugs). */
+  private static boolean printableAscii(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c < 0x20 || c > 0x7e) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private RowState loadState(TableSchema t, String key, List<Object> pk) throws SQLException {
+    StoredMeta m = ahead.isEmpty() ? null : ahead.remove(t.name() + '\u0000' + key);
+    if (m == null) {
+      PreparedStatement ps = io.statement("SELECT ver, live, dead, clocks, tomb FROM _tidesync_rows WHERE tbl = ? AND pk = ?");
+      ps.setString(1, t.name());
+      ps.setString(2, key);
+      try (ResultSet rs = ps.executeQuery()) {
+        m = rs.next() ? new StoredMeta(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5)) : NO_META;
+      }
+    }
+    if (m == NO_META) {
+      return null;
     }
     Map<String, Object> values;
-    if (Clocks.newer(live, dead)) {
+    if (Clocks.newer(m.live(), m.dead())) {
       values = io.read(t, pk, null);
       if (values == null) {
         values = Map.of();
       }
     } else {
-      values = Keys.parseValues(tomb);
+      values = Keys.parseValues(m.tomb());
     }
-    return new RowState(values, Keys.unpackClocks(clocks, columnNames(t), live), live, dead, ver);
+    return new RowState(values, unpackClocks(t, m.clocks(), m.live()), m.live(), m.dead(), m.ver());
   }
 
   private void writeRow(TableSchema t, String key, List<Object> pk, RowState before, RowState after) throws SQLException {
@@ -491,7 +552,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     ps.setString(4, s.live());
     ps.setString(5, s.dead());
     TableSchema t = schema.get(table);
-    ps.setString(6, t == null ? Keys.clocksJson(s.clocks()) : Keys.packClocks(s.clocks(), columnNames(t), s.live()));
+    ps.setString(6, t == null ? Keys.clocksJson(s.clocks()) : packClocks(t, s.clocks(), s.live()));
     ps.setString(7, origin);
     ps.setString(8, s.deleted() ? Keys.valuesJson(s.values()) : null);
     ps.executeUpdate();
@@ -521,6 +582,8 @@ public final class SqliteDatasetStore implements DatasetStore {
    * for ({@code skipTable}, {@code skipKey}) is dropped: the caller versions that row itself.
    */
   private void absorbLocal(String skipTable, String skipKey) throws SQLException {
+    // Absorbing rewrites other rows' metadata (a cascade's children): drop what was read ahead.
+    ahead.clear();
     // In chunks, so that a backend's bulk write does not have to fit in memory at once.
     while (absorbChunk(skipTable, skipKey) == Capture.LOG_CHUNK) {
       // next chunk
@@ -624,6 +687,8 @@ public final class SqliteDatasetStore implements DatasetStore {
         rows.add(new Row(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getString(4), rs.getString(5), rs.getString(6)));
       }
     }
+    Map<String, Map<Object, Map<String, Object>>> values = readValues(r, tables, rows.stream()
+        .filter(row -> Clocks.newer(row.live(), row.dead())).map(row -> Map.entry(row.tbl(), row.pk())).toList());
     for (Row row : rows) {
       scanned++;
       last = row.ver();
@@ -638,11 +703,15 @@ public final class SqliteDatasetStore implements DatasetStore {
       List<Object> pk = Keys.parseCanonical(row.pk());
       Map<String, Object> cols = Map.of();
       if (!deleted) {
-        Map<String, Object> values = r.io().read(t, pk, nonKeyColumns(t));
-        if (values == null) {
+        Map<Object, Map<String, Object>> ofTable = values.get(t.name());
+        Map<String, Object> read = ofTable == null ? null : ofTable.get(pk.get(0));
+        if (read == null) {
+          read = r.io().read(t, pk, nonKeyColumns(t)); // not among those read together: by its key
+        }
+        if (read == null) {
           continue;
         }
-        cols = values;
+        cols = read;
       }
       changes.add(new Change(t.name(), pk, deleted, cols, Clocks.max(row.live(), row.dead()), null, 0, row.ver()));
     }
@@ -652,6 +721,62 @@ public final class SqliteDatasetStore implements DatasetStore {
       last = Math.max(last, head);
     }
     return new PullPage(cursorOf(bootstrap && hasMore, last), hasMore, bootstrap, List.copyOf(tables.values()), changes);
+  }
+
+  /**
+   * The non-key values of live rows of a page, with one query per table of a one-column key (the
+   * key values bound as one JSON array) instead of a point query per row: table → key value →
+   * values. A row it does not return (another key shape, or a value JSON does not carry exactly)
+   * is read by its key afterwards, as before.
+   */
+  private static Map<String, Map<Object, Map<String, Object>>> readValues(Reader r, Map<String, TableSchema> tables,
+      List<Map.Entry<String, String>> live) throws SQLException {
+    Map<String, List<Object>> keys = new LinkedHashMap<>();
+    for (Map.Entry<String, String> e : live) {
+      TableSchema t = tables.get(e.getKey());
+      if (t == null || t.primaryKey().size() != 1) {
+        continue;
+      }
+      Object k = Keys.parseCanonical(e.getValue()).get(0);
+      if (k instanceof String || k instanceof Long) {
+        keys.computeIfAbsent(t.name(), x -> new ArrayList<>()).add(k);
+      }
+    }
+    Map<String, Map<Object, Map<String, Object>>> out = new HashMap<>();
+    for (Map.Entry<String, List<Object>> e : keys.entrySet()) {
+      TableSchema t = tables.get(e.getKey());
+      List<String> cols = nonKeyColumns(t);
+      String pkCol = Sql.q(t.primaryKey().get(0));
+      PreparedStatement ps = r.io().statement("SELECT " + pkCol + cols.stream().map(c -> ", " + Sql.q(c)).collect(java.util.stream.Collectors.joining())
+          + " FROM " + Sql.q(t.name()) + " WHERE " + pkCol + " IN (SELECT value FROM json_each(?))");
+      java.io.StringWriter w = new java.io.StringWriter(e.getValue().size() * 40);
+      try (com.fasterxml.jackson.core.JsonGenerator g = Wire.factory().createGenerator(w)) {
+        g.writeStartArray();
+        for (Object k : e.getValue()) {
+          if (k instanceof Long l) {
+            g.writeNumber(l);
+          } else {
+            g.writeString((String) k);
+          }
+        }
+        g.writeEndArray();
+      } catch (java.io.IOException ex) {
+        throw new java.io.UncheckedIOException(ex);
+      }
+      ps.setString(1, w.toString());
+      Map<Object, Map<String, Object>> rows = new HashMap<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          Map<String, Object> v = new LinkedHashMap<>();
+          for (int i = 0; i < cols.size(); i++) {
+            v.put(cols.get(i), Sql.read(rs, i + 2));
+          }
+          rows.put(Sql.read(rs, 1), v);
+        }
+      }
+      out.put(t.name(), rows);
+    }
+    return out;
   }
 
   private record ParsedSchema(String json, Map<String, TableSchema> tables) {}
@@ -673,6 +798,51 @@ public final class SqliteDatasetStore implements DatasetStore {
     }
     parsedSchema = new ParsedSchema(json, m);
     return m;
+  }
+
+  /** A table's column names, all and non-key, cached per schema object: every row needs them. */
+  private record Columns(TableSchema schema, List<String> all, List<String> nonKey) {}
+
+  private final Map<String, Columns> columns = new ConcurrentHashMap<>();
+
+  private Columns columns(TableSchema t) {
+    Columns c = columns.get(t.name());
+    if (c == null || c.schema() != t) {
+      c = new Columns(t, columnNames(t), nonKeyColumns(t));
+      columns.put(t.name(), c);
+    }
+    return c;
+  }
+
+  /**
+   * Clocks as stored in {@code _tidesync_rows.clocks}: {@code -N} when the first N non-key columns
+   * (all there are) carry the clock {@code live} and nothing else has one — a device's insert,
+   * the common case, with no JSON; else {@link Keys#packClocks} over all columns ({@code *N} for a
+   * row a backend inserted, whose key columns have clocks too, or the JSON map).
+   */
+  private String packClocks(TableSchema t, Map<String, String> clocks, String live) {
+    Columns c = columns(t);
+    if (live != null && !clocks.isEmpty() && clocks.size() == c.nonKey().size()) {
+      boolean uniform = true;
+      for (String col : c.nonKey()) {
+        if (!live.equals(clocks.get(col))) {
+          uniform = false;
+          break;
+        }
+      }
+      if (uniform) {
+        return "-" + c.nonKey().size();
+      }
+    }
+    return Keys.packClocks(clocks, c.all(), live);
+  }
+
+  private Map<String, String> unpackClocks(TableSchema t, String packed, String live) {
+    Columns c = columns(t);
+    if (packed != null && packed.startsWith("-")) {
+      return Keys.unpackClocks("*" + packed.substring(1), c.nonKey(), live);
+    }
+    return Keys.unpackClocks(packed, c.all(), live);
   }
 
   private static List<String> columnNames(TableSchema t) {

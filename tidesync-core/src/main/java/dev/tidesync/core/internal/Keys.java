@@ -28,10 +28,14 @@ public final class Keys {
    * slugs) has one JSON spelling, so the common single-column key needs no JSON library.
    */
   private static boolean plain(String s) {
-    if (s.isEmpty() || s.length() > 200) {
+    return plain(s, 0, s.length());
+  }
+
+  private static boolean plain(String s, int from, int to) {
+    if (to <= from || to - from > 200) {
       return false;
     }
-    for (int i = 0; i < s.length(); i++) {
+    for (int i = from; i < to; i++) {
       char c = s.charAt(i);
       if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':')) {
         return false;
@@ -61,6 +65,19 @@ public final class Keys {
       throw new UncheckedIOException(e);
     }
     return w.toString();
+  }
+
+  /**
+   * The canonical key of a capture trigger's {@code json_array} text. A one-column plain string
+   * key is spelled the same by both writers, so its text is returned as it is, unparsed.
+   */
+  public static String canonicalOfSqlite(String json) {
+    int n = json.length();
+    if (n >= 4 && json.charAt(0) == '[' && json.charAt(1) == '"' && json.charAt(n - 2) == '"' && json.charAt(n - 1) == ']'
+        && plain(json, 2, n - 2)) {
+      return json;
+    }
+    return canonical(parseSqlite(json));
   }
 
   /** Parses a canonical key (protocol value encoding). */
