@@ -9,10 +9,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
 import dev.tidesync.core.CrashPoints;
+import dev.tidesync.core.DatasetId;
+import dev.tidesync.core.Storage;
+import dev.tidesync.protocol.Values;
 import dev.tidesync.protocol.TidesyncException;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
-import dev.tidesync.sqlite.SqliteStorage;
+import dev.tidesync.tck.StorageFactory;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -21,14 +24,27 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Crash points on both sides of a push and inside a pull, over real HTTP with the server
- * restarted from its files: no accepted change is lost, none is applied twice, and a pulled page
+ * restarted from its storage (SQLite files, or PostgreSQL), on every store: no accepted change is lost, none is applied twice, and a pulled page
  * commits together with its cursor or not at all.
  */
+@ParameterizedClass(name = "[{argumentSetName}]")
+@MethodSource("dev.tidesync.it.ServerStores#all")
 class CrashRecoveryTest {
+  @Parameter StorageFactory store;
   @TempDir Path dir;
+
+  /** A number the server's store holds, read as a backend would, with the server stopped or running. */
+  private long serverCount(Path data, String query) throws Exception {
+    try (Storage s = store.open(data)) {
+      return ((Number) Values.normalize(ServerStores.rowsOf(store, s, DatasetId.of("field"), query))).longValue();
+    }
+  }
 
   /** Thrown at a crash point: the process "dies" there. An Error, so no sync code handles it. */
   static final class Crash extends Error {
@@ -68,22 +84,22 @@ class CrashRecoveryTest {
         throw new Crash(p);
       }
     });
-    SqliteStorage storage = SqliteStorage.open(data);
+    Storage storage = store.open(data);
     TidesyncServer server = TidesyncServer.start(storage, ServerConfig.defaults().withInsecure(true).withPort(0), true);
     try (TidesyncClient client = client(db, server.url())) {
       assertThatThrownBy(client::flush).isInstanceOf(TidesyncException.class)
           .satisfies(e -> assertThat(((TidesyncException) e).retriable()).isTrue());
-      server.close(); // the server process is gone; its files stay
-      Path file = data.resolve("default").resolve("field.db");
-      assertThat(count(file, "SELECT count(*) FROM readings")).as("the first batch was committed").isEqualTo(10);
-      server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withInsecure(true).withPort(server.port()), true);
+      server.close(); // the server process is gone; its data stays
+      assertThat(serverCount(data, "SELECT count(*) FROM readings")).as("the first batch was committed").isEqualTo(10);
+      server = TidesyncServer.start(store.open(data), ServerConfig.defaults().withInsecure(true).withPort(server.port()), true);
       SyncReport r = client.flush();
       assertThat(r.ok()).isTrue();
       assertThat(r.pushed()).as("the retried batch plus the rest").isEqualTo(25);
-      assertThat(count(file, "SELECT count(*) FROM readings")).isEqualTo(25);
-      assertThat(count(file, "SELECT count(*) FROM _tidesync_rows")).isEqualTo(25);
-      assertThat(count(file, "SELECT v FROM _tidesync_meta WHERE k = 'seq'")).as("each row versioned once").isEqualTo(25);
-      assertThat(count(file, "SELECT count(*) FROM _tidesync_conflicts")).isZero();
+      server.close();
+      assertThat(serverCount(data, "SELECT count(*) FROM readings")).isEqualTo(25);
+      assertThat(serverCount(data, "SELECT count(*) FROM _tidesync_rows")).isEqualTo(25);
+      assertThat(serverCount(data, "SELECT CAST(v AS INTEGER) FROM _tidesync_meta WHERE k = 'seq'")).as("each row versioned once").isEqualTo(25);
+      assertThat(serverCount(data, "SELECT count(*) FROM _tidesync_conflicts")).isZero();
       assertThat(client.status().pendingTotal()).isZero();
     } finally {
       server.close();
@@ -95,7 +111,7 @@ class CrashRecoveryTest {
     Path data = dir.resolve("server");
     Path db = dir.resolve("device.db");
     seed(db, 25);
-    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withInsecure(true).withPort(0), true)) {
+    try (TidesyncServer server = TidesyncServer.start(store.open(data), ServerConfig.defaults().withInsecure(true).withPort(0), true)) {
       AtomicBoolean armed = new AtomicBoolean(true);
       CrashPoints.install(p -> {
         if (p.equals(CrashPoints.DEVICE_PUSH_ANSWERED) && armed.getAndSet(false)) {
@@ -105,16 +121,15 @@ class CrashRecoveryTest {
       TidesyncClient dying = client(db, server.url());
       assertThatThrownBy(dying::flush).isInstanceOf(Crash.class);
       dying.close(); // the app process dies; its database file stays
-      Path file = data.resolve("default").resolve("field.db");
-      assertThat(count(file, "SELECT count(*) FROM readings")).isEqualTo(10);
+      assertThat(serverCount(data, "SELECT count(*) FROM readings")).isEqualTo(10);
       assertThat(count(db, "SELECT count(*) FROM _tidesync_outbox")).as("the unrecorded batch waits in the outbox").isEqualTo(1);
       try (TidesyncClient restarted = client(db, server.url())) {
         SyncReport r = restarted.flush();
         assertThat(r.ok()).isTrue();
         assertThat(r.conflicts()).as("a resent batch is answered from the server's record, not re-applied").isZero();
-        assertThat(count(file, "SELECT count(*) FROM readings")).isEqualTo(25);
-        assertThat(count(file, "SELECT v FROM _tidesync_meta WHERE k = 'seq'")).isEqualTo(25);
-        assertThat(count(file, "SELECT count(*) FROM _tidesync_conflicts")).isZero();
+        assertThat(serverCount(data, "SELECT count(*) FROM readings")).isEqualTo(25);
+        assertThat(serverCount(data, "SELECT CAST(v AS INTEGER) FROM _tidesync_meta WHERE k = 'seq'")).isEqualTo(25);
+        assertThat(serverCount(data, "SELECT count(*) FROM _tidesync_conflicts")).isZero();
         assertThat(count(db, "SELECT count(*) FROM _tidesync_outbox")).isZero();
         assertThat(restarted.status().pendingTotal()).isZero();
       }
@@ -127,7 +142,7 @@ class CrashRecoveryTest {
     Path a = dir.resolve("a.db");
     Path b = dir.resolve("b.db");
     seed(a, 30);
-    try (TidesyncServer server = TidesyncServer.start(SqliteStorage.open(data), ServerConfig.defaults().withInsecure(true).withPort(0), true);
+    try (TidesyncServer server = TidesyncServer.start(store.open(data), ServerConfig.defaults().withInsecure(true).withPort(0), true);
         TidesyncClient ca = client(a, server.url())) {
       ca.flush();
       int[] applied = {0};

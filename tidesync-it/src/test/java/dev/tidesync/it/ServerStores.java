@@ -38,6 +38,16 @@ public final class ServerStores {
     }
   }
 
+  /** The single value of a one-row, one-column query in a dataset's database, as JDBC returns it. */
+  public static Object rowsOf(StorageFactory store, Storage storage, DatasetId id, String query) throws SQLException {
+    try (Connection c = store.backend(storage, id); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(query)) {
+      if (!rs.next()) {
+        throw new SQLException("no row: " + query);
+      }
+      return rs.getObject(1);
+    }
+  }
+
   public static List<String> rows(Connection c, String query) throws SQLException {
     List<String> out = new ArrayList<>();
     try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(query)) {
