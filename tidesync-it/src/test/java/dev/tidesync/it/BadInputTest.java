@@ -2,33 +2,39 @@ package dev.tidesync.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.tidesync.core.DatasetId;
+import dev.tidesync.core.Storage;
 import dev.tidesync.protocol.Checksums;
 import dev.tidesync.protocol.Wire;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
-import dev.tidesync.sqlite.SqliteStorage;
+import dev.tidesync.tck.StorageFactory;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Bad input against the real server and the real SQLite store: every kind gets a 4xx naming the
- * problem, the dataset is unchanged (rows, versions, conflict log), and the server keeps serving.
+ * Bad input against the real server and each real store: every kind gets a 4xx naming the
+ * problem, the dataset is unchanged (rows, versions, conflict log, tables), and the server keeps
+ * serving.
  */
+@ParameterizedClass(name = "[{argumentSetName}]")
+@MethodSource("dev.tidesync.it.ServerStores#all")
 class BadInputTest {
+  @Parameter StorageFactory store;
   @TempDir Path dir;
+  Storage storage;
   TidesyncServer server;
   HttpClient http = HttpClient.newHttpClient();
 
@@ -45,7 +51,8 @@ class BadInputTest {
 
   @BeforeEach
   void start() throws Exception {
-    server = TidesyncServer.start(SqliteStorage.open(dir.resolve("data")), ServerConfig.defaults().withInsecure(true).withPort(0).withMaxBatchChanges(100)
+    storage = store.open(dir.resolve("data"));
+    server = TidesyncServer.start(storage, ServerConfig.defaults().withInsecure(true).withPort(0).withMaxBatchChanges(100)
         .withMaxRequestBytes(1 << 20), true);
     HttpResponse<String> ok = post(push("good", change("a", "1")), true);
     assertThat(ok.statusCode()).isEqualTo(200);
@@ -63,16 +70,17 @@ class BadInputTest {
         .POST(HttpRequest.BodyPublishers.ofByteArray(bytes)).build(), HttpResponse.BodyHandlers.ofString());
   }
 
+  /** Everything a bad request must leave as it was, read as a backend would. */
   String state() throws Exception {
-    try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("data/default/field.db"));
-        Statement s = c.createStatement();
-        ResultSet rs = s.executeQuery("SELECT (SELECT group_concat(id || '=' || n) FROM t), (SELECT v FROM _tidesync_meta WHERE k = 'seq'), "
-            + "(SELECT count(*) FROM _tidesync_conflicts), (SELECT count(*) FROM _tidesync_batches), "
-            + "(SELECT group_concat(name) FROM sqlite_master WHERE type = 'table')")) {
-      rs.next();
-      return rs.getString(1) + " seq=" + rs.getString(2) + " conflicts=" + rs.getString(3) + " batches=" + rs.getString(4)
-          + " tables=" + rs.getString(5);
-    }
+    DatasetId id = DatasetId.of("field");
+    String tables = store.name().equals("sqlite")
+        ? "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        : "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1";
+    return ServerStores.rows(store, storage, id, "SELECT id, n FROM t ORDER BY id")
+        + " seq=" + ServerStores.rows(store, storage, id, "SELECT v FROM _tidesync_meta WHERE k = 'seq'")
+        + " conflicts=" + ServerStores.rows(store, storage, id, "SELECT count(*) FROM _tidesync_conflicts")
+        + " batches=" + ServerStores.rows(store, storage, id, "SELECT count(*) FROM _tidesync_batches")
+        + " tables=" + ServerStores.rows(store, storage, id, tables);
   }
 
   @ParameterizedTest(name = "{0}")
