@@ -135,11 +135,12 @@ public final class SqliteStorage implements Storage {
   public void close() {
     open.values().forEach(SqliteDatasetStore::close);
     open.clear();
+    state.closeReader();
   }
 
   /**
-   * {@code DIR/_server.db}, opened per call: it is read once per authenticated request and
-   * written by operator commands from other processes, so no connection is kept open.
+   * {@code DIR/_server.db}: written by operator commands from other processes (opened per call),
+   * read on every authenticated request (through one connection kept open).
    */
   private final class State implements ServerState {
     private Connection connect() throws java.sql.SQLException {
@@ -182,9 +183,26 @@ public final class SqliteStorage implements Storage {
       }
     }
 
+    /**
+     * Kept open: read on every authenticated request. Each read is a transaction of its own, so
+     * it sees the revocations other processes committed before it.
+     */
+    private Connection reader;
+
+    private synchronized void closeReader() {
+      if (reader != null) {
+        Sql.closeQuietly(reader);
+        reader = null;
+      }
+    }
+
     @Override
-    public OptionalLong revokedAt(String tenant, String device) {
-      try (Connection c = connect()) {
+    public synchronized OptionalLong revokedAt(String tenant, String device) {
+      try {
+        if (reader == null) {
+          reader = connect();
+        }
+        Connection c = reader;
         return Sql.readTx(c, "reading revocations", () -> {
           try (var ps = c.prepareStatement("SELECT at FROM revocations WHERE tenant = ? AND device = ?")) {
             ps.setString(1, tenant);
@@ -195,7 +213,11 @@ public final class SqliteStorage implements Storage {
           }
         });
       } catch (java.sql.SQLException e) {
+        closeReader();
         throw new StoreException("opening " + dir.resolve("_server.db"), e);
+      } catch (RuntimeException e) {
+        closeReader(); // a broken connection is not reused
+        throw e;
       }
     }
   }
