@@ -8,7 +8,6 @@ import dev.tidesync.core.DatasetStatus;
 import dev.tidesync.core.DatasetStore;
 import dev.tidesync.core.DeviceStatus;
 import dev.tidesync.core.IncompatibleSchemaException;
-import dev.tidesync.core.Merge;
 import dev.tidesync.core.MergeResult;
 import dev.tidesync.core.RowState;
 import dev.tidesync.core.SchemaOrder;
@@ -29,6 +28,7 @@ import dev.tidesync.protocol.Wire;
 import dev.tidesync.sqlite.internal.Capture;
 import dev.tidesync.sqlite.internal.Ddl;
 import dev.tidesync.sqlite.internal.Introspect;
+import dev.tidesync.core.internal.Apply;
 import dev.tidesync.core.internal.Batches;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.sqlite.internal.RowIo;
@@ -397,38 +397,19 @@ public final class SqliteDatasetStore implements DatasetStore {
   private ChangeResult applyCore(int index, Change ch, TableSchema t, String device) throws SQLException {
     String key = Keys.canonical(ch.pk());
     RowState stored = loadState(t, key, ch.pk());
-    boolean conflict = stored != null && ch.base() < stored.version();
-    Change in = ch;
-    boolean clamped = false;
-    Hlc h = Hlc.parse(ch.hlc());
-    if (!clock.withinDrift(h)) {
-      // A clock further ahead than the allowed drift would win every conflict until real time
-      // caught up: the change is restamped with the server's clock instead.
-      String now = clock.tick().toString();
-      in = new Change(ch.table(), ch.pk(), ch.deleted(), ch.cols(), now, null, ch.base(), 0);
-      clamped = true;
-    } else {
-      clock.receive(h);
-    }
-    MergeResult m = Merge.merge(t, stored, in);
+    Apply.Decision d = Apply.decide(t, stored, ch, clock);
     long version = stored == null ? 0 : stored.version();
-    boolean clean = !conflict && !clamped && m.outcome() == MergeResult.Outcome.INCOMING;
-    if (m.changed() || m.outcome() == MergeResult.Outcome.STORED) {
-      // A row the pusher does not hold as it is now (merged, or its change lost) gets a new
-      // version with no origin, so the pusher pulls the winning state like everyone else.
+    if (d.newVersion()) {
       version = ++seq;
-      if (m.changed()) {
-        writeRow(t, key, ch.pk(), stored, m.state());
+      if (d.merge().changed()) {
+        writeRow(t, key, ch.pk(), stored, d.merge().state());
       }
-      saveRowMeta(t.name(), key, m.state(), version, clean ? device : null);
+      saveRowMeta(t.name(), key, d.merge().state(), version, d.clean() ? device : null);
     }
-    boolean logged = conflict && m.outcome() != MergeResult.Outcome.DUPLICATE;
-    if (logged) {
-      logConflict(t, key, device, ch, stored, m);
+    if (d.logConflict()) {
+      logConflict(t, key, device, ch, stored, d.merge());
     }
-    String status = logged ? ChangeResult.CONFLICT
-        : clean || m.outcome() == MergeResult.Outcome.DUPLICATE ? ChangeResult.APPLIED : ChangeResult.MERGED;
-    return new ChangeResult(index, status, version, null, false);
+    return new ChangeResult(index, d.status(), version, null, false);
   }
 
   /** A row's metadata as stored (clocks still packed). */

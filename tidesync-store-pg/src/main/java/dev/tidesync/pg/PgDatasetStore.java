@@ -11,11 +11,11 @@ import dev.tidesync.core.DatasetStatus;
 import dev.tidesync.core.DatasetStore;
 import dev.tidesync.core.DeviceStatus;
 import dev.tidesync.core.IncompatibleSchemaException;
-import dev.tidesync.core.Merge;
 import dev.tidesync.core.MergeResult;
 import dev.tidesync.core.RowState;
 import dev.tidesync.core.SchemaChanges;
 import dev.tidesync.core.SchemaOrder;
+import dev.tidesync.core.internal.Apply;
 import dev.tidesync.core.internal.Batches;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.pg.internal.Pg;
@@ -505,37 +505,19 @@ public final class PgDatasetStore implements DatasetStore {
   private ChangeResult applyCore(Work w, int index, Change ch, TableSchema ts, String device) throws SQLException {
     String key = Keys.canonical(ch.pk());
     RowState stored = loadState(w, ts, key, ch.pk());
-    boolean conflict = stored != null && ch.base() < stored.version();
-    Change in = ch;
-    boolean clamped = false;
-    Hlc h = Hlc.parse(ch.hlc());
-    if (!clock.withinDrift(h)) {
-      // A clock further ahead than the allowed drift would win every conflict until real time
-      // caught up: the change is restamped with the server's clock instead.
-      in = new Change(ch.table(), ch.pk(), ch.deleted(), ch.cols(), clock.tick().toString(), null, ch.base(), 0);
-      clamped = true;
-    } else {
-      clock.receive(h);
-    }
-    MergeResult m = Merge.merge(ts, stored, in);
+    Apply.Decision d = Apply.decide(ts, stored, ch, clock);
     long version = stored == null ? 0 : stored.version();
-    boolean clean = !conflict && !clamped && m.outcome() == MergeResult.Outcome.INCOMING;
-    if (m.changed() || m.outcome() == MergeResult.Outcome.STORED) {
-      // A row the pusher does not hold as it is now gets a new version with no origin, so the
-      // pusher pulls the winning state like everyone else.
+    if (d.newVersion()) {
       version = ++w.seq;
-      if (m.changed()) {
-        writeRow(w, ts, key, ch.pk(), stored, m.state());
+      if (d.merge().changed()) {
+        writeRow(w, ts, key, ch.pk(), stored, d.merge().state());
       }
-      saveRowMeta(w, ts, key, m.state(), version, clean ? device : null);
+      saveRowMeta(w, ts, key, d.merge().state(), version, d.clean() ? device : null);
     }
-    boolean logged = conflict && m.outcome() != MergeResult.Outcome.DUPLICATE;
-    if (logged) {
-      logConflict(w, ts, key, device, ch, stored, m);
+    if (d.logConflict()) {
+      logConflict(w, ts, key, device, ch, stored, d.merge());
     }
-    String status = logged ? ChangeResult.CONFLICT
-        : clean || m.outcome() == MergeResult.Outcome.DUPLICATE ? ChangeResult.APPLIED : ChangeResult.MERGED;
-    return new ChangeResult(index, status, version, null, false);
+    return new ChangeResult(index, d.status(), version, null, false);
   }
 
   private static String cacheKey(String table, String key) {
