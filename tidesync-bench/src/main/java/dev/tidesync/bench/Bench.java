@@ -505,7 +505,7 @@ public final class Bench {
         withTriggers = insert(trig, n, seed);
         without = insert(plain, n, seed);
       }
-      check(Data.number(trig, "SELECT count(*) FROM _tidesync_log") == total(n), "capture: the triggers did not log every row");
+      check(Data.number(trig, "SELECT count(*) FROM _tidesync_changes") == total(n), "capture: the triggers did not log every row");
       Map<String, Double> s = new LinkedHashMap<>();
       s.put("seconds", withTriggers.seconds());
       s.put("raw", without.seconds());
@@ -523,7 +523,7 @@ public final class Bench {
     addRow("capture: batched insert with triggers", total(n), m.get("seconds"), m.get("raw"), m.get("ratio"), 1.5, "≤ 1.5×");
     note(String.format(Locale.ROOT, "capture (medians of %d interleaved pairs): with triggers %s s, without %s s; CPU time of the "
             + "inserting thread %s s vs %s s; median of the pairs' ratios %.2f× (wall), %.2f× (CPU). The triggers add one "
-            + "_tidesync_log row per written row.",
+            + "_tidesync_changes row per written row.",
         reps, f(m.get("seconds")), f(m.get("raw")), f(m.get("cpu")), f(m.get("rawCpu")), m.get("ratio"), m.get("cpuRatio")));
   }
 

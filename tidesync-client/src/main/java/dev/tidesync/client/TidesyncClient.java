@@ -41,6 +41,7 @@ public final class TidesyncClient implements AutoCloseable {
   private volatile String lastError;
   private volatile Thread worker;
   private volatile boolean stopping;
+  private java.util.concurrent.ExecutorService sender;
 
   private TidesyncClient(ClientConfig config) {
     this.config = config;
@@ -86,14 +87,7 @@ public final class TidesyncClient implements AutoCloseable {
       try {
         replica.refreshSchema();
         replica.absorb();
-        for (PushRequest pending : replica.outbox()) {
-          send(pending, n);
-        }
-        DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
-        PushRequest req;
-        while ((req = replica.nextBatch(config.dataset(), scan, config.batchLimit())) != null) {
-          send(req, n);
-        }
+        push(n);
         boolean more = true;
         while (more) {
           PullPage page;
@@ -136,17 +130,97 @@ public final class TidesyncClient implements AutoCloseable {
     }
   }
 
-  private void send(PushRequest req, Counts n) {
-    String table = req.changes().isEmpty() ? "?" : req.changes().get(0).table();
-    if (n.failedTables.contains(table)) {
-      replica.discardBatch(req.batch());
-      return;
+  /**
+   * Pushes the outbox, then every pending change, batch by batch. One request is on the wire at
+   * a time, in batch order (a child table's batch must not overtake its parent's), but the
+   * device's own work overlaps it: while the server applies batch k, this thread records the
+   * answer to batch k-1 and builds batch k+1 (which is recorded in the outbox before it is
+   * sent, as always). On two cores that keeps both the device and the server busy instead of
+   * taking turns. A failure stops the push as before; a batch built ahead and not sent stays in
+   * the outbox and goes first next time, so nothing is lost or applied twice.
+   */
+  private void push(Counts n) {
+    // The outbox first, and all of it answered and recorded before the scan starts: its rows
+    // are still pending until then, and a scan started earlier would send them again.
+    java.util.ArrayDeque<PushRequest> outbox = new java.util.ArrayDeque<>(replica.outbox());
+    pipeline(outbox::poll, n);
+    DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
+    pipeline(() -> replica.nextBatch(config.dataset(), scan, config.batchLimit()), n);
+  }
+
+  /** Sends the batches {@code next} yields (null: no more), building each one while its predecessor is on the wire. */
+  private void pipeline(java.util.function.Supplier<PushRequest> next, Counts n) {
+    PushRequest cur = next.get();
+    InFlight sending = cur == null ? null : startSend(cur, n);
+    while (cur != null) {
+      PushRequest following = next.get();
+      PushResult result = sending == null ? null : sending.await(n);
+      InFlight followingSend = following == null ? null : startSend(following, n);
+      if (result != null) {
+        CrashPoints.hit(CrashPoints.DEVICE_PUSH_ANSWERED);
+        DeviceReplica.PushOutcome o = replica.recordPushResult(cur, result);
+        n.pushed += cur.changes().size();
+        n.applied += o.applied();
+        n.conflicts += o.conflicts();
+        n.rejected += o.rejected();
+        n.errors.addAll(o.errors());
+        config.listener().batchPushed(tableOf(cur), cur.changes().size(), o.conflicts(), o.rejected());
+      }
+      cur = following;
+      sending = followingSend;
     }
-    PushResult result;
-    try {
-      byte[] body = replica.encodedBatch(req.batch());
-      result = body == null ? transport.push(config.dataset(), req) : transport.push(config.dataset(), req, body);
-    } catch (ProtocolException e) {
+  }
+
+  private static String tableOf(PushRequest req) {
+    return req.changes().isEmpty() ? "?" : req.changes().get(0).table();
+  }
+
+  /** Starts sending a batch on the sender thread; null (batch dropped) if its table was refused earlier in this sync. */
+  private InFlight startSend(PushRequest req, Counts n) {
+    if (n.failedTables.contains(tableOf(req))) {
+      replica.discardBatch(req.batch());
+      return null;
+    }
+    byte[] body = replica.encodedBatch(req.batch());
+    return new InFlight(req, sender().submit(() -> body == null ? transport.push(config.dataset(), req)
+        : transport.push(config.dataset(), req, body)));
+  }
+
+  /** A batch on the wire. */
+  private final class InFlight {
+    final PushRequest req;
+    final java.util.concurrent.Future<PushResult> answer;
+
+    InFlight(PushRequest req, java.util.concurrent.Future<PushResult> answer) {
+      this.req = req;
+      this.answer = answer;
+    }
+
+    /** The server's answer, or null when it refused the batch as a whole (then the table is skipped for this sync). */
+    PushResult await(Counts n) {
+      try {
+        return answer.get();
+      } catch (InterruptedException e) {
+        answer.cancel(true);
+        Thread.currentThread().interrupt();
+        throw new TidesyncException("interrupted while pushing", true, e);
+      } catch (java.util.concurrent.ExecutionException e) {
+        Throwable cause = e.getCause();
+        if (cause instanceof ProtocolException pe) {
+          refused(pe, n);
+          return null;
+        }
+        if (cause instanceof RuntimeException re) {
+          throw re;
+        }
+        if (cause instanceof Error err) {
+          throw err;
+        }
+        throw new TidesyncException("push failed: " + cause, true, cause);
+      }
+    }
+
+    private void refused(ProtocolException e, Counts n) {
       // The server refused the batch as a whole (schema, limits): it changed nothing. The rows
       // stay pending; the table is skipped for the rest of this sync.
       replica.discardBatch(req.batch());
@@ -155,19 +229,23 @@ public final class TidesyncClient implements AutoCloseable {
         // way, so the sync stops here (rows stay pending for a sync with a valid token).
         throw e;
       }
+      String table = tableOf(req);
       n.failedTables.add(table);
       n.errors.add("table '" + table + "': " + e.getMessage());
       log.warn("{}: push of table {} refused: {}", replica.deviceId(), table, e.getMessage());
-      return;
     }
-    CrashPoints.hit(CrashPoints.DEVICE_PUSH_ANSWERED);
-    DeviceReplica.PushOutcome o = replica.recordPushResult(req, result);
-    n.pushed += req.changes().size();
-    n.applied += o.applied();
-    n.conflicts += o.conflicts();
-    n.rejected += o.rejected();
-    n.errors.addAll(o.errors());
-    config.listener().batchPushed(table, req.changes().size(), o.conflicts(), o.rejected());
+  }
+
+  /** The thread that sends push requests (created on first use, a daemon: it never keeps a JVM alive). */
+  private synchronized java.util.concurrent.ExecutorService sender() {
+    if (sender == null) {
+      sender = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "tidesync-push-" + replica.deviceId());
+        t.setDaemon(true);
+        return t;
+      });
+    }
+    return sender;
   }
 
   private static final class Counts {
@@ -293,6 +371,11 @@ public final class TidesyncClient implements AutoCloseable {
   public void close() {
     stop(Duration.ofSeconds(30));
     synchronized (flushLock) {
+      synchronized (this) {
+        if (sender != null) {
+          sender.shutdownNow();
+        }
+      }
       replica.close();
       if (ownsTransport) {
         transport.close();

@@ -84,6 +84,7 @@ public final class DeviceReplica implements AutoCloseable {
   public static final class PushScan {
     private int phase;
     private String lastKey = "";
+    private boolean built;
   }
 
   private final Path file;
@@ -184,6 +185,7 @@ public final class DeviceReplica implements AutoCloseable {
       return;
     }
     Sql.inTx(conn, "discovering tables of " + file, () -> {
+      Capture.migrateLegacyLog(conn);
       Map<String, TableSchema> known = new LinkedHashMap<>();
       String stored = meta("schema");
       if (stored != null) {
@@ -205,7 +207,7 @@ public final class DeviceReplica implements AutoCloseable {
         if (before == null) {
           Capture.installTriggers(conn, t);
           Capture.logExistingRows(conn, t);
-        } else if (!before.columns().equals(t.columns())) {
+        } else if (!before.columns().equals(t.columns()) || !Capture.hasTriggers(conn, t.name())) {
           Capture.installTriggers(conn, t);
         }
         next.put(t.name(), t);
@@ -289,24 +291,24 @@ public final class DeviceReplica implements AutoCloseable {
     // The oldest chunk of the log in commit order, each entry with the metadata of its row read
     // in the same query. The join matches only when the log's key text is already canonical
     // (one plain string or integer: the common case); other entries look their row up below.
-    PreparedStatement read = io.statement("SELECT l.seq, l.tbl, l.pk, l.op, l.mask, l.wall, l.ncols, "
+    PreparedStatement read = io.statement("SELECT " + Capture.ENTRY_COLUMNS + ", " + Capture.JOIN_KEY + ", "
         + "r.pk IS NOT NULL, r.ver, r.dirty, r.live, r.dead, r.pending, r.err "
-        + "FROM (SELECT seq, tbl, pk, op, mask, wall, ncols FROM _tidesync_log ORDER BY seq LIMIT " + Capture.LOG_CHUNK + ") l "
-        + "LEFT JOIN _tidesync_rows r ON r.tbl = l.tbl AND r.pk = l.pk ORDER BY l.seq");
-    record Entry(Capture.LogEntry log, RowMeta meta) {}
+        + "FROM (SELECT seq, cap, pk, op, mask, wall, vals FROM _tidesync_changes ORDER BY seq LIMIT " + Capture.LOG_CHUNK + ") l "
+        + "JOIN _tidesync_capture g ON g.id = l.cap "
+        + "LEFT JOIN _tidesync_rows r ON r.tbl = g.tbl AND r.pk = " + Capture.JOIN_KEY + " ORDER BY l.seq");
+    record Entry(Capture.LogEntry log, boolean joined, RowMeta meta) {}
     List<Entry> entries = new ArrayList<>();
     try (ResultSet rs = read.executeQuery()) {
       while (rs.next()) {
-        Capture.LogEntry e = new Capture.LogEntry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5),
-            rs.getLong(6), rs.getInt(7), null);
+        Capture.LogEntry e = Capture.entry(rs, 1);
         RowMeta m = null;
         TableSchema t = tables.get(e.table());
-        if (rs.getBoolean(8) && t != null) {
-          String live = rs.getString(11);
-          m = new RowMeta(rs.getLong(9), rs.getInt(10), live, rs.getString(12), Keys.unpackClocks(rs.getString(13), nonKey(t), live),
-              rs.getString(14));
+        if (rs.getBoolean(11) && t != null) {
+          String live = rs.getString(14);
+          m = new RowMeta(rs.getLong(12), rs.getInt(13), live, rs.getString(15), Keys.unpackClocks(rs.getString(16), nonKey(t), live),
+              rs.getString(17));
         }
-        entries.add(new Entry(e, m));
+        entries.add(new Entry(e, e.key().equals(rs.getString(10)), m));
       }
     }
     if (entries.isEmpty()) {
@@ -325,12 +327,12 @@ public final class DeviceReplica implements AutoCloseable {
       if (e.op().equals("U") && written.isEmpty()) {
         continue; // an UPDATE that changed no value is not a change
       }
-      String key = Keys.canonicalOfSqlite(e.key());
+      String key = e.key();
       String rowKey = e.table() + '\u0000' + key;
       RowMeta m;
       if (rows.containsKey(rowKey)) {
         m = rows.get(rowKey);
-      } else if (key.equals(e.key())) {
+      } else if (en.joined()) {
         m = en.meta(); // the join looked up the canonical key: its answer (even "no metadata") holds
       } else {
         m = loadMeta(e.table(), key);
@@ -410,14 +412,17 @@ public final class DeviceReplica implements AutoCloseable {
         // The whole schema travels with every batch (it is small): the first push of a dataset
         // creates all its tables, and the server sees new columns before rows that use them.
         PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), changes);
+        scan.built = true;
         return toOutbox(req);
       }
       if (scan.phase == 2 * n) {
         // Nothing (more) to push: still send the schema once if the server has not taken this
-        // version of it, so a new table or column reaches the dataset before any row does.
+        // version of it, so a new table or column reaches the dataset before any row does. A
+        // batch built by this scan carried it already (its answer may not be recorded yet: the
+        // client builds the next batch while the previous one is on the wire).
         scan.phase++;
         String current = new String(Wire.writeSchema(List.copyOf(tables.values())), StandardCharsets.UTF_8);
-        if (!tables.isEmpty() && !current.equals(meta("pushed_schema"))) {
+        if (!scan.built && !tables.isEmpty() && !current.equals(meta("pushed_schema"))) {
           PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), List.of());
           return toOutbox(req);
         }
@@ -767,12 +772,7 @@ public final class DeviceReplica implements AutoCloseable {
         }
       }
       // Log entries not absorbed yet count as pending too (one row may have several).
-      try (PreparedStatement ps = conn.prepareStatement("SELECT tbl, count(DISTINCT pk) FROM _tidesync_log GROUP BY tbl");
-          ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          pending.merge(rs.getString(1), rs.getLong(2), Long::sum);
-        }
-      }
+      Capture.pendingPerTable(conn).forEach((table, n) -> pending.merge(table, n, Long::sum));
       return new Pending(pending, failed);
     });
   }

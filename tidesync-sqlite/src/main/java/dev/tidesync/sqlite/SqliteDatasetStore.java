@@ -147,6 +147,7 @@ public final class SqliteDatasetStore implements DatasetStore {
 
   /** Tables created in the file by other means (a backend, an existing database) join the dataset. */
   private void adoptTables() throws SQLException {
+    Capture.migrateLegacyLog(writer);
     Introspect.Result found = Introspect.tables(writer, n -> ConflictPolicy.FIELD_MERGE);
     Map<String, TableSchema> next = new LinkedHashMap<>(schema);
     for (TableSchema t : found.tables()) {
@@ -155,7 +156,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         Capture.installTriggers(writer, t, true);
         Capture.logExistingRows(writer, t);
         next.put(t.name(), t);
-      } else if (known.columns().size() != t.columns().size()) {
+      } else if (known.columns().size() != t.columns().size() || !Capture.hasTriggers(writer, t.name())) {
         TableSchema merged = new TableSchema(t.name(), t.columns(), known.primaryKey(), known.foreignKeys(), known.policy());
         Capture.installTriggers(writer, merged, true);
         next.put(t.name(), merged);
@@ -582,8 +583,8 @@ public final class SqliteDatasetStore implements DatasetStore {
       if (e.op().equals("U") && written.isEmpty()) {
         continue;
       }
-      List<Object> pk = Keys.parseSqlite(e.key());
-      String key = Keys.canonical(pk);
+      String key = e.key();
+      List<Object> pk = Keys.parseCanonical(key);
       if (e.table().equals(skipTable) && key.equals(skipKey)) {
         continue;
       }
@@ -848,7 +849,7 @@ public final class SqliteDatasetStore implements DatasetStore {
   private void absorbPending() {
     lock.lock();
     try {
-      if (Sql.readTx(writer, "checking the capture log of " + name, () -> Sql.number(writer, "SELECT EXISTS (SELECT 1 FROM _tidesync_log)")) != 0) {
+      if (Sql.readTx(writer, "checking the capture log of " + name, () -> Capture.hasEntries(writer))) {
         long before = seq;
         try {
           Sql.inTx(writer, "absorbing local writes in " + name, () -> {

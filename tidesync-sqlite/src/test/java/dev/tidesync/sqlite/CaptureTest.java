@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.Statement;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -21,7 +22,9 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class CaptureTest {
   private static final Path SQLITE3 = Path.of("/usr/bin/sqlite3");
-  private static final String LOG = "SELECT tbl, pk, op, mask FROM _tidesync_log ORDER BY seq";
+  /** The log as table|key|op|mask: a one-column key is logged raw, an insert's or delete's mask is NULL ("all"). */
+  private static final String LOG = "SELECT g.tbl, l.pk, l.op, l.mask FROM _tidesync_changes l JOIN _tidesync_capture g ON g.id = l.cap "
+      + "ORDER BY l.seq";
 
   @TempDir Path dir;
 
@@ -37,17 +40,17 @@ class CaptureTest {
       assertThat(replica.tables()).extracting(TableSchema::name).containsExactly("items");
 
       sql(db, "INSERT INTO items VALUES ('i1', 'apple', 1)");
-      assertThat(rows(db, LOG)).containsExactly("items|[\"i1\"]|I|-1");
+      assertThat(rows(db, LOG)).containsExactly("items|i1|I|null");
 
       sql(db, "UPDATE items SET qty = 2 WHERE id = 'i1'");
       // qty is column 2 in declaration order: only its bit is set
-      assertThat(rows(db, LOG)).containsExactly("items|[\"i1\"]|I|-1", "items|[\"i1\"]|U|4");
+      assertThat(rows(db, LOG)).containsExactly("items|i1|I|null", "items|i1|U|4");
 
       sql(db, "DELETE FROM items WHERE id = 'i1'");
-      assertThat(rows(db, LOG)).containsExactly("items|[\"i1\"]|I|-1", "items|[\"i1\"]|U|4", "items|[\"i1\"]|D|0");
+      assertThat(rows(db, LOG)).containsExactly("items|i1|I|null", "items|i1|U|4", "items|i1|D|null");
 
       assertThat(replica.absorb()).isEqualTo(3);
-      assertThat(count(db, "SELECT count(*) FROM _tidesync_log")).isZero();
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_changes")).isZero();
       assertThat(replica.pending().total()).isEqualTo(1);
     }
   }
@@ -61,7 +64,7 @@ class CaptureTest {
       shell(db, "INSERT INTO items VALUES ('s1', 'pear', 5);");
       shell(db, "UPDATE items SET name = 'nashi' WHERE id = 's1';");
       shell(db, "DELETE FROM items WHERE id = 's1';");
-      assertThat(rows(db, LOG)).containsExactly("items|[\"s1\"]|I|-1", "items|[\"s1\"]|U|2", "items|[\"s1\"]|D|0");
+      assertThat(rows(db, LOG)).containsExactly("items|s1|I|null", "items|s1|U|2", "items|s1|D|null");
       assertThat(replica.absorb()).isEqualTo(3);
     }
   }
@@ -81,7 +84,7 @@ class CaptureTest {
         }
         c.rollback();
       }
-      assertThat(count(db, "SELECT count(*) FROM _tidesync_log")).isZero();
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_changes")).isZero();
 
       // A savepoint rolled back inside a committed transaction: only the surviving write is logged.
       try (Connection c = TestDb.connect(db); Statement s = c.createStatement()) {
@@ -93,7 +96,7 @@ class CaptureTest {
         s.execute("RELEASE sp");
         s.execute("COMMIT");
       }
-      assertThat(rows(db, LOG)).containsExactly("items|[\"x1\"]|I|-1");
+      assertThat(rows(db, LOG)).containsExactly("items|x1|I|null");
     }
   }
 
@@ -105,13 +108,13 @@ class CaptureTest {
         "INSERT INTO items VALUES ('i1', 'one', 1), ('i2', 'two', 2)",
         "INSERT INTO pairs VALUES (1, 'x', 0.5)");
     try (DeviceReplica replica = open(db)) {
-      assertThat(rows(db, "SELECT tbl, pk, op FROM _tidesync_log ORDER BY tbl, pk"))
-          .containsExactly("items|[\"i1\"]|I", "items|[\"i2\"]|I", "pairs|[1,\"x\"]|I");
+      assertThat(rows(db, "SELECT g.tbl, l.pk, l.op FROM _tidesync_changes l JOIN _tidesync_capture g ON g.id = l.cap "
+          + "ORDER BY g.tbl, l.pk")).containsExactly("items|i1|I", "items|i2|I", "pairs|[1,\"x\"]|I");
       assertThat(replica.pending().total()).isEqualTo(3);
     }
     // Reopening does not log the same rows again.
     try (DeviceReplica replica = open(db)) {
-      assertThat(count(db, "SELECT count(*) FROM _tidesync_log")).isEqualTo(3);
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_changes")).isEqualTo(3);
       assertThat(replica.absorb()).isEqualTo(3);
       assertThat(replica.pending().total()).isEqualTo(3);
     }
@@ -129,8 +132,55 @@ class CaptureTest {
       assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'")).isZero();
 
       sql(db, "INSERT INTO audit VALUES (2, 'after')", "UPDATE audit SET msg = 'x'", "DELETE FROM audit WHERE at = 1");
-      assertThat(count(db, "SELECT count(*) FROM _tidesync_log")).isZero();
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_changes")).isZero();
       assertThat(replica.pending().total()).isZero();
+    }
+  }
+
+  @Test
+  void aLogWrittenByTheEarlierTriggerFormatIsCarriedOverAndCaptureGoesOn() throws Exception {
+    Path db = dir.resolve("app.db");
+    sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER)", "CREATE TABLE pairs (a INTEGER, b TEXT, v REAL, PRIMARY KEY (a, b))");
+    try (DeviceReplica replica = open(db)) {
+      assertThat(replica.tables()).hasSize(2);
+    }
+    // Turn the file into what the previous build left behind: its log table and its triggers
+    // (as it generated them: table name, key as json_array, integer milliseconds, a WHEN clause).
+    String wall = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+    String when = "WHEN NOT EXISTS (SELECT 1 FROM _tidesync_apply)";
+    sql(db, "DROP TRIGGER _tidesync_ins_items", "DROP TRIGGER _tidesync_upd_items", "DROP TRIGGER _tidesync_updk_items",
+        "DROP TRIGGER _tidesync_del_items", "DROP TRIGGER _tidesync_ins_pairs", "DROP TRIGGER _tidesync_upd_pairs",
+        "DROP TRIGGER _tidesync_updk_pairs", "DROP TRIGGER _tidesync_del_pairs", "DROP TABLE _tidesync_changes",
+        "DROP TABLE _tidesync_capture",
+        "CREATE TABLE _tidesync_log (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, "
+            + "mask INTEGER NOT NULL, wall INTEGER NOT NULL, ncols INTEGER NOT NULL DEFAULT 0, vals TEXT)",
+        "CREATE TABLE _tidesync_apply (x INTEGER)",
+        "CREATE TRIGGER \"_tidesync_ins_items\" AFTER INSERT ON \"items\" " + when + " BEGIN INSERT INTO _tidesync_log "
+            + "(tbl, pk, op, mask, wall, ncols) VALUES ('items', json_array(CASE typeof(NEW.\"id\") WHEN 'blob' THEN "
+            + "json_object('$hex', hex(NEW.\"id\")) ELSE NEW.\"id\" END), 'I', -1, " + wall + ", 3); END",
+        "CREATE TRIGGER \"_tidesync_upd_items\" AFTER UPDATE ON \"items\" " + when + " AND (NEW.\"id\" IS OLD.\"id\") BEGIN "
+            + "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall, ncols) VALUES ('items', json_array(NEW.\"id\"), 'U', "
+            + "(0 | (CASE WHEN NEW.\"name\" IS NOT OLD.\"name\" THEN 2 ELSE 0 END) | (CASE WHEN NEW.\"qty\" IS NOT OLD.\"qty\" "
+            + "THEN 4 ELSE 0 END)), " + wall + ", 3); END",
+        "CREATE TRIGGER \"_tidesync_ins_pairs\" AFTER INSERT ON \"pairs\" " + when + " BEGIN INSERT INTO _tidesync_log "
+            + "(tbl, pk, op, mask, wall, ncols) VALUES ('pairs', json_array(NEW.\"a\", NEW.\"b\"), 'I', -1, " + wall + ", 3); END");
+    sql(db, "INSERT INTO items VALUES ('i1', 'one', 1)", "UPDATE items SET qty = 2 WHERE id = 'i1'", "INSERT INTO pairs VALUES (1, 'x', 0.5)");
+    List<String> walls = rows(db, "SELECT wall FROM _tidesync_log ORDER BY seq");
+    assertThat(walls).hasSize(3);
+
+    try (DeviceReplica replica = open(db)) {
+      assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('_tidesync_log', '_tidesync_apply')")).isZero();
+      assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%_tidesync_log%'")).isZero();
+      assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE '_tidesync_%'")).isEqualTo(8);
+      // The old entries keep their key form (json), operation, mask and time.
+      assertThat(rows(db, LOG)).containsExactly("items|[\"i1\"]|I|-1", "items|[\"i1\"]|U|4", "pairs|[1,\"x\"]|I|-1");
+      assertThat(rows(db, "SELECT CAST(round((wall - 2440587.5) * 86400000.0) AS INTEGER) FROM _tidesync_changes ORDER BY seq"))
+          .isEqualTo(walls);
+
+      sql(db, "INSERT INTO items VALUES ('i2', 'two', 2)"); // captured by the current triggers
+      assertThat(rows(db, LOG)).endsWith("items|i2|I|null");
+      assertThat(replica.absorb()).isEqualTo(4);
+      assertThat(replica.pending().pending()).containsEntry("items", 2L).containsEntry("pairs", 1L);
     }
   }
 

@@ -96,11 +96,11 @@ class CaptureFromAnyConnectionTest extends ReplicaTestSupport {
         s.executeUpdate("INSERT INTO items VALUES ('ghost', 'never', 1)");
         s.executeUpdate("UPDATE items SET qty = 99 WHERE id = 'seed'");
         s.executeUpdate("DELETE FROM items WHERE id = 'seed'");
-        assertThat(count(a, "SELECT count(*) FROM _tidesync_log")).as("other connections do not see uncommitted log entries").isZero();
+        assertThat(count(a, "SELECT count(*) FROM _tidesync_changes")).as("other connections do not see uncommitted log entries").isZero();
       }
       app.rollback();
     }
-    assertThat(count(a, "SELECT count(*) FROM _tidesync_log")).isZero();
+    assertThat(count(a, "SELECT count(*) FROM _tidesync_changes")).isZero();
     assertThat(ca.status().pending()).isEmpty();
 
     SyncReport ra = ca.flush();
@@ -115,7 +115,7 @@ class CaptureFromAnyConnectionTest extends ReplicaTestSupport {
     sql(a, ITEMS, "CREATE TABLE pairs (k1 INTEGER, k2 TEXT, v REAL, PRIMARY KEY (k1, k2))",
         "INSERT INTO items VALUES ('p1', 'old', 1), ('p2', 'older', 2), ('p3', NULL, NULL)",
         "INSERT INTO pairs VALUES (1, 'x', 1.5), (2, 'y', NULL)");
-    assertThat(Db.tableExists(a, "_tidesync_log")).isFalse();
+    assertThat(Db.tableExists(a, "_tidesync_changes")).isFalse();
 
     TidesyncClient ca = cluster.device("a");
     SyncReport ra = ca.flush();

@@ -51,7 +51,7 @@ class NoEchoTest extends ReplicaTestSupport {
 
     SyncReport first = cb.flush();
     assertThat(first.pulled()).isEqualTo(2);
-    assertThat(count(b, "SELECT count(*) FROM _tidesync_log")).as("applying a pull is not captured").isZero();
+    assertThat(count(b, "SELECT count(*) FROM _tidesync_changes")).as("applying a pull is not captured").isZero();
     assertThat(cb.status().pendingTotal()).isZero();
     assertThat(cb.flush().pushed()).isZero();
 
@@ -60,7 +60,7 @@ class NoEchoTest extends ReplicaTestSupport {
     SyncReport pulled = cb.flush();
     assertThat(pulled.pulled()).isEqualTo(3);
     assertThat(rows(b, "SELECT id, name FROM items ORDER BY id")).containsExactly("i1|uno", "i3|three");
-    assertThat(count(b, "SELECT count(*) FROM _tidesync_log")).isZero();
+    assertThat(count(b, "SELECT count(*) FROM _tidesync_changes")).isZero();
     SyncReport next = cb.flush();
     assertThat(next.pushed()).as("B pushes nothing it only received").isZero();
     assertThat(next.pulled()).isZero();

@@ -6,9 +6,11 @@ import static dev.tidesync.sqlite.internal.Sql.q;
 
 import dev.tidesync.protocol.ColumnSchema;
 import dev.tidesync.protocol.TableSchema;
+import dev.tidesync.core.internal.Keys;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
@@ -16,35 +18,46 @@ import java.util.stream.Collectors;
  *
  * <p>Triggers are plain SQL with no application-defined function, so writes from any connection
  * (the app's JDBC code, the sqlite3 shell, another process) are captured in the same transaction
- * as the write. A trigger only appends to {@code _tidesync_log}: the table, the key as SQLite's
- * {@code json_array}, the operation, a bitmask of changed columns and the wall-clock
- * milliseconds. Clocks, versions and values are derived later, when the log is absorbed.
+ * as the write. A trigger only appends one narrow row to {@code _tidesync_changes}: which capture
+ * (an integer naming the table and the column count its triggers were made for, see
+ * {@code _tidesync_capture}), the key, the operation, for an update a bitmask of changed columns,
+ * and {@code julianday()}. Clocks, versions and values are derived later, when the log is
+ * absorbed. Every part of that row is there because the trigger runs once per written row and its
+ * cost is the capture overhead: a one-column key is logged as the raw value (no JSON), the table
+ * as an integer, the time as SQLite's cheapest clock read (the milliseconds are computed at
+ * absorb), and an insert's mask is left NULL ("all columns").
  *
- * <p>While Tidesync applies remote changes, {@code _tidesync_apply} holds a row inside that same
- * write transaction, and the triggers' WHEN clause skips capture: pulled changes are never
- * pushed back. No other connection can write during that transaction (SQLite has one writer), so
- * no app write is ever mistaken for a remote one.
+ * <p>Tidesync's own writes (applying pulled changes) must not be captured, or they would be
+ * pushed back. The triggers have no WHEN clause for that (it would cost every app write a
+ * lookup); instead the connection that applies has a TEMP trigger on the log, which exists only
+ * on that connection, and which drops the log row with {@code RAISE(IGNORE)} while
+ * {@code temp._tidesync_applying} holds a row. That row is written inside the apply's own write
+ * transaction and no other connection can write meanwhile (SQLite has one writer), so no app
+ * write is ever mistaken for a remote one, and no other connection even sees the TEMP trigger.
  */
 public final class Capture {
   /** Columns beyond this many get no per-column bit: an update then counts as touching all columns. */
   public static final int MASK_COLUMNS = 62;
 
-  static final String WALL = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+  /** The log, and the table that names what its {@code cap} column refers to. */
+  static final String LOG = "_tidesync_changes";
+
+  private static final double UNIX_EPOCH_JULIAN_DAY = 2440587.5;
+  private static final double MILLIS_PER_DAY = 86_400_000.0;
 
   private Capture() {}
 
   public static void createMetaTables(Connection c) throws SQLException {
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID");
-    exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_log (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, "
-        + "op TEXT NOT NULL, mask INTEGER NOT NULL, wall INTEGER NOT NULL, ncols INTEGER NOT NULL DEFAULT 0)");
-    if (Sql.number(c, "SELECT count(*) FROM pragma_table_info('_tidesync_log') WHERE name = 'ncols'") == 0) {
-      // Files made before the column existed (development builds of 0.1.0).
-      exec(c, "ALTER TABLE _tidesync_log ADD COLUMN ncols INTEGER NOT NULL DEFAULT 0");
-    }
-    if (Sql.number(c, "SELECT count(*) FROM pragma_table_info('_tidesync_log') WHERE name = 'vals'") == 0) {
-      exec(c, "ALTER TABLE _tidesync_log ADD COLUMN vals TEXT");
-    }
-    exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_apply (x INTEGER)");
+    // keyform: 'raw' when the trigger logs a one-column key as its value, 'json' when it logs a
+    // json_array of the key's columns (BLOBs as {"$hex": ...}).
+    exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_capture (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, ncols INTEGER NOT NULL, "
+        + "keyform TEXT NOT NULL)");
+    // pk and wall have no declared type: no affinity, so a key is kept exactly as the row holds
+    // it (TEXT, INTEGER, BLOB, even NULL, which SQLite allows in a non-integer key: the app's
+    // write must never fail because of capture) and julianday() stays a REAL.
+    exec(c, "CREATE TABLE IF NOT EXISTS " + LOG + " (seq INTEGER PRIMARY KEY, cap INTEGER NOT NULL, pk, op TEXT NOT NULL, "
+        + "mask INTEGER, wall NOT NULL, vals TEXT)");
     // One row per synced row. Device columns: ver (server version last seen, the base of the next
     // push), dirty (0 clean, 1 pending, 2 failed), pending ({col: clock} of unpushed columns),
     // err. Server columns: clocks ({col: clock}), origin (device whose unmodified write this is),
@@ -52,15 +65,55 @@ public final class Capture {
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, ver INTEGER NOT NULL DEFAULT 0, "
         + "live TEXT, dead TEXT, clocks TEXT, origin TEXT, tomb TEXT, dirty INTEGER NOT NULL DEFAULT 0, pending TEXT, err TEXT, "
         + "PRIMARY KEY (tbl, pk)) WITHOUT ROWID");
-    exec(c, "DELETE FROM _tidesync_apply");
+    // This connection's switch for its own writes (see the class comment). TEMP objects belong to
+    // this connection alone and vanish with it.
+    exec(c, "CREATE TEMP TABLE IF NOT EXISTS _tidesync_applying (x INTEGER)");
+    exec(c, "CREATE TEMP TRIGGER IF NOT EXISTS _tidesync_skip_own BEFORE INSERT ON main." + LOG
+        + " WHEN EXISTS (SELECT 1 FROM temp._tidesync_applying) BEGIN SELECT RAISE(IGNORE); END");
+    exec(c, "DELETE FROM temp._tidesync_applying");
   }
 
+  /** From here until {@link #endApply} (same transaction), this connection's writes are not captured. */
   public static void beginApply(Connection c) throws SQLException {
-    exec(c, "INSERT INTO _tidesync_apply VALUES (1)");
+    exec(c, "INSERT INTO temp._tidesync_applying VALUES (1)");
   }
 
   public static void endApply(Connection c) throws SQLException {
-    exec(c, "DELETE FROM _tidesync_apply");
+    exec(c, "DELETE FROM temp._tidesync_applying");
+  }
+
+  /**
+   * Moves a log written by an earlier build's triggers ({@code _tidesync_log}: table name, key as
+   * json_array, integer milliseconds) into {@link #LOG} and drops those triggers and that table.
+   * Returns true when it did. Must run in the same write transaction that reinstalls the triggers
+   * (see {@link #hasTriggers}), or writes in between would not be captured.
+   */
+  public static boolean migrateLegacyLog(Connection c) throws SQLException {
+    if (Sql.number(c, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_tidesync_log'") == 0) {
+      return false;
+    }
+    boolean hasNcols = Sql.number(c, "SELECT count(*) FROM pragma_table_info('_tidesync_log') WHERE name = 'ncols'") > 0;
+    boolean hasVals = Sql.number(c, "SELECT count(*) FROM pragma_table_info('_tidesync_log') WHERE name = 'vals'") > 0;
+    // Without ncols (the first development builds) an entry counts as written in every column.
+    String ncols = hasNcols ? "l.ncols" : "0";
+    exec(c, "INSERT INTO _tidesync_capture (tbl, ncols, keyform) SELECT DISTINCT l.tbl, " + ncols + ", 'json' FROM _tidesync_log l");
+    exec(c, "INSERT INTO " + LOG + " (cap, pk, op, mask, wall, vals) SELECT g.id, l.pk, l.op, l.mask, l.wall / "
+        + MILLIS_PER_DAY + " + " + UNIX_EPOCH_JULIAN_DAY + ", " + (hasVals ? "l.vals" : "NULL")
+        + " FROM _tidesync_log l JOIN _tidesync_capture g ON g.tbl = l.tbl AND g.ncols = " + ncols
+        + " AND g.keyform = 'json' ORDER BY l.seq");
+    List<String> old = new java.util.ArrayList<>();
+    try (java.sql.Statement s = c.createStatement();
+        java.sql.ResultSet rs = s.executeQuery("SELECT name FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%_tidesync_log%'")) {
+      while (rs.next()) {
+        old.add(rs.getString(1));
+      }
+    }
+    for (String name : old) {
+      exec(c, "DROP TRIGGER " + q(name));
+    }
+    exec(c, "DROP TABLE _tidesync_log");
+    exec(c, "DROP TABLE IF EXISTS _tidesync_apply");
+    return true;
   }
 
   static String triggerName(String kind, String table) {
@@ -71,6 +124,12 @@ public final class Capture {
     for (String kind : List.of("ins", "upd", "updk", "del")) {
       exec(c, "DROP TRIGGER IF EXISTS " + triggerName(kind, table));
     }
+  }
+
+  /** Whether all four capture triggers of a table exist (they can be missing after {@link #migrateLegacyLog}). */
+  public static boolean hasTriggers(Connection c, String table) throws SQLException {
+    return Sql.number(c, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?, ?, ?)", table,
+        "_tidesync_ins_" + table, "_tidesync_upd_" + table, "_tidesync_updk_" + table, "_tidesync_del_" + table) == 4;
   }
 
   /** (Re)creates the four capture triggers of a table for its current columns. */
@@ -86,24 +145,29 @@ public final class Capture {
    */
   public static void installTriggers(Connection c, TableSchema t, boolean keepDeletedValues) throws SQLException {
     dropTriggers(c, t.name());
-    String tbl = lit(t.name());
-    String when = "WHEN NOT EXISTS (SELECT 1 FROM _tidesync_apply)";
+    // A capture row per installation: entries logged by earlier triggers keep the column count
+    // those triggers knew. Rows no entry refers to any more are dropped here.
+    Sql.update(c, "DELETE FROM _tidesync_capture WHERE tbl = ? AND id NOT IN (SELECT cap FROM " + LOG + ")", t.name());
+    long cap = captureId(c, t);
     String newKey = key(t, "NEW");
     String oldKey = key(t, "OLD");
     String samePk = t.primaryKey().stream().map(k -> "NEW." + q(k) + " IS OLD." + q(k)).collect(Collectors.joining(" AND "));
-    String log = "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall, ncols) VALUES ";
-    int n = t.columns().size();
-    exec(c, "CREATE TRIGGER " + triggerName("ins", t.name()) + " AFTER INSERT ON " + q(t.name()) + " " + when
-        + " BEGIN " + log + "(" + tbl + ", " + newKey + ", 'I', -1, " + WALL + ", " + n + "); END");
-    exec(c, "CREATE TRIGGER " + triggerName("upd", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " " + when + " AND (" + samePk + ")"
-        + " BEGIN " + log + "(" + tbl + ", " + newKey + ", 'U', " + mask(t) + ", " + WALL + ", " + n + "); END");
-    String logDelete = "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall, ncols, vals) VALUES (" + tbl + ", " + oldKey + ", 'D', 0, "
-        + WALL + ", " + n + ", " + (keepDeletedValues ? oldValues(t) : "NULL") + ")";
-    exec(c, "CREATE TRIGGER " + triggerName("updk", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " " + when + " AND NOT (" + samePk + ")"
-        + " BEGIN " + logDelete + "; "
-        + log + "(" + tbl + ", " + newKey + ", 'I', -1, " + WALL + ", " + n + "); END");
-    exec(c, "CREATE TRIGGER " + triggerName("del", t.name()) + " AFTER DELETE ON " + q(t.name()) + " " + when
-        + " BEGIN " + logDelete + "; END");
+    String ins = "INSERT INTO " + LOG + " (cap, pk, op, wall) VALUES (" + cap + ", " + newKey + ", 'I', julianday())";
+    String del = "INSERT INTO " + LOG + " (cap, pk, op, wall, vals) VALUES (" + cap + ", " + oldKey + ", 'D', julianday(), "
+        + (keepDeletedValues ? oldValues(t) : "NULL") + ")";
+    exec(c, "CREATE TRIGGER " + triggerName("ins", t.name()) + " AFTER INSERT ON " + q(t.name()) + " BEGIN " + ins + "; END");
+    exec(c, "CREATE TRIGGER " + triggerName("upd", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " WHEN " + samePk
+        + " BEGIN INSERT INTO " + LOG + " (cap, pk, op, mask, wall) VALUES (" + cap + ", " + newKey + ", 'U', " + mask(t)
+        + ", julianday()); END");
+    exec(c, "CREATE TRIGGER " + triggerName("updk", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " WHEN NOT (" + samePk + ")"
+        + " BEGIN " + del + "; " + ins + "; END");
+    exec(c, "CREATE TRIGGER " + triggerName("del", t.name()) + " AFTER DELETE ON " + q(t.name()) + " BEGIN " + del + "; END");
+  }
+
+  private static long captureId(Connection c, TableSchema t) throws SQLException {
+    Sql.update(c, "INSERT INTO _tidesync_capture (tbl, ncols, keyform) VALUES (?, ?, ?)", t.name(), t.columns().size(),
+        t.primaryKey().size() == 1 ? "raw" : "json");
+    return Sql.number(c, "SELECT last_insert_rowid()");
   }
 
   /**
@@ -126,7 +190,7 @@ public final class Capture {
     return out;
   }
 
-  /** One captured write, as a trigger logged it. */
+  /** One captured write, as a trigger logged it; {@code key} is already canonical (see {@link Keys#canonical}). */
   public record LogEntry(long seq, String table, String key, String op, long mask, long wall, int ncols, String values) {
     /** The non-key columns this entry counts as written (see {@link Capture#changedColumns}). */
     public List<String> written(TableSchema t) {
@@ -137,15 +201,42 @@ public final class Capture {
   /** Log entries processed per step: bounds memory however large a backlog grows. */
   public static final int LOG_CHUNK = 5000;
 
+  /**
+   * The columns {@link #entry} reads, from a query over {@code LOG l JOIN _tidesync_capture g}:
+   * seq, table, key, keyform, op, mask, wall, ncols, vals.
+   */
+  public static final String ENTRY_COLUMNS = "l.seq, g.tbl, l.pk, g.keyform, l.op, l.mask, l.wall, g.ncols, l.vals";
+
+  /**
+   * The key text a log entry's row has in {@code _tidesync_rows} when the log holds it in its
+   * canonical form already (one plain string or integer: the common case), as an SQL expression
+   * for joins; other entries ({@code NULL} or a mismatch) look their row up by the Java key.
+   */
+  public static final String JOIN_KEY = "(CASE WHEN g.keyform = 'json' THEN l.pk WHEN typeof(l.pk) IN ('text', 'integer') "
+      + "THEN json_array(l.pk) END)";
+
+  /** Reads {@link #ENTRY_COLUMNS} starting at column {@code at}. */
+  public static LogEntry entry(java.sql.ResultSet rs, int at) throws SQLException {
+    Object pk = Sql.read(rs, at + 2);
+    String key = "json".equals(rs.getString(at + 3)) ? Keys.canonicalOfSqlite((String) pk) : Keys.canonical(java.util.Collections.singletonList(pk));
+    long mask = rs.getObject(at + 5) == null ? -1 : rs.getLong(at + 5);
+    return new LogEntry(rs.getLong(at), rs.getString(at + 1), key, rs.getString(at + 4), mask, wallMillis(rs.getDouble(at + 6)),
+        rs.getInt(at + 7), rs.getString(at + 8));
+  }
+
+  /** julianday() as the triggers log it, back to Unix milliseconds (a REAL day holds them exactly to well under 1 ms). */
+  static long wallMillis(double julianDay) {
+    return Math.round((julianDay - UNIX_EPOCH_JULIAN_DAY) * MILLIS_PER_DAY);
+  }
+
   /** The oldest {@link #LOG_CHUNK} log entries, in commit order. */
   public static List<LogEntry> readLog(RowIo io) throws SQLException {
     List<LogEntry> out = new java.util.ArrayList<>();
-    java.sql.PreparedStatement ps = io.statement("SELECT seq, tbl, pk, op, mask, wall, ncols, vals FROM _tidesync_log ORDER BY seq LIMIT "
-        + LOG_CHUNK);
+    java.sql.PreparedStatement ps = io.statement("SELECT " + ENTRY_COLUMNS + " FROM " + LOG + " l JOIN _tidesync_capture g ON g.id = l.cap "
+        + "ORDER BY l.seq LIMIT " + LOG_CHUNK);
     try (java.sql.ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
-        out.add(new LogEntry(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getLong(5), rs.getLong(6), rs.getInt(7),
-            rs.getString(8)));
+        out.add(entry(rs, 1));
       }
     }
     return out;
@@ -153,15 +244,36 @@ public final class Capture {
 
   /** Removes log entries up to and including {@code seq} (after they were absorbed). */
   public static void trimLog(RowIo io, long seq) throws SQLException {
-    java.sql.PreparedStatement ps = io.statement("DELETE FROM _tidesync_log WHERE seq <= ?");
+    java.sql.PreparedStatement ps = io.statement("DELETE FROM " + LOG + " WHERE seq <= ?");
     ps.setLong(1, seq);
     ps.executeUpdate();
   }
 
-  /** Logs every existing row of a table as an insert: the initial load of a newly captured table. */
+  /** Whether any captured write waits to be absorbed. */
+  public static boolean hasEntries(Connection c) throws SQLException {
+    return Sql.number(c, "SELECT EXISTS (SELECT 1 FROM " + LOG + ")") != 0;
+  }
+
+  /** Distinct rows with unabsorbed log entries, per table. */
+  public static Map<String, Long> pendingPerTable(Connection c) throws SQLException {
+    Map<String, Long> out = new java.util.TreeMap<>();
+    try (java.sql.Statement s = c.createStatement(); java.sql.ResultSet rs = s.executeQuery("SELECT g.tbl, count(DISTINCT l.pk) FROM "
+        + LOG + " l JOIN _tidesync_capture g ON g.id = l.cap GROUP BY g.tbl")) {
+      while (rs.next()) {
+        out.merge(rs.getString(1), rs.getLong(2), Long::sum);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Logs every existing row of a table as an insert: the initial load of a newly captured table.
+   * Call after {@link #installTriggers}: the entries name the capture those triggers use.
+   */
   public static int logExistingRows(Connection c, TableSchema t) throws SQLException {
-    return Sql.update(c, "INSERT INTO _tidesync_log (tbl, pk, op, mask, wall, ncols) SELECT " + lit(t.name()) + ", "
-        + key(t, null) + ", 'I', -1, " + WALL + ", " + t.columns().size() + " FROM " + q(t.name()));
+    long cap = Sql.number(c, "SELECT max(id) FROM _tidesync_capture WHERE tbl = ?", t.name());
+    return Sql.update(c, "INSERT INTO " + LOG + " (cap, pk, op, wall) SELECT " + cap + ", " + key(t, null) + ", 'I', julianday() FROM "
+        + q(t.name()));
   }
 
   /** A JSON object of OLD's values: BLOBs as {"$hex": ...}, REALs as {"$r": 17-digit text}. */
@@ -175,6 +287,9 @@ public final class Capture {
 
   private static String key(TableSchema t, String alias) {
     String prefix = alias == null ? "" : alias + ".";
+    if (t.primaryKey().size() == 1) {
+      return prefix + q(t.primaryKey().get(0)); // keyform 'raw' (see captureId)
+    }
     return "json_array(" + t.primaryKey().stream()
         .map(k -> "CASE typeof(" + prefix + q(k) + ") WHEN 'blob' THEN json_object('$hex', hex(" + prefix + q(k) + ")) ELSE "
             + prefix + q(k) + " END")
