@@ -3,6 +3,10 @@ package dev.tidesync.it.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tidesync.it.ServerStores;
+import dev.tidesync.it.auth.Api;
+import dev.tidesync.server.Role;
+import dev.tidesync.server.Tokens;
+import java.time.Duration;
 import dev.tidesync.pg.PgTestDatabase;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -342,7 +346,85 @@ class CliEndToEndTest {
     assertThat(String.join("\n", serverLines)).contains("INSECURE: no auth");
   }
 
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void rateLimitsSetOnTheCommandLineAnswer429WithRetryAfter() throws Exception {
+    RatedServer limited = startServerWithRates("1:3", "1:5");
+    Api api = limited.api();
+    String noisy = limited.token("noisy");
+    String quiet = limited.token("quiet");
+
+    // The device's burst of 3 (one more if a second passed meanwhile), then 429 for the device.
+    int noisyPassed = api.untilLimited(noisy, 20);
+    assertThat(noisyPassed).isBetween(3, 4);
+    Api.Answer overDevice = api.get("/v1/datasets", noisy);
+    assertThat(overDevice.status()).isEqualTo(429);
+    assertThat(overDevice.retryAfter()).as("at 1 request/s the next token comes within a second").isEqualTo("1");
+    assertThat(overDevice.body()).contains("too many requests for this device");
+    // Other devices of the tenant have buckets of their own but share the tenant's 5 (a refused
+    // request takes none): one more device uses up what is left, and a third one, its own bucket
+    // full, is refused for the tenant (its device bucket could bind only after 3 s of refills).
+    assertThat(api.untilLimited(quiet, 20)).isPositive();
+    String third = limited.token("third");
+    assertThat(api.untilLimited(third, 20)).isLessThan(3);
+    Api.Answer overTenant = api.get("/v1/datasets", third);
+    assertThat(overTenant.status()).isEqualTo(429);
+    assertThat(overTenant.retryAfter()).isEqualTo("1");
+    assertThat(overTenant.body()).contains("too many requests for this tenant");
+
+    assertThat(stopServer()).as("-v logs the limits in force").contains("rate limits: per device 1/s (burst 3), per tenant 1/s (burst 5)");
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void rateLimitsCanBeTurnedOff() throws Exception {
+    RatedServer unlimited = startServerWithRates("off", "off");
+    // One device, as fast as it can, until it has sent more than the default device limit (100/s,
+    // bursts of 200) would have let through in the time taken, by a margin: none is refused.
+    String device = unlimited.token("busy");
+    long start = System.nanoTime();
+    int passed = 0;
+    double allowedByDefault = 200;
+    while (passed <= allowedByDefault + 50 && System.nanoTime() - start < TimeUnit.SECONDS.toNanos(60)) {
+      Api.Answer r = unlimited.api().get("/v1/datasets", device);
+      assertThat(r.status()).as("request %d: %s", passed + 1, r).isEqualTo(200);
+      passed++;
+      allowedByDefault = 200 + 100 * (System.nanoTime() - start) / 1e9;
+    }
+    assertThat((double) passed).as("requests sent, more than the default limit allows in %d ms", (System.nanoTime() - start) / 1_000_000)
+        .isGreaterThan(allowedByDefault);
+    assertThat(stopServer()).contains("rate limits: per device off, per tenant off");
+  }
+
   // ------------------------------------------------------------------------------------ helpers
+
+  /** A server process with rate limits, and the signing key it shares with this test. */
+  private record RatedServer(Api api, Tokens tokens) {
+    /** A read token of tenant acme for the device. */
+    String token(String device) {
+      return tokens.create("acme", List.of("*"), device, Role.READ, Duration.ofHours(1));
+    }
+  }
+
+  /**
+   * Starts {@code tidesync -v server --rate-device DEVICE --rate-tenant TENANT} with a key file
+   * this test also reads, so that it mints tokens itself rather than start a JVM per token.
+   */
+  private RatedServer startServerWithRates(String device, String tenant) throws Exception {
+    String key = Tokens.newKey();
+    Path keyFile = dir.resolve("jwt.key");
+    java.nio.file.Files.writeString(keyFile, key);
+    server = start("-v", "server", "--data", dir.resolve("rated-data").toString(), "--port", "0", "--jwt-key", keyFile.toString(),
+        "--rate-device", device, "--rate-tenant", tenant);
+    return new RatedServer(new Api(awaitUrl(server)), Tokens.withKey(key));
+  }
+
+  /** SIGTERM to the server; returns what it printed on stderr once it has ended. */
+  private String stopServer() throws Exception {
+    sigterm(server);
+    assertThat(server.waitFor(10, TimeUnit.SECONDS)).as("server exits within 10 s of SIGTERM").isTrue();
+    return serverErr.poll(10, TimeUnit.SECONDS);
+  }
 
   /** {@code tidesync token create ...}: the token is the last line of its output. */
   private static String token(Store store, String tenant, String dataset, String device, String role) throws Exception {
