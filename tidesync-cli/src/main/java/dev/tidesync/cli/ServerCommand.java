@@ -1,8 +1,10 @@
 package dev.tidesync.cli;
 
 import dev.tidesync.cli.internal.CliException;
+import dev.tidesync.cli.internal.RateLimits;
 import dev.tidesync.cli.internal.StorageOptions;
 import dev.tidesync.core.Storage;
+import dev.tidesync.server.RateLimit;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
 import java.io.IOException;
@@ -48,6 +50,17 @@ final class ServerCommand implements Callable<Integer> {
       description = "Token signing key (a JWK or base64 of >= 32 bytes) instead of the one kept in the storage.")
   Path jwtKey;
 
+  // No defaultValue: the fields start at the server's own defaults, so there is one source of them.
+  @Option(names = "--rate-device", paramLabel = "RATE", converter = RateLimits.class,
+      description = "Requests per device: PER_SECOND[:BURST] (e.g. 100:200; without BURST, twice the rate) or off. "
+          + "Over it: 429 with Retry-After. Default: ${DEFAULT-VALUE}")
+  RateLimit deviceLimit = ServerConfig.DEFAULT_DEVICE_LIMIT;
+
+  @Option(names = "--rate-tenant", paramLabel = "RATE", converter = RateLimits.class,
+      description = "Requests per tenant, all its devices together (with --insecure: every request): PER_SECOND[:BURST] or off. "
+          + "Default: ${DEFAULT-VALUE}")
+  RateLimit tenantLimit = ServerConfig.DEFAULT_TENANT_LIMIT;
+
   @Override
   public Integer call() throws InterruptedException {
     if (port < 0 || port > 65_535) {
@@ -59,7 +72,8 @@ final class ServerCommand implements Callable<Integer> {
     if (insecure && jwtKey != null) {
       throw new ParameterException(spec.commandLine(), "--insecure and --jwt-key exclude each other");
     }
-    ServerConfig config = ServerConfig.defaults().withHost(host).withPort(port).withInsecure(insecure);
+    ServerConfig config = ServerConfig.defaults().withHost(host).withPort(port).withInsecure(insecure)
+        .withDeviceLimit(deviceLimit).withTenantLimit(tenantLimit);
     if (jwtKey != null) {
       config = config.withSigningKey(readKey(jwtKey));
     }
@@ -89,6 +103,7 @@ final class ServerCommand implements Callable<Integer> {
       err.flush();
       LoggerFactory.getLogger(ServerCommand.class).warn("server started with --insecure: auth is off");
     }
+    LoggerFactory.getLogger(ServerCommand.class).info("rate limits: per device {}, per tenant {}", deviceLimit, tenantLimit);
     out.println("Tidesync server listening on " + server.url() + " (data: " + storageOptions.describe() + ")"
         + (insecure ? " INSECURE: no auth" : ""));
     out.flush();

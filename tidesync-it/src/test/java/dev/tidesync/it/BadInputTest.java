@@ -73,14 +73,11 @@ class BadInputTest {
   /** Everything a bad request must leave as it was, read as a backend would. */
   String state() throws Exception {
     DatasetId id = DatasetId.of("field");
-    String tables = store.name().equals("sqlite")
-        ? "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-        : "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1";
     return ServerStores.rows(store, storage, id, "SELECT id, n FROM t ORDER BY id")
         + " seq=" + ServerStores.rows(store, storage, id, "SELECT v FROM _tidesync_meta WHERE k = 'seq'")
         + " conflicts=" + ServerStores.rows(store, storage, id, "SELECT count(*) FROM _tidesync_conflicts")
         + " batches=" + ServerStores.rows(store, storage, id, "SELECT count(*) FROM _tidesync_batches")
-        + " tables=" + ServerStores.rows(store, storage, id, tables);
+        + " tables=" + ServerStores.tables(store, storage, id);
   }
 
   @ParameterizedTest(name = "{0}")

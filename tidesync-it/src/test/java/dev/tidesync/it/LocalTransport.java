@@ -8,11 +8,14 @@ import dev.tidesync.protocol.PushRequest;
 import dev.tidesync.protocol.PushResult;
 import dev.tidesync.protocol.Wire;
 
-/** A transport that calls a store in-process, through the wire codec (so encoding is exercised). */
-final class LocalTransport implements Transport {
+/**
+ * A transport that calls a store in-process, through the wire codec both ways (so value encoding
+ * is exercised). Not final: a test may hold a call at a chosen point (WriteDuringPullTest).
+ */
+public class LocalTransport implements Transport {
   private final Storage storage;
 
-  LocalTransport(Storage storage) {
+  public LocalTransport(Storage storage) {
     this.storage = storage;
   }
 

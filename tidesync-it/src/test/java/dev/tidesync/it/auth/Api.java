@@ -1,5 +1,7 @@
 package dev.tidesync.it.auth;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.tidesync.protocol.Checksums;
 import dev.tidesync.protocol.Wire;
 import java.net.URI;
@@ -10,9 +12,9 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 
 /** Raw HTTP to a real server on 127.0.0.1, so that tests can send what no well-behaved client would. */
-final class Api {
+public final class Api {
   /** A finished exchange: status, Retry-After / WWW-Authenticate headers, body text. */
-  record Answer(int status, String retryAfter, String wwwAuthenticate, String body) {
+  public record Answer(int status, String retryAfter, String wwwAuthenticate, String body) {
     @Override
     public String toString() {
       return status + " " + body;
@@ -22,13 +24,30 @@ final class Api {
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
   private final String url;
 
-  Api(String url) {
+  public Api(String url) {
     this.url = url;
   }
 
-  Answer get(String path, String token, String... headers) throws Exception {
+  public Answer get(String path, String token, String... headers) throws Exception {
     HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url + path)).GET();
     return send(b, token, headers);
+  }
+
+  /**
+   * Lists datasets with {@code token} until the first 429 (at most {@code max} requests), checking
+   * that the 429 says when to come back; returns how many went through.
+   */
+  public int untilLimited(String token, int max) throws Exception {
+    for (int i = 0; i < max; i++) {
+      Answer r = get("/v1/datasets", token);
+      if (r.status() == 429) {
+        assertThat(r.retryAfter()).as("Retry-After in whole seconds").matches("[1-9][0-9]*");
+        assertThat(r.body()).contains("\"error\":\"rate_limited\"");
+        return i;
+      }
+      assertThat(r.status()).as("%s", r).isEqualTo(200);
+    }
+    return max;
   }
 
   Answer push(String dataset, String body, String token) throws Exception {

@@ -2,13 +2,15 @@ package dev.tidesync.it.auth;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.tidesync.it.replica.Db;
+import dev.tidesync.core.DatasetId;
+import dev.tidesync.core.Storage;
+import dev.tidesync.it.ServerStores;
 import dev.tidesync.server.Role;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
 import dev.tidesync.server.TokenClaims;
 import dev.tidesync.server.Tokens;
-import dev.tidesync.sqlite.SqliteStorage;
+import dev.tidesync.tck.StorageFactory;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -17,18 +19,26 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.MethodSource;
 
-/** Tokens against the real server and SQLite store: validity, revocation, roles, devices, dataset creation. */
+/** Tokens against the real server and each real store: validity, revocation, roles, devices, dataset creation. */
+@ParameterizedClass(name = "[{argumentSetName}]")
+@MethodSource("dev.tidesync.it.ServerStores#all")
 class AuthTest {
+  static final DatasetId NOTES = new DatasetId("acme", "notes");
+
+  @Parameter StorageFactory store;
   @TempDir Path dir;
-  SqliteStorage storage;
+  Storage storage;
   TidesyncServer server;
   Tokens tokens;
   Api api;
 
   @BeforeEach
   void start() {
-    storage = SqliteStorage.open(dir.resolve("data"));
+    storage = store.open(dir.resolve("data"));
     server = TidesyncServer.start(storage, ServerConfig.defaults().withPort(0));
     tokens = Tokens.of(storage);
     api = new Api(server.url());
@@ -109,7 +119,7 @@ class AuthTest {
     assertThat(api.get("/v1/datasets/notes/conflicts", write).status()).as("conflicts are for admins").isEqualTo(403);
 
     assertThat(api.get("/v1/datasets/notes/conflicts", admin).status()).isEqualTo(200);
-    assertThat(Db.rows(dir.resolve("data/acme/notes.db"), "SELECT id FROM notes ORDER BY 1")).containsExactly("r-seed", "r-w1");
+    assertThat(ServerStores.rows(store, storage, NOTES, "SELECT id FROM notes ORDER BY 1")).containsExactly("r-seed", "r-w1");
   }
 
   @Test
@@ -161,7 +171,7 @@ class AuthTest {
     assertThat(asLaptop.status()).as("%s", asLaptop).isEqualTo(403);
     assertThat(asLaptop.body()).contains("device 'phone', not 'laptop'");
     assertThat(api.pull("notes", "laptop", phone).status()).isEqualTo(403);
-    assertThat(Db.rows(dir.resolve("data/acme/notes.db"), "SELECT device FROM _tidesync_devices")).containsExactly("phone");
+    assertThat(ServerStores.rows(store, storage, NOTES, "SELECT device FROM _tidesync_devices")).containsExactly("phone");
   }
 
   @Test
@@ -189,8 +199,7 @@ class AuthTest {
     Api.Answer r = api.push("notes", body, t);
     assertThat(r.status()).as("%s", r).isEqualTo(200);
     assertThat(r.body()).contains("\"version\":1").doesNotContain("999999");
-    Path file = dir.resolve("data/acme/notes.db");
-    assertThat(Db.rows(file, "SELECT ver, origin FROM _tidesync_rows")).as("version and origin are the server's").containsExactly("1|phone");
+    assertThat(ServerStores.rows(store, storage, NOTES, "SELECT ver, origin FROM _tidesync_rows")).as("version and origin are the server's").containsExactly("1|phone");
 
     for (String extra : List.of(",\"origin\":\"laptop\"", ",\"tenant\":\"other\"", ",\"device\":\"laptop\"")) {
       String bad = body.replace("\"b1\"", "\"b2\"").replace(",\"version\":999999,\"base\":0", extra);
@@ -200,6 +209,6 @@ class AuthTest {
     }
     String reserved = body.replace("\"b1\"", "\"b3\"").replace("\"cols\":{\"body\":\"v\"}", "\"cols\":{\"_tidesync_origin\":\"laptop\"}");
     assertThat(api.push("notes", reserved, t).status()).isEqualTo(400);
-    assertThat(Db.rows(file, "SELECT ver, origin FROM _tidesync_rows")).containsExactly("1|phone");
+    assertThat(ServerStores.rows(store, storage, NOTES, "SELECT ver, origin FROM _tidesync_rows")).containsExactly("1|phone");
   }
 }

@@ -9,13 +9,15 @@ import com.nimbusds.jose.jwk.OctetSequenceKey;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.PlainJWT;
 import com.nimbusds.jwt.SignedJWT;
-import dev.tidesync.it.replica.Db;
+import dev.tidesync.core.DatasetId;
+import dev.tidesync.core.Storage;
+import dev.tidesync.it.ServerStores;
 import dev.tidesync.server.Role;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
 import dev.tidesync.server.TokenClaims;
 import dev.tidesync.server.Tokens;
-import dev.tidesync.sqlite.SqliteStorage;
+import dev.tidesync.tck.StorageFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,19 +30,26 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.Parameter;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * A device of tenant A tries every route the API has to read, write, list, guess or enumerate
  * tenant B's datasets and rows. Every attempt is a 401, 403 or 404; the answer for a dataset that
- * exists in B is the same as for one that exists nowhere; B's files are unchanged; and no answer
- * carries a byte of B's data or names.
+ * exists in B is the same as for one that exists nowhere; B's datasets are unchanged; and no answer
+ * carries a byte of B's data or names. On every store: tenants are directories of SQLite files in
+ * one, rows of one catalog (and schemas) in the other.
  */
+@ParameterizedClass(name = "[{argumentSetName}]")
+@MethodSource("dev.tidesync.it.ServerStores#all")
 class TenantIsolationTest {
   /** In every row of B, so that any leak of B's data shows up in an answer. */
   static final String MARK = "b-private-7f3a";
 
+  @Parameter StorageFactory store;
   @TempDir Path dir;
-  SqliteStorage storage;
+  Storage storage;
   TidesyncServer server;
   Tokens tokens;
   Api api;
@@ -48,7 +57,7 @@ class TenantIsolationTest {
 
   @BeforeEach
   void start() throws Exception {
-    storage = SqliteStorage.open(dir.resolve("data"));
+    storage = store.open(dir.resolve("data"));
     server = TidesyncServer.start(storage, ServerConfig.defaults().withPort(0));
     tokens = Tokens.of(storage);
     api = new Api(server.url());
@@ -68,16 +77,16 @@ class TenantIsolationTest {
     storage.close();
   }
 
-  /** B's datasets as files: rows, sequence, batches, conflicts, devices. */
+  /** B's datasets as a backend reads them: rows, sequence, batches, conflicts, devices. */
   String bState() throws Exception {
     StringBuilder sb = new StringBuilder();
     for (String ds : List.of("ledger", "shared")) {
-      Path f = dir.resolve("data").resolve("tenant-b").resolve(ds + ".db");
-      sb.append(ds).append(Db.rows(f, "SELECT * FROM notes ORDER BY 1"))
-          .append(Db.rows(f, "SELECT v FROM _tidesync_meta WHERE k = 'seq'"))
-          .append(Db.rows(f, "SELECT device, batch FROM _tidesync_batches ORDER BY 1, 2"))
-          .append(Db.rows(f, "SELECT count(*) FROM _tidesync_conflicts"))
-          .append(Db.rows(f, "SELECT device, pushes, pulls FROM _tidesync_devices ORDER BY 1"));
+      DatasetId id = new DatasetId("tenant-b", ds);
+      sb.append(ds).append(ServerStores.rows(store, storage, id, "SELECT * FROM notes ORDER BY 1"))
+          .append(ServerStores.rows(store, storage, id, "SELECT v FROM _tidesync_meta WHERE k = 'seq'"))
+          .append(ServerStores.rows(store, storage, id, "SELECT device, batch FROM _tidesync_batches ORDER BY 1, 2"))
+          .append(ServerStores.rows(store, storage, id, "SELECT count(*) FROM _tidesync_conflicts"))
+          .append(ServerStores.rows(store, storage, id, "SELECT device, pushes, pulls FROM _tidesync_devices ORDER BY 1"));
     }
     return sb.toString();
   }

@@ -2,6 +2,12 @@ package dev.tidesync.it.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.tidesync.it.ServerStores;
+import dev.tidesync.it.auth.Api;
+import dev.tidesync.server.Role;
+import dev.tidesync.server.Tokens;
+import java.time.Duration;
+import dev.tidesync.pg.PgTestDatabase;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -21,10 +27,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The {@code tidesync} command line as a user runs it: each command is a separate JVM
  * ({@code java -cp <test class path> dev.tidesync.cli.Main ...}), judged by exit code and output.
+ * The server-side scenarios run once per storage: a data directory ({@code --data}) and a fresh
+ * PostgreSQL database of their own ({@code --pg}).
  */
 class CliEndToEndTest {
   private static final Pattern LISTENING = Pattern.compile("Tidesync server listening on (http://\\S+) \\(data: (.+)\\)");
@@ -32,6 +42,66 @@ class CliEndToEndTest {
   @TempDir Path dir;
 
   private Process server;
+  private Store store;
+
+  /**
+   * Where the server and the operator commands keep the datasets: a directory of SQLite files, or
+   * a PostgreSQL database created for the test (dropped afterwards). Read back as a backend would.
+   */
+  private final class Store implements AutoCloseable {
+    private final Path data;
+    private final PgTestDatabase pg;
+
+    Store(String kind, String name) {
+      this.data = dir.resolve(name);
+      this.pg = kind.equals("pg") ? PgTestDatabase.create() : null;
+    }
+
+    /** The command line with this storage's option appended: {@code --data DIR} or {@code --pg URL}. */
+    String[] with(String... args) {
+      List<String> all = new ArrayList<>(List.of(args));
+      all.addAll(pg == null ? List.of("--data", data.toString()) : List.of("--pg", pg.url()));
+      return all.toArray(String[]::new);
+    }
+
+    /** Every row of a dataset's table, ordered by its first column, as "a|b|c". */
+    List<String> rows(String tenant, String dataset, String table) throws Exception {
+      if (pg == null) {
+        return dev.tidesync.it.replica.Db.rows(file(tenant, dataset), "SELECT * FROM " + table + " ORDER BY 1");
+      }
+      try (Connection c = pg.connect()) {
+        return ServerStores.rows(c, "SELECT * FROM " + schema(c, tenant, dataset) + "." + table + " ORDER BY 1");
+      }
+    }
+
+    boolean tableExists(String tenant, String dataset, String table) throws Exception {
+      if (pg == null) {
+        return dev.tidesync.it.replica.Db.tableExists(file(tenant, dataset), table);
+      }
+      try (Connection c = pg.connect()) {
+        return !ServerStores.rows(c, "SELECT 1 FROM information_schema.tables WHERE table_schema = '" + schema(c, tenant, dataset)
+            + "' AND table_name = '" + table + "'").isEmpty();
+      }
+    }
+
+    private Path file(String tenant, String dataset) {
+      return data.resolve(tenant).resolve(dataset + ".db");
+    }
+
+    /** The dataset's schema, from the catalog every server process shares (README, PostgreSQL storage). */
+    private String schema(Connection c, String tenant, String dataset) throws Exception {
+      List<String> s = ServerStores.rows(c, "SELECT schema_name FROM tidesync.datasets WHERE tenant = '" + tenant + "' AND name = '" + dataset + "'");
+      assertThat(s).as("dataset %s of tenant %s in the catalog", dataset, tenant).hasSize(1);
+      return s.get(0);
+    }
+
+    @Override
+    public void close() {
+      if (pg != null) {
+        pg.close();
+      }
+    }
+  }
 
   /** What a finished command printed, and its exit code. */
   record Run(int exit, String out, String err) {
@@ -42,31 +112,36 @@ class CliEndToEndTest {
   }
 
   @AfterEach
-  void killServer() {
+  void killServer() throws Exception {
     if (server != null && server.isAlive()) {
       server.destroyForcibly();
+      server.waitFor(10, TimeUnit.SECONDS);
+    }
+    if (store != null) {
+      store.close();
     }
   }
 
-  @Test
+  @ParameterizedTest(name = "[{0}]")
+  @ValueSource(strings = {"sqlite", "pg"})
   @Timeout(value = 180, unit = TimeUnit.SECONDS)
-  void serverSyncStatusConflictsThroughTheRealExecutable() throws Exception {
-    String data = dir.resolve("server-data").toString();
-    server = start("server", "--data", data, "--port", "0");
+  void serverSyncStatusConflictsThroughTheRealExecutable(String storage) throws Exception {
+    store = new Store(storage, "server-data");
+    server = start(store.with("server", "--port", "0"));
     String url = awaitUrl(server);
     BlockingQueue<String> serverOutput = serverDone;
 
     // Operator commands on the storage of the running server: a dataset from a schema file, tokens.
     Path schema = dir.resolve("schema.sql");
     java.nio.file.Files.writeString(schema, "CREATE TABLE notes (id TEXT PRIMARY KEY, title TEXT, body TEXT);");
-    Run created = run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "notes", "--schema", schema.toString());
+    Run created = run(store.with("dataset", "create", "--tenant", "acme", "--dataset", "notes", "--schema", schema.toString()));
     assertThat(created.exit()).as("%s", created).isZero();
     assertThat(created.out()).contains("created dataset notes of tenant acme with tables notes");
-    Run listed = run("dataset", "list", "--data", data, "--tenant", "acme");
+    Run listed = run(store.with("dataset", "list", "--tenant", "acme"));
     assertThat(listed.out()).as("%s", listed).containsPattern("acme\\s+notes").contains("1 dataset(s)");
-    String laptop = token(data, "acme", "notes", "laptop", "write");
-    String phone = token(data, "acme", "notes", "phone", "write");
-    String ops = token(data, "acme", "*", "ops", "admin");
+    String laptop = token(store, "acme", "notes", "laptop", "write");
+    String phone = token(store, "acme", "notes", "phone", "write");
+    String ops = token(store, "acme", "*", "ops", "admin");
 
     Path a = dir.resolve("a.db");
     Path b = dir.resolve("b.db");
@@ -125,18 +200,22 @@ class CliEndToEndTest {
     assertThat(conflicts.out()).contains("notes n1").contains("field-merge").contains("device phone")
         .contains("incoming: body='edited on the phone'").contains("1 conflict(s)");
 
-    Run fromFiles = run("conflicts", "--data", data, "--tenant", "acme", "--dataset", "notes");
-    assertThat(fromFiles.exit()).as("%s", fromFiles).isZero();
-    // The same log read straight from the data directory (relative times aside).
-    assertThat(withoutAgo(fromFiles.out())).isEqualTo(withoutAgo(conflicts.out()));
+    if (storage.equals("sqlite")) {
+      // `conflicts --data` reads a data directory (there is no --pg: a PostgreSQL server's log is
+      // read over HTTP, as above). The same log straight from the files (relative times aside).
+      Run fromFiles = run(store.with("conflicts", "--tenant", "acme", "--dataset", "notes"));
+      assertThat(fromFiles.exit()).as("%s", fromFiles).isZero();
+      assertThat(withoutAgo(fromFiles.out())).isEqualTo(withoutAgo(conflicts.out()));
+    }
+    assertThat(store.rows("acme", "notes", "_tidesync_conflicts")).as("the server's conflict log, read as a backend would").hasSize(1);
 
     // Revocation reaches the running server on the device's next request; a newer token works again.
-    Run revoked = run("device", "revoke", "--data", data, "--tenant", "acme", "--device", "phone");
+    Run revoked = run(store.with("device", "revoke", "--tenant", "acme", "--device", "phone"));
     assertThat(revoked.exit()).as("%s", revoked).isZero();
     Run refused = run("sync", "--db", b.toString(), "--server", url, "--dataset", "notes", "--token", phone);
     assertThat(refused.exit()).as("%s", refused).isEqualTo(1);
     assertThat(refused.err()).contains("token_revoked");
-    phone = token(data, "acme", "notes", "phone", "write");
+    phone = token(store, "acme", "notes", "phone", "write");
     Run readmitted = run("sync", "--db", b.toString(), "--server", url, "--dataset", "notes", "--token", phone);
     assertThat(readmitted.exit()).as("%s", readmitted).isZero();
 
@@ -145,12 +224,11 @@ class CliEndToEndTest {
     BlockingQueue<String> watchOut = drain(watch.getInputStream());
     BlockingQueue<String> watchErr = drain(watch.getErrorStream());
     sql(b, "INSERT INTO notes VALUES ('n9', 'written while watching', 'from b')");
-    Path serverFile = dir.resolve("server-data").resolve("acme").resolve("notes.db");
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!rows(serverFile, "notes").contains("n9|written while watching|from b") && System.nanoTime() < deadline) {
+    while (!store.rows("acme", "notes", "notes").contains("n9|written while watching|from b") && System.nanoTime() < deadline) {
       Thread.sleep(200);
     }
-    assertThat(rows(serverFile, "notes")).contains("n9|written while watching|from b");
+    assertThat(store.rows("acme", "notes", "notes")).contains("n9|written while watching|from b");
     sigterm(watch);
     assertThat(watch.waitFor(10, TimeUnit.SECONDS)).as("sync --watch exits within 10 s of SIGTERM").isTrue();
     String watched = watchOut.take();
@@ -220,35 +298,36 @@ class CliEndToEndTest {
     assertThat(demo.err()).as("%s", demo).isEmpty();
   }
 
-  @Test
+  @ParameterizedTest(name = "[{0}]")
+  @ValueSource(strings = {"sqlite", "pg"})
   @Timeout(value = 120, unit = TimeUnit.SECONDS)
-  void datasetCommandsWithoutAServer() throws Exception {
-    String data = dir.resolve("ops-data").toString();
+  void datasetCommandsWithoutAServer(String storage) throws Exception {
+    store = new Store(storage, "ops-data");
     Path json = dir.resolve("schema.json");
     java.nio.file.Files.writeString(json, "[{\"name\":\"forms\",\"policy\":\"last-write-wins\",\"columns\":[{\"name\":\"id\",\"type\":\"TEXT\","
         + "\"notNull\":true}],\"primaryKey\":[\"id\"],\"foreignKeys\":[]}]");
-    assertThat(run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "forms", "--schema", json.toString()).out())
+    assertThat(run(store.with("dataset", "create", "--tenant", "acme", "--dataset", "forms", "--schema", json.toString())).out())
         .contains("created dataset forms of tenant acme with tables forms");
-    assertThat(run("dataset", "create", "--data", data, "--tenant", "zeta", "--dataset", "forms").out())
+    assertThat(run(store.with("dataset", "create", "--tenant", "zeta", "--dataset", "forms")).out())
         .contains("created dataset forms of tenant zeta (no tables yet");
-    Run again = run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "forms");
+    Run again = run(store.with("dataset", "create", "--tenant", "acme", "--dataset", "forms"));
     assertThat(again.exit()).isEqualTo(1);
     assertThat(again.err()).contains("already exists");
-    assertThat(dev.tidesync.it.replica.Db.tableExists(dir.resolve("ops-data/acme/forms.db"), "forms")).isTrue();
+    assertThat(store.tableExists("acme", "forms", "forms")).isTrue();
 
     Path evil = dir.resolve("evil.sql");
     java.nio.file.Files.writeString(evil, "CREATE TABLE \"x\"\"; DROP TABLE t; --\" (id TEXT PRIMARY KEY);");
-    Run refused = run("dataset", "create", "--data", data, "--tenant", "acme", "--dataset", "evil", "--schema", evil.toString());
+    Run refused = run(store.with("dataset", "create", "--tenant", "acme", "--dataset", "evil", "--schema", evil.toString()));
     assertThat(refused.exit()).as("%s", refused).isEqualTo(1);
     assertThat(refused.err()).contains("DROP TABLE t").contains("names use letters");
 
-    Run all = run("dataset", "list", "--data", data);
+    Run all = run(store.with("dataset", "list"));
     assertThat(all.out()).containsPattern("acme\\s+forms").containsPattern("zeta\\s+forms").contains("2 dataset(s)");
-    assertThat(run("dataset", "drop", "--data", data, "--tenant", "zeta", "--dataset", "forms").out()).contains("dropped dataset forms of tenant zeta");
-    Run dropAgain = run("dataset", "drop", "--data", data, "--tenant", "zeta", "--dataset", "forms");
+    assertThat(run(store.with("dataset", "drop", "--tenant", "zeta", "--dataset", "forms")).out()).contains("dropped dataset forms of tenant zeta");
+    Run dropAgain = run(store.with("dataset", "drop", "--tenant", "zeta", "--dataset", "forms"));
     assertThat(dropAgain.exit()).isEqualTo(1);
     assertThat(dropAgain.err()).contains("no dataset forms in tenant zeta");
-    assertThat(run("dataset", "list", "--data", data, "--tenant", "acme").out()).containsPattern("acme\\s+forms").contains("1 dataset(s)");
+    assertThat(run(store.with("dataset", "list", "--tenant", "acme")).out()).containsPattern("acme\\s+forms").contains("1 dataset(s)");
   }
 
   @Test
@@ -267,12 +346,90 @@ class CliEndToEndTest {
     assertThat(String.join("\n", serverLines)).contains("INSECURE: no auth");
   }
 
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void rateLimitsSetOnTheCommandLineAnswer429WithRetryAfter() throws Exception {
+    RatedServer limited = startServerWithRates("1:3", "1:5");
+    Api api = limited.api();
+    String noisy = limited.token("noisy");
+    String quiet = limited.token("quiet");
+
+    // The device's burst of 3 (one more if a second passed meanwhile), then 429 for the device.
+    int noisyPassed = api.untilLimited(noisy, 20);
+    assertThat(noisyPassed).isBetween(3, 4);
+    Api.Answer overDevice = api.get("/v1/datasets", noisy);
+    assertThat(overDevice.status()).isEqualTo(429);
+    assertThat(overDevice.retryAfter()).as("at 1 request/s the next token comes within a second").isEqualTo("1");
+    assertThat(overDevice.body()).contains("too many requests for this device");
+    // Other devices of the tenant have buckets of their own but share the tenant's 5 (a refused
+    // request takes none): one more device uses up what is left, and a third one, its own bucket
+    // full, is refused for the tenant (its device bucket could bind only after 3 s of refills).
+    assertThat(api.untilLimited(quiet, 20)).isPositive();
+    String third = limited.token("third");
+    assertThat(api.untilLimited(third, 20)).isLessThan(3);
+    Api.Answer overTenant = api.get("/v1/datasets", third);
+    assertThat(overTenant.status()).isEqualTo(429);
+    assertThat(overTenant.retryAfter()).isEqualTo("1");
+    assertThat(overTenant.body()).contains("too many requests for this tenant");
+
+    assertThat(stopServer()).as("-v logs the limits in force").contains("rate limits: per device 1/s (burst 3), per tenant 1/s (burst 5)");
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void rateLimitsCanBeTurnedOff() throws Exception {
+    RatedServer unlimited = startServerWithRates("off", "off");
+    // One device, as fast as it can, until it has sent more than the default device limit (100/s,
+    // bursts of 200) would have let through in the time taken, by a margin: none is refused.
+    String device = unlimited.token("busy");
+    long start = System.nanoTime();
+    int passed = 0;
+    double allowedByDefault = 200;
+    while (passed <= allowedByDefault + 50 && System.nanoTime() - start < TimeUnit.SECONDS.toNanos(60)) {
+      Api.Answer r = unlimited.api().get("/v1/datasets", device);
+      assertThat(r.status()).as("request %d: %s", passed + 1, r).isEqualTo(200);
+      passed++;
+      allowedByDefault = 200 + 100 * (System.nanoTime() - start) / 1e9;
+    }
+    assertThat((double) passed).as("requests sent, more than the default limit allows in %d ms", (System.nanoTime() - start) / 1_000_000)
+        .isGreaterThan(allowedByDefault);
+    assertThat(stopServer()).contains("rate limits: per device off, per tenant off");
+  }
+
   // ------------------------------------------------------------------------------------ helpers
 
+  /** A server process with rate limits, and the signing key it shares with this test. */
+  private record RatedServer(Api api, Tokens tokens) {
+    /** A read token of tenant acme for the device. */
+    String token(String device) {
+      return tokens.create("acme", List.of("*"), device, Role.READ, Duration.ofHours(1));
+    }
+  }
+
+  /**
+   * Starts {@code tidesync -v server --rate-device DEVICE --rate-tenant TENANT} with a key file
+   * this test also reads, so that it mints tokens itself rather than start a JVM per token.
+   */
+  private RatedServer startServerWithRates(String device, String tenant) throws Exception {
+    String key = Tokens.newKey();
+    Path keyFile = dir.resolve("jwt.key");
+    java.nio.file.Files.writeString(keyFile, key);
+    server = start("-v", "server", "--data", dir.resolve("rated-data").toString(), "--port", "0", "--jwt-key", keyFile.toString(),
+        "--rate-device", device, "--rate-tenant", tenant);
+    return new RatedServer(new Api(awaitUrl(server)), Tokens.withKey(key));
+  }
+
+  /** SIGTERM to the server; returns what it printed on stderr once it has ended. */
+  private String stopServer() throws Exception {
+    sigterm(server);
+    assertThat(server.waitFor(10, TimeUnit.SECONDS)).as("server exits within 10 s of SIGTERM").isTrue();
+    return serverErr.poll(10, TimeUnit.SECONDS);
+  }
+
   /** {@code tidesync token create ...}: the token is the last line of its output. */
-  private static String token(String data, String tenant, String dataset, String device, String role) throws Exception {
-    Run r = run("token", "create", "--data", data, "--tenant", tenant, "--dataset", dataset, "--device", device, "--role", role,
-        "--ttl", "1h");
+  private static String token(Store store, String tenant, String dataset, String device, String role) throws Exception {
+    Run r = run(store.with("token", "create", "--tenant", tenant, "--dataset", dataset, "--device", device, "--role", role,
+        "--ttl", "1h"));
     assertThat(r.exit()).as("%s", r).isZero();
     List<String> lines = r.out().lines().toList();
     assertThat(lines.get(0)).contains("device " + device).contains("role " + role);

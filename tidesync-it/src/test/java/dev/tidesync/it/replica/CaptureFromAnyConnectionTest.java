@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Writes made by connections that run no Tidesync code (another JDBC connection, the sqlite3
  * shell) are captured and reach another device; captured atomically with the write; rows that
- * existed before Tidesync first opened the file are pushed too.
+ * existed before Tidesync first opened the file are pushed too. Capture is on the device files
+ * (SQLite); the server between the devices is each store of {@code ServerStores}.
  */
 class CaptureFromAnyConnectionTest extends ReplicaTestSupport {
   private static final Path SQLITE3 = Path.of("/usr/bin/sqlite3");
@@ -107,7 +108,7 @@ class CaptureFromAnyConnectionTest extends ReplicaTestSupport {
     assertThat(ra.pushed()).isZero();
     assertThat(cb.flush().pulled()).isZero();
     assertThat(rows(b, "SELECT id, name, qty FROM items")).containsExactly("seed|seed|0");
-    assertThat(rows(cluster.datasetFile(), "SELECT id, name, qty FROM items")).containsExactly("seed|seed|0");
+    assertThat(cluster.serverRows("SELECT id, name, qty FROM items")).containsExactly("seed|seed|0");
   }
 
   @Test

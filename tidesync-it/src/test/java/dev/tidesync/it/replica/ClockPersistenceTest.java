@@ -28,7 +28,7 @@ class ClockPersistenceTest extends ReplicaTestSupport {
 
   /** The clock of the last write of a row, as the server recorded it. */
   private Hlc serverClock(String id) throws Exception {
-    return Hlc.parse(one(cluster.datasetFile(), "SELECT live FROM _tidesync_rows WHERE tbl = 'items' AND pk = '[\"" + id + "\"]'"));
+    return Hlc.parse(cluster.serverValue("SELECT live FROM _tidesync_rows WHERE tbl = 'items' AND pk = '[\"" + id + "\"]'"));
   }
 
   @Test
@@ -38,7 +38,7 @@ class ClockPersistenceTest extends ReplicaTestSupport {
     assertThat(ca.flush().pushed()).isEqualTo(1);
 
     // Another device whose clock runs two minutes fast (within the allowed drift) writes a row.
-    DatasetStore store = cluster.storage.find(Cluster.DATASET).orElseThrow();
+    DatasetStore store = cluster.dataset();
     Hlc fast = new Hlc(System.currentTimeMillis() + 120_000, 3, "fast");
     PushResult pr = store.push(new PushRequest(Cluster.DATASET, "fast", UUID.randomUUID().toString(), store.schema(),
         List.of(new Change("items", List.of("f1"), false, Map.of("v", "fast"), fast.toString(), null, 0, 0))));
@@ -74,6 +74,6 @@ class ClockPersistenceTest extends ReplicaTestSupport {
     // and a write from the device that made it (newer by HLC) still wins over the fast device's row
     sql(a, "UPDATE items SET v = 'a wins' WHERE id = 'f1'");
     reopened.flush();
-    assertThat(one(cluster.datasetFile(), "SELECT v FROM items WHERE id = 'f1'")).isEqualTo("a wins");
+    assertThat(cluster.serverValue("SELECT v FROM items WHERE id = 'f1'")).isEqualTo("a wins");
   }
 }

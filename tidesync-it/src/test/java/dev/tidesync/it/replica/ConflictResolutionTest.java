@@ -1,7 +1,5 @@
 package dev.tidesync.it.replica;
 
-import static dev.tidesync.it.replica.Db.count;
-import static dev.tidesync.it.replica.Db.one;
 import static dev.tidesync.it.replica.Db.rows;
 import static dev.tidesync.it.replica.Db.sql;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -42,7 +40,7 @@ class ConflictResolutionTest extends ReplicaTestSupport {
   }
 
   private List<String> serverRows() throws Exception {
-    return rows(cluster.datasetFile(), ROW);
+    return cluster.serverRows(ROW);
   }
 
   @Test
@@ -53,7 +51,7 @@ class ConflictResolutionTest extends ReplicaTestSupport {
     assertThat(ra.pushed()).isEqualTo(1);
     assertThat(serverRows()).containsExactly("keep|k|0|null");
     // the server keeps a tombstone: a delete clock newer than the row's last write
-    String tomb = one(cluster.datasetFile(), "SELECT live || ' ' || dead FROM _tidesync_rows WHERE tbl = 'items' AND pk = '[\"r1\"]'");
+    String tomb = cluster.serverValue("SELECT live || ' ' || dead FROM _tidesync_rows WHERE tbl = 'items' AND pk = '[\"r1\"]'");
     assertThat(tomb).isNotNull();
     String[] clocks = tomb.split(" ");
     assertThat(Hlc.parse(clocks[1])).isGreaterThan(Hlc.parse(clocks[0]));
@@ -101,7 +99,7 @@ class ConflictResolutionTest extends ReplicaTestSupport {
     assertThat(rows(b, ROW)).isEqualTo(expected);
     assertThat(ca.flush().pushed() + cb.flush().pushed()).as("settled: nothing left to push").isZero();
 
-    List<ConflictRecord> conflicts = cluster.storage.find(Cluster.DATASET).orElseThrow().conflicts(0, 10);
+    List<ConflictRecord> conflicts = cluster.dataset().conflicts(0, 10);
     assertThat(conflicts).hasSize(1);
     assertThat(conflicts.get(0).table()).isEqualTo("items");
     assertThat(conflicts.get(0).policy()).isEqualTo("field-merge");
@@ -129,11 +127,13 @@ class ConflictResolutionTest extends ReplicaTestSupport {
     assertThat(rb.conflicts()).isEqualTo(2);
     ca.flush();
 
-    for (Path db : List.of(a, b, cluster.datasetFile())) {
+    for (Path db : List.of(a, b)) {
       assertThat(rows(db, "SELECT id, x, y FROM lww")).as("lww in %s: exactly B's newer image", db.getFileName()).containsExactly("r|x0|yB");
       assertThat(rows(db, "SELECT id, x, y FROM fm")).as("fm in %s: both edits", db.getFileName()).containsExactly("r|xA|yB");
     }
-    List<ConflictRecord> conflicts = cluster.storage.find(Cluster.DATASET).orElseThrow().conflicts(0, 10);
+    assertThat(cluster.serverRows("SELECT id, x, y FROM lww")).as("lww on the server: exactly B's newer image").containsExactly("r|x0|yB");
+    assertThat(cluster.serverRows("SELECT id, x, y FROM fm")).as("fm on the server: both edits").containsExactly("r|xA|yB");
+    List<ConflictRecord> conflicts = cluster.dataset().conflicts(0, 10);
     assertThat(conflicts).extracting(ConflictRecord::table, ConflictRecord::policy)
         .containsExactlyInAnyOrder(org.assertj.core.groups.Tuple.tuple("lww", "last-write-wins"),
             org.assertj.core.groups.Tuple.tuple("fm", "field-merge"));
@@ -158,9 +158,10 @@ class ConflictResolutionTest extends ReplicaTestSupport {
     assertThat(ra.conflicts()).isEqualTo(1);
     cb.flush();
 
-    for (Path db : List.of(a, b, cluster.datasetFile())) {
+    for (Path db : List.of(a, b)) {
       assertThat(rows(db, "SELECT id, x, y FROM lww")).as("lww in %s", db.getFileName()).containsExactly("r|x0|yB");
     }
-    assertThat(count(cluster.datasetFile(), "SELECT count(*) FROM _tidesync_conflicts")).isEqualTo(1);
+    assertThat(cluster.serverRows("SELECT id, x, y FROM lww")).as("lww on the server").containsExactly("r|x0|yB");
+    assertThat(cluster.serverValue("SELECT count(*) FROM _tidesync_conflicts")).isEqualTo("1");
   }
 }

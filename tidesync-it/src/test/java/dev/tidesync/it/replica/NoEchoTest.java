@@ -66,7 +66,7 @@ class NoEchoTest extends ReplicaTestSupport {
     assertThat(next.pulled()).isZero();
 
     // the server never received a change from B
-    assertThat(cluster.storage.find(Cluster.DATASET).orElseThrow().status().devices())
+    assertThat(cluster.dataset().status().devices())
         .filteredOn(d -> d.device().equals("b")).allSatisfy(d -> assertThat(d.changes()).isZero());
     // and A, in turn, does not receive its own changes back through B
     assertThat(ca.flush().pulled()).isZero();

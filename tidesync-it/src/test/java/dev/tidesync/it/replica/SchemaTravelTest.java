@@ -9,6 +9,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
 import dev.tidesync.core.DatasetStore;
+import dev.tidesync.it.ServerStores;
 import dev.tidesync.protocol.TableSchema;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,7 +24,7 @@ class SchemaTravelTest extends ReplicaTestSupport {
   private static final String ITEMS = "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', qty INTEGER)";
 
   private DatasetStore store() {
-    return cluster.storage.find(Cluster.DATASET).orElseThrow();
+    return cluster.dataset();
   }
 
   @Test
@@ -31,19 +32,18 @@ class SchemaTravelTest extends ReplicaTestSupport {
     sql(a, ITEMS,
         "CREATE TABLE lines (item_id TEXT NOT NULL REFERENCES items(id), n INTEGER NOT NULL, amount REAL, PRIMARY KEY (item_id, n))",
         "INSERT INTO items VALUES ('i1', 'apple', 3)", "INSERT INTO lines VALUES ('i1', 1, 2.5)");
-    assertThat(Files.exists(cluster.datasetFile())).isFalse();
+    assertThat(cluster.storage.find(Cluster.DATASET)).isEmpty();
 
     SyncReport r = cluster.device("a").flush();
     assertThat(r.ok()).as(r.toString()).isTrue();
 
-    Path server = cluster.datasetFile();
-    assertThat(Files.exists(server)).isTrue();
-    assertThat(columns(server, "items")).containsExactly("id TEXT", "name TEXT", "qty INTEGER");
-    assertThat(columns(server, "lines")).containsExactly("item_id TEXT", "n INTEGER", "amount REAL");
-    assertThat(rows(server, "SELECT name FROM pragma_table_info('lines') WHERE pk > 0 ORDER BY pk")).containsExactly("item_id", "n");
-    assertThat(rows(server, "SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list('lines')")).containsExactly("items|item_id|id");
-    assertThat(rows(server, "SELECT id, name, qty FROM items")).containsExactly("i1|apple|3");
-    assertThat(rows(server, "SELECT item_id, n, amount FROM lines")).containsExactly("i1|1|2.5");
+    assertThat(cluster.storage.find(Cluster.DATASET)).isPresent();
+    assertThat(cluster.serverColumns("items")).isEqualTo(cluster.stored("id TEXT", "name TEXT", "qty INTEGER"));
+    assertThat(cluster.serverColumns("lines")).isEqualTo(cluster.stored("item_id TEXT", "n INTEGER", "amount REAL"));
+    assertThat(ServerStores.primaryKey(cluster.store, cluster.storage, Cluster.ID, "lines")).containsExactly("item_id", "n");
+    assertThat(ServerStores.foreignKeys(cluster.store, cluster.storage, Cluster.ID, "lines")).containsExactly("items|item_id|id");
+    assertThat(cluster.serverRows("SELECT id, name, qty FROM items")).containsExactly("i1|apple|3");
+    assertThat(cluster.serverRows("SELECT item_id, n, amount FROM lines")).containsExactly("i1|1|2.5");
     assertThat(store().schema()).extracting(TableSchema::name).containsExactly("items", "lines");
   }
 
@@ -97,7 +97,7 @@ class SchemaTravelTest extends ReplicaTestSupport {
         "UPDATE items SET color = 'red' WHERE id = 'i1'", "INSERT INTO notes VALUES ('n1', 'hello')");
     SyncReport ra = ca.flush();
     assertThat(ra.ok()).as(ra.toString()).isTrue();
-    assertThat(columns(cluster.datasetFile(), "items")).containsExactly("id TEXT", "name TEXT", "qty INTEGER", "color TEXT");
+    assertThat(cluster.serverColumns("items")).isEqualTo(cluster.stored("id TEXT", "name TEXT", "qty INTEGER", "color TEXT"));
 
     SyncReport rb = cb.flush();
     assertThat(rb.ok()).as(rb.toString()).isTrue();
@@ -130,8 +130,8 @@ class SchemaTravelTest extends ReplicaTestSupport {
     assertThat(rb.ok()).as(rb.toString()).isTrue();
 
     org.assertj.core.api.SoftAssertions soft = new org.assertj.core.api.SoftAssertions();
-    soft.assertThat(columns(cluster.datasetFile(), "items")).as("server items").containsExactly("id TEXT", "name TEXT", "qty INTEGER", "color TEXT");
-    soft.assertThat(Db.tableExists(cluster.datasetFile(), "notes")).as("server has notes").isTrue();
+    soft.assertThat(cluster.serverColumns("items")).as("server items").isEqualTo(cluster.stored("id TEXT", "name TEXT", "qty INTEGER", "color TEXT"));
+    soft.assertThat(cluster.serverTables()).as("server has notes").contains("notes");
     soft.assertThat(columns(b, "items")).as("B items").containsExactly("id TEXT", "name TEXT", "qty INTEGER", "color TEXT");
     soft.assertThat(Db.tableExists(b, "notes")).as("B has notes").isTrue();
     soft.assertAll();
@@ -143,9 +143,9 @@ class SchemaTravelTest extends ReplicaTestSupport {
     List<String> out = new java.util.ArrayList<>();
     out.add("schema " + s.schema());
     out.add("version " + s.status().version());
-    out.addAll(columns(cluster.datasetFile(), "items"));
-    out.addAll(rows(cluster.datasetFile(), "SELECT * FROM items ORDER BY id"));
-    out.addAll(rows(cluster.datasetFile(), "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"));
+    out.addAll(cluster.serverColumns("items"));
+    out.addAll(cluster.serverRows("SELECT * FROM items ORDER BY id"));
+    out.addAll(cluster.serverTables());
     return out;
   }
 
@@ -163,7 +163,7 @@ class SchemaTravelTest extends ReplicaTestSupport {
     assertThat(rc.ok()).isFalse();
     assertThat(rc.errors()).anySatisfy(e -> assertThat(e).contains("items").contains("qty").contains("INTEGER").contains("TEXT"));
     assertThat(serverState()).isEqualTo(before);
-    assertThat(count(cluster.datasetFile(), "SELECT count(*) FROM items WHERE id = 'c1'")).isZero();
+    assertThat(cluster.serverValue("SELECT count(*) FROM items WHERE id = 'c1'")).isEqualTo("0");
     // C keeps its row: nothing was lost, it stays pending
     assertThat(rows(c, "SELECT id, qty FROM items WHERE id = 'c1'")).containsExactly("c1|many");
     assertThat(cc.status().pendingTotal()).isEqualTo(1);

@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
 import dev.tidesync.core.Storage;
+import dev.tidesync.it.LocalTransport;
 import dev.tidesync.protocol.PullPage;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -34,7 +35,7 @@ class WriteDuringPullTest extends ReplicaTestSupport {
   private static final String ROW = "SELECT id, v, w FROM items";
 
   /** Holds the next pull, once armed, between fetching the page and handing it to the device. */
-  static final class GatedTransport extends InProcessTransport {
+  static final class GatedTransport extends LocalTransport {
     private volatile CountDownLatch fetched;
     private volatile CountDownLatch release;
 
@@ -123,12 +124,12 @@ class WriteDuringPullTest extends ReplicaTestSupport {
 
     settle();
     // B's write is the newer one: it wins everywhere
-    assertThat(rows(cluster.datasetFile(), ROW)).containsExactly("r1|from-b|base");
+    assertThat(cluster.serverRows(ROW)).containsExactly("r1|from-b|base");
     assertThat(rows(a, ROW)).containsExactly("r1|from-b|base");
     assertThat(rows(b, ROW)).containsExactly("r1|from-b|base");
     assertThat(cb.status().pendingTotal()).isZero();
     // the overwritten value of A is not dropped silently: the conflict log keeps both versions
-    assertThat(cluster.storage.find(Cluster.DATASET).orElseThrow().conflicts(0, 10)).singleElement().satisfies(c -> {
+    assertThat(cluster.dataset().conflicts(0, 10)).singleElement().satisfies(c -> {
       assertThat(c.table()).isEqualTo("items");
       assertThat(c.stored()).contains("from-a");
       assertThat(c.incoming()).contains("from-b");
@@ -171,7 +172,7 @@ class WriteDuringPullTest extends ReplicaTestSupport {
     assertThat(rows(b, ROW)).as("the local write survives the pull").containsExactly("r1|from-b|from-b");
 
     settle();
-    assertThat(rows(cluster.datasetFile(), ROW)).containsExactly("r1|from-b|from-b");
+    assertThat(cluster.serverRows(ROW)).containsExactly("r1|from-b|from-b");
     assertThat(rows(a, ROW)).containsExactly("r1|from-b|from-b");
     assertThat(rows(b, ROW)).containsExactly("r1|from-b|from-b");
   }
@@ -188,8 +189,9 @@ class WriteDuringPullTest extends ReplicaTestSupport {
     assertThat(sync.get(20, TimeUnit.SECONDS).ok()).isTrue();
 
     settle();
-    for (Path db : List.of(a, b, cluster.datasetFile())) {
+    for (Path db : List.of(a, b)) {
       assertThat(rows(db, ROW)).as("in %s: both the pulled and the local edit", db.getFileName()).containsExactly("r1|from-a|from-b");
     }
+    assertThat(cluster.serverRows(ROW)).as("on the server: both edits").containsExactly("r1|from-a|from-b");
   }
 }
