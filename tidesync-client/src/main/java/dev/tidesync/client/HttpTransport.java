@@ -156,7 +156,7 @@ public final class HttpTransport implements Transport {
     }
     HttpResponse<byte[]> response;
     try {
-      response = c.send(request, HttpResponse.BodyHandlers.ofByteArray());
+      response = exchange(c, request);
     } catch (HttpTimeoutException e) {
       throw new TidesyncException(where + ": timed out (" + reason(e) + ")", true, e);
     } catch (IOException e) {
@@ -171,6 +171,37 @@ public final class HttpTransport implements Transport {
       return body;
     }
     throw failure(where, status, response.headers(), body);
+  }
+
+  /**
+   * One exchange, tried a second time at once when the connection dropped without an answer. The
+   * usual cause is a pooled keep-alive connection that the server closed as idle just as this
+   * request went out on it (the JDK client then reports "header parser received no bytes" or a
+   * reset); a fresh connection works. Every request of the protocol is idempotent (a push is
+   * applied once per batch id, the rest are reads), so the retry cannot do anything twice. A
+   * refused connection or a timeout is not retried here: trying again at once would not help.
+   * The JDK client already retries a GET once by itself, so only a POST (a push) is retried here.
+   */
+  private static HttpResponse<byte[]> exchange(HttpClient c, HttpRequest request) throws IOException, InterruptedException {
+    try {
+      return c.send(request, HttpResponse.BodyHandlers.ofByteArray());
+    } catch (HttpTimeoutException | java.net.ConnectException e) {
+      throw e;
+    } catch (IOException e) {
+      if (!request.method().equals("POST")) {
+        throw e;
+      }
+      return retry(c, request, e);
+    }
+  }
+
+  private static HttpResponse<byte[]> retry(HttpClient c, HttpRequest request, IOException first) throws IOException, InterruptedException {
+    try {
+      return c.send(request, HttpResponse.BodyHandlers.ofByteArray());
+    } catch (IOException second) {
+      second.addSuppressed(first);
+      throw second;
+    }
   }
 
   private static TidesyncException failure(String where, int status, HttpHeaders headers, byte[] body) {

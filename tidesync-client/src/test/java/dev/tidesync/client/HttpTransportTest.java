@@ -20,6 +20,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -194,6 +195,71 @@ class HttpTransportTest {
           assertThat(e.retriable()).isTrue();
           assertThat(e.getMessage()).startsWith("push to http://127.0.0.1:" + closedPort + "/v1/datasets/alpha/push: ");
         });
+  }
+
+  /**
+   * A server that reads each whole request and closes the first {@code drops} connections without
+   * a byte of answer (what a client sees when it reuses a keep-alive connection the server has
+   * just closed as idle), then answers pushes.
+   */
+  private static void flakyServer(ServerSocket s, int drops, java.util.concurrent.atomic.AtomicInteger connections) {
+    Thread t = new Thread(() -> {
+      try {
+        while (!s.isClosed()) {
+          try (java.net.Socket sock = s.accept()) {
+            int n = connections.incrementAndGet();
+            java.io.DataInputStream in = new java.io.DataInputStream(sock.getInputStream());
+            int length = 0;
+            for (String line = readLine(in); !line.isEmpty(); line = readLine(in)) {
+              if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                length = Integer.parseInt(line.substring(15).strip());
+              }
+            }
+            in.readFully(new byte[length]);
+            if (n > drops) {
+              byte[] body = Wire.writePushResult(new PushResult("b1", List.of(), "c1", false));
+              sock.getOutputStream().write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + body.length
+                  + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+              sock.getOutputStream().write(body);
+              sock.getOutputStream().flush();
+            }
+          }
+        }
+      } catch (IOException e) {
+        // socket closed: the test is over
+      }
+    }, "flaky-server");
+    t.setDaemon(true);
+    t.start();
+  }
+
+  private static String readLine(java.io.DataInputStream in) throws IOException {
+    StringBuilder sb = new StringBuilder();
+    for (int b = in.read(); b != -1 && b != '\n'; b = in.read()) {
+      if (b != '\r') {
+        sb.append((char) b);
+      }
+    }
+    return sb.toString();
+  }
+
+  @Test
+  void aPushWhoseConnectionDropsWithoutAnAnswerIsSentOnceMore() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger connections = new java.util.concurrent.atomic.AtomicInteger();
+    try (ServerSocket s = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+      flakyServer(s, 1, connections);
+      HttpTransport t = new HttpTransport("http://127.0.0.1:" + s.getLocalPort(), Duration.ofSeconds(5));
+      assertThat(t.push("alpha", batch(1, 1)).cursor()).isEqualTo("c1");
+      assertThat(connections.get()).as("the dropped connection and the retry").isEqualTo(2);
+    }
+    connections.set(0);
+    try (ServerSocket s = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+      flakyServer(s, Integer.MAX_VALUE, connections);
+      HttpTransport t = new HttpTransport("http://127.0.0.1:" + s.getLocalPort(), Duration.ofSeconds(5));
+      assertThatThrownBy(() -> t.push("alpha", batch(1, 1)))
+          .isInstanceOfSatisfying(TidesyncException.class, e -> assertThat(e.retriable()).isTrue());
+      assertThat(connections.get()).as("one retry, not a loop").isEqualTo(2);
+    }
   }
 
   @Test

@@ -1,0 +1,38 @@
+package dev.tidesync.sqlite;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Query plans the device's hot statements depend on: a plan that scans would make large pushes quadratic. */
+class DeviceReplicaPlanTest {
+  @TempDir Path dir;
+
+  @Test
+  void settlingAPushedBatchLooksEachRowUpByItsKey() throws Exception {
+    Path db = dir.resolve("app.db");
+    TestDb.sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT)");
+    try (DeviceReplica replica = DeviceReplica.open(db, DeviceReplica.Options.defaults().withDevice("dev-a"))) {
+      assertThat(replica.tables()).hasSize(1);
+    }
+    List<String> plan = new ArrayList<>();
+    try (Connection c = TestDb.connect(db); PreparedStatement ps = c.prepareStatement("EXPLAIN QUERY PLAN " + DeviceReplica.SETTLE)) {
+      ps.setString(1, "[[\"[\\\"i1\\\"]\", \"h\", 1]]");
+      ps.setString(2, "items");
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          plan.add(rs.getString(4));
+        }
+      }
+    }
+    assertThat(plan).anySatisfy(step -> assertThat(step).contains("SEARCH r USING PRIMARY KEY (tbl=? AND pk=?)"))
+        .noneSatisfy(step -> assertThat(step).matches("SEARCH r USING PRIMARY KEY \\(tbl=\\?\\)|SCAN r.*"));
+  }
+}
