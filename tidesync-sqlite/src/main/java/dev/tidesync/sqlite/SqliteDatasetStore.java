@@ -581,20 +581,8 @@ public final class SqliteDatasetStore implements DatasetStore {
   }
 
   private void logConflict(TableSchema t, String key, String device, Change in, RowState stored, MergeResult m) throws SQLException {
-    Map<String, Object> incoming = new LinkedHashMap<>(in.cols());
-    PreparedStatement ps = io.statement("INSERT INTO _tidesync_conflicts (tbl, pk, policy, outcome, device, at, base, stored_ver, "
-        + "stored, incoming, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    ps.setString(1, t.name());
-    ps.setString(2, key);
-    ps.setString(3, t.policy().wireName());
-    ps.setString(4, m.outcome().name().toLowerCase(java.util.Locale.ROOT));
-    ps.setString(5, device);
-    ps.setLong(6, clock.wallMillis());
-    ps.setLong(7, in.base());
-    ps.setLong(8, stored.version());
-    ps.setString(9, stored.deleted() ? null : Keys.valuesJson(stored.values()));
-    ps.setString(10, in.deleted() ? null : Keys.valuesJson(incoming));
-    ps.setString(11, m.state().deleted() ? null : Keys.valuesJson(m.state().values()));
+    PreparedStatement ps = io.statement(StoreRows.insertConflict("_tidesync_conflicts"));
+    Sql.bindAll(ps, 1, java.util.Arrays.asList(StoreRows.conflictValues(t, key, device, clock.wallMillis(), in, stored, m)));
     ps.executeUpdate();
   }
 
@@ -986,14 +974,12 @@ public final class SqliteDatasetStore implements DatasetStore {
     try {
       return Sql.readTx(r.conn(), "conflicts of " + name, () -> {
         List<ConflictRecord> out = new ArrayList<>();
-        try (PreparedStatement ps = r.conn().prepareStatement("SELECT id, tbl, pk, policy, outcome, device, at, base, stored_ver, stored, "
-            + "incoming, result FROM _tidesync_conflicts WHERE id > ? ORDER BY id LIMIT ?")) {
+        try (PreparedStatement ps = r.conn().prepareStatement(StoreRows.conflictPage("_tidesync_conflicts"))) {
           ps.setLong(1, afterId);
           ps.setInt(2, limit);
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
-              out.add(new ConflictRecord(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
-                  rs.getString(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), rs.getString(10), rs.getString(11), rs.getString(12)));
+              out.add(StoreRows.conflict(rs::getObject));
             }
           }
         }

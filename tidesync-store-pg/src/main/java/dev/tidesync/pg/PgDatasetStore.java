@@ -686,12 +686,8 @@ public final class PgDatasetStore implements DatasetStore {
   }
 
   private void logConflict(Work w, TableSchema ts, String key, String device, Change in, RowState stored, MergeResult m) throws SQLException {
-    Pg.update(w.c, "INSERT INTO " + t("_tidesync_conflicts") + " (tbl, pk, policy, outcome, device, at, base, stored_ver, stored, "
-        + "incoming, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ts.name(), key, ts.policy().wireName(), m.outcome().name().toLowerCase(java.util.Locale.ROOT), device, clock.wallMillis(),
-        in.base(), stored.version(), stored.deleted() ? null : Keys.valuesJson(stored.values()),
-        in.deleted() ? null : Keys.valuesJson(new LinkedHashMap<>(in.cols())),
-        m.state().deleted() ? null : Keys.valuesJson(m.state().values()));
+    Pg.update(w.c, StoreRows.insertConflict(t("_tidesync_conflicts")), StoreRows.conflictValues(ts, key, device, clock.wallMillis(), in,
+        stored, m));
   }
 
   /**
@@ -1025,14 +1021,12 @@ public final class PgDatasetStore implements DatasetStore {
     ensureOpen();
     return read("conflicts of " + id, c -> {
       List<ConflictRecord> out = new ArrayList<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT id, tbl, pk, policy, outcome, device, at, base, stored_ver, stored, "
-          + "incoming, result FROM " + t("_tidesync_conflicts") + " WHERE id > ? ORDER BY id LIMIT ?")) {
+      try (PreparedStatement ps = c.prepareStatement(StoreRows.conflictPage(t("_tidesync_conflicts")))) {
         ps.setLong(1, afterId);
         ps.setInt(2, limit);
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
-            out.add(new ConflictRecord(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
-                rs.getString(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), rs.getString(10), rs.getString(11), rs.getString(12)));
+            out.add(StoreRows.conflict(rs::getObject));
           }
         }
       }
