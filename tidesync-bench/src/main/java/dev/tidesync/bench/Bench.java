@@ -1,39 +1,37 @@
 package dev.tidesync.bench;
 
-import dev.tidesync.client.HttpTransport;
+import static dev.tidesync.bench.BenchSupport.check;
+import static dev.tidesync.bench.BenchSupport.deleteTree;
+import static dev.tidesync.bench.BenchSupport.f;
+import static dev.tidesync.bench.BenchSupport.human;
+import static dev.tidesync.bench.BenchSupport.log;
+import static dev.tidesync.bench.BenchSupport.medianRun;
+import static dev.tidesync.bench.BenchSupport.medians;
+import static dev.tidesync.bench.BenchSupport.secs;
+import static dev.tidesync.bench.BenchSupport.startJfr;
+import static dev.tidesync.bench.BenchSupport.stopJfr;
+
 import dev.tidesync.client.SyncListener;
 import dev.tidesync.client.SyncReport;
-import dev.tidesync.client.TidesyncClient;
-import dev.tidesync.client.Transport;
 import dev.tidesync.server.RateLimit;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
 import dev.tidesync.sqlite.DeviceReplica;
 import dev.tidesync.sqlite.SqliteStorage;
-import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.text.ParseException;
-import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Random;
-import java.util.Set;
 import java.util.stream.Collectors;
-import java.util.stream.Stream;
-import jdk.jfr.Configuration;
 import jdk.jfr.Recording;
 
 /**
@@ -50,89 +48,29 @@ public final class Bench {
   static final List<String> DEFAULT_ORDER = List.of("push-initial", "push-captured", "bootstrap", "capture", "delta");
 
   /** Command-line options. */
-  static final class Options {
-    int rows = 100_000;
-    int warmupRows = 10_000;
-    int reps = 3;
+  static final class Options extends BenchOptions.Sync {
     int captureReps = 7;
-    int deltaReps = 20;
-    int deltaChanges = 10;
-    int smallRows = 1_000;
-    int sessions = 100;
-    int batchLimit = 1000;
-    int pullLimit = 1000;
-    long seed = 42;
-    Set<String> only = new LinkedHashSet<>(DEFAULT_ORDER);
-    Path markdown;
-    Path dir;
-    Path jfr;
-    boolean keep;
-    String commandLine = "";
 
-    static Options parse(String[] args) {
-      Options o = new Options();
-      o.commandLine = String.join(" ", args);
-      for (int i = 0; i < args.length; i++) {
-        String a = args[i];
-        if (a.equals("--help") || a.equals("-h")) {
-          usage(System.out);
-          System.exit(0);
-        }
-        if (a.equals("--keep")) {
-          o.keep = true;
-          continue;
-        }
-        if (i + 1 >= args.length) {
-          throw new IllegalArgumentException("option " + a + " needs a value (see --help)");
-        }
-        String v = args[++i];
-        switch (a) {
-          case "--rows" -> o.rows = positive(a, v);
-          case "--warmup-rows" -> o.warmupRows = Integer.parseInt(v);
-          case "--reps" -> o.reps = positive(a, v);
-          case "--capture-reps" -> o.captureReps = positive(a, v);
-          case "--delta-reps" -> o.deltaReps = positive(a, v);
-          case "--delta-changes" -> o.deltaChanges = positive(a, v);
-          case "--small-rows" -> o.smallRows = positive(a, v);
-          case "--sessions" -> o.sessions = positive(a, v);
-          case "--batch-limit" -> o.batchLimit = positive(a, v);
-          case "--pull-limit" -> o.pullLimit = positive(a, v);
-          case "--seed" -> o.seed = Long.parseLong(v);
-          case "--markdown" -> o.markdown = Path.of(v);
-          case "--dir" -> o.dir = Path.of(v);
-          case "--jfr" -> o.jfr = Path.of(v);
-          case "--only" -> {
-            o.only = new LinkedHashSet<>();
-            for (String s : v.split(",")) {
-              if (!SCENARIOS.contains(s.strip())) {
-                throw new IllegalArgumentException("unknown scenario '" + s + "'; known: " + SCENARIOS);
-              }
-              if (s.strip().equals("push")) {
-                o.only.add("push-initial");
-                o.only.add("push-captured");
-              } else {
-                o.only.add(s.strip());
-              }
-            }
-          }
-          default -> throw new IllegalArgumentException("unknown option " + a + " (see --help)");
-        }
-      }
-      if (o.deltaChanges > o.smallRows) {
-        throw new IllegalArgumentException("--delta-changes must not exceed --small-rows");
-      }
-      return o;
+    Options() {
+      super(SCENARIOS, DEFAULT_ORDER);
     }
 
-    private static int positive(String name, String v) {
-      int n = Integer.parseInt(v.replace("_", "").replace(",", ""));
-      if (n < 1) {
-        throw new IllegalArgumentException(name + " must be positive, got " + v);
-      }
-      return n;
+    @Override
+    List<String> expand(String name) {
+      return name.equals("push") ? List.of("push-initial", "push-captured") : List.of(name);
     }
 
-    static void usage(PrintStream out) {
+    @Override
+    boolean option(String name, String v) {
+      if (name.equals("--capture-reps")) {
+        captureReps = positive(name, v);
+        return true;
+      }
+      return super.option(name, v);
+    }
+
+    @Override
+    void usage(PrintStream out) {
       out.println("""
           usage: bench [options]
             --rows N           readings rows for push, bootstrap, capture and the large delta dataset (default 100000)
@@ -172,7 +110,6 @@ public final class Bench {
   private Recording recording;
 
   /** A device file synced with a dataset. */
-  private record Synced(String dataset, Path file, String device) {}
   private boolean report;
   private int serial;
 
@@ -184,15 +121,8 @@ public final class Bench {
   }
 
   public static void main(String[] args) throws Exception {
-    Options o;
-    try {
-      o = Options.parse(args);
-    } catch (IllegalArgumentException e) {
-      System.err.println("bench: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
-    Path root = o.dir != null ? Files.createDirectories(o.dir) : Files.createTempDirectory("tidesync-bench");
+    Options o = BenchOptions.parseOrExit("bench", new Options(), args);
+    Path root = o.workDir("tidesync-bench");
     long start = System.nanoTime();
     Timers timers = new Timers();
     try (SqliteStorage storage = SqliteStorage.open(root.resolve("server"));
@@ -212,11 +142,10 @@ public final class Bench {
       b.report = true;
       b.runAll(o.rows, o.reps, o.smallRows, o.deltaReps);
       double total = secs(System.nanoTime() - start);
-      String text = b.textTable(total);
       System.out.println();
-      System.out.print(text);
+      System.out.print(b.render(total, false));
       if (o.markdown != null) {
-        Files.writeString(o.markdown, b.markdown(total), StandardCharsets.UTF_8);
+        Files.writeString(o.markdown, b.render(total, true), StandardCharsets.UTF_8);
         log("wrote %s", o.markdown);
       }
     } finally {
@@ -287,7 +216,7 @@ public final class Bench {
       long t0 = System.nanoTime();
       SyncReport r;
       long t1;
-      try (h; Device d = device(dev, ds, "dev-" + ds, p)) {
+      try (h; BenchDevice d = device(dev, ds, "dev-" + ds, p)) {
         t1 = System.nanoTime();
         r = d.client.flush();
       }
@@ -334,7 +263,7 @@ public final class Bench {
       Data.createSchema(dev);
       Probe p = new Probe();
       Map<String, Double> s;
-      try (Device d = device(dev, ds, "dev-" + ds, p)) {
+      try (BenchDevice d = device(dev, ds, "dev-" + ds, p)) {
         double captured = secs(Data.insert(dev, n, o.sessions, seed));
         Timed raw = raw(n, seed);
         timers.reset();
@@ -380,7 +309,7 @@ public final class Bench {
   private Synced pushInChunks(Synced d, int n, long seed) throws Exception {
     Data.createSchema(d.file());
     int chunk = 10_000;
-    try (Device dev = device(d.file(), d.dataset(), d.device(), SyncListener.NONE)) {
+    try (BenchDevice dev = device(d.file(), d.dataset(), d.device(), SyncListener.NONE)) {
       for (int from = 0; from < n; from += chunk) {
         int to = Math.min(n, from + chunk);
         Data.insertRange(d.file(), from, to, o.sessions, seed, from == 0);
@@ -438,7 +367,7 @@ public final class Bench {
       try (h) {
         cpu = Cpu.start();
         t0 = System.nanoTime();
-        try (Device d = device(dev, ds, id, SyncListener.NONE)) {
+        try (BenchDevice d = device(dev, ds, id, SyncListener.NONE)) {
           r = d.client.flush();
         }
         t1 = System.nanoTime();
@@ -531,8 +460,8 @@ public final class Bench {
   private void delta(int small, int large, int reps) throws Exception {
     // Both datasets are set up first; then each repetition times one pull on each, in
     // alternating order, so that the ratio compares pulls made under the same conditions.
-    DeltaSide s = deltaSetup(small);
-    DeltaSide l = deltaSetup(large);
+    DeltaPair s = deltaSetup(small);
+    DeltaPair l = deltaSetup(large);
     List<Map<String, Double>> ss = new ArrayList<>();
     List<Map<String, Double>> ls = new ArrayList<>();
     List<Map<String, Double>> ratios = new ArrayList<>();
@@ -588,53 +517,7 @@ public final class Bench {
     return m;
   }
 
-  /** Two devices synced with one dataset: {@code b} changes rows and pushes, {@code a}'s pull is timed. */
-  private final class DeltaSide implements AutoCloseable {
-    final int n;
-    final Synced sa;
-    final Synced sb;
-    final Device a;
-    final Device b;
-    final Random rnd = new Random(o.seed + 500);
-
-    DeltaSide(int n, Synced sa, Synced sb) {
-      this.n = n;
-      this.sa = sa;
-      this.sb = sb;
-      this.a = device(sa.file(), sa.dataset(), sa.device(), SyncListener.NONE);
-      this.b = device(sb.file(), sb.dataset(), sb.device(), SyncListener.NONE);
-    }
-
-    Map<String, Double> pullOnce() throws Exception {
-      int k = Data.updateRandom(sb.file(), o.deltaChanges, rnd);
-      check(k == o.deltaChanges, "delta: updated " + k + " rows");
-      SyncReport pushB = b.client.flush();
-      check(pushB.ok() && pushB.pushed() == o.deltaChanges, "delta: push from the other device: " + pushB);
-      timers.reset();
-      long t0 = System.nanoTime();
-      SyncReport r = a.client.flush();
-      long t1 = System.nanoTime();
-      check(r.ok() && r.pulled() == o.deltaChanges && r.pushed() == 0, "delta pull: " + r);
-      Map<String, Double> s = new LinkedHashMap<>();
-      s.put("seconds", secs(t1 - t0));
-      s.put("httpPull", secs(timers.httpPull.get()));
-      s.put("storePull", secs(timers.storePull.get()));
-      return s;
-    }
-
-    @Override
-    public void close() {
-      try {
-        a.close();
-      } finally {
-        b.close();
-        Data.deleteDb(sa.file());
-        Data.deleteDb(sb.file());
-      }
-    }
-  }
-
-  private DeltaSide deltaSetup(int n) throws Exception {
+  private DeltaPair deltaSetup(int n) throws Exception {
     Synced sa = pushed.remove(n);
     Synced sb = bootstrapped.remove(n);
     if (sa == null || sb == null || !sa.dataset().equals(sb.dataset())) {
@@ -643,41 +526,20 @@ public final class Bench {
       String ds = name("delta");
       sa = pushInChunks(new Synced(ds, root.resolve(ds + "-a.db"), "a-" + ds), n, o.seed + 400);
       sb = new Synced(ds, root.resolve(ds + "-b.db"), "b-" + ds);
-      try (Device db = device(sb.file(), ds, sb.device(), SyncListener.NONE)) {
+      try (BenchDevice db = device(sb.file(), ds, sb.device(), SyncListener.NONE)) {
         SyncReport rb = db.client.flush();
         check(rb.ok() && rb.pulled() == total(n), "delta setup bootstrap: " + rb);
       }
       log("  delta setup for %,d rows (push + bootstrap of a second device) took %.1f s", total(n),
           secs(System.nanoTime() - setup0));
     }
-    return new DeltaSide(n, sa, sb);
+    return new DeltaPair(sa, sb, d -> device(d.file(), d.dataset(), d.device(), SyncListener.NONE), timers, o.deltaChanges, o.seed + 500);
   }
 
   // ------------------------------------------------------------------------------- plumbing
 
-  /** A device: a client whose HTTP transport is timed. */
-  private final class Device implements AutoCloseable {
-    final TidesyncClient client;
-    final Transport transport;
-
-    Device(Path file, String dataset, String deviceId, SyncListener listener) {
-      this.transport = new Timers.TimedTransport(new HttpTransport(url), timers);
-      this.client = TidesyncClient.create(c -> c.database(file).transport(transport).dataset(dataset).deviceId(deviceId)
-          .batchLimit(o.batchLimit).pullLimit(o.pullLimit).listener(listener));
-    }
-
-    @Override
-    public void close() {
-      try {
-        client.close();
-      } finally {
-        transport.close();
-      }
-    }
-  }
-
-  private Device device(Path file, String dataset, String deviceId, SyncListener listener) {
-    return new Device(file, dataset, deviceId, listener);
+  private BenchDevice device(Path file, String dataset, String deviceId, SyncListener listener) {
+    return BenchDevice.timed(url, timers, o, file, dataset, deviceId, listener);
   }
 
   /** Remembers when the last push batch was answered: the boundary between push and pull phases. */
@@ -709,77 +571,23 @@ public final class Bench {
     log("%s%s %d/%d: %s s (raw %s s)", report ? "" : "[warm-up] ", what, rep + 1, reps, f(s.get("seconds")), f(s.get("raw")));
   }
 
-  /** The run whose total time is the median (the lower middle one for an even count), for coherent breakdowns. */
-  private static Map<String, Double> medianRun(List<Map<String, Double>> samples) {
-    List<Map<String, Double>> sorted = new ArrayList<>(samples);
-    sorted.sort(Comparator.comparingDouble(s -> s.get("seconds")));
-    return sorted.get((sorted.size() - 1) / 2);
-  }
-
   /** Starts a JFR recording of the measured runs of a scenario (with --jfr). */
-  private void profile(String scenario) throws IOException, ParseException {
-    if (o.jfr == null || !report) {
-      return;
+  private void profile(String scenario) throws Exception {
+    if (o.jfr != null && report) {
+      recording = startJfr(o.jfr.resolve(scenario + ".jfr"));
     }
-    Files.createDirectories(o.jfr);
-    recording = new Recording(Configuration.getConfiguration("profile"));
-    // Threads in Java and in native code (SQLite) sampled at the same rate, so counts compare.
-    recording.enable("jdk.ExecutionSample").withPeriod(Duration.ofMillis(10));
-    recording.enable("jdk.NativeMethodSample").withPeriod(Duration.ofMillis(10));
-    recording.setName(scenario);
-    recording.setDestination(o.jfr.resolve(scenario + ".jfr"));
-    recording.start();
   }
 
   private void profileEnd() {
-    if (recording != null) {
-      recording.stop(); // writes the destination file
-      log("  JFR recording written to %s", recording.getDestination());
-      recording.close();
-      recording = null;
-    }
+    recording = stopJfr(recording);
   }
 
   private static double worst(List<Map<String, Double>> samples, String key) {
     return samples.stream().mapToDouble(s -> s.get(key)).max().orElse(Double.NaN);
   }
 
-  private static Map<String, Double> medians(List<Map<String, Double>> samples) {
-    Map<String, Double> out = new LinkedHashMap<>();
-    for (String k : samples.get(0).keySet()) {
-      double[] v = samples.stream().mapToDouble(s -> s.get(k)).sorted().toArray();
-      int mid = v.length / 2;
-      out.put(k, v.length % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2);
-    }
-    return out;
-  }
-
-  private static void check(boolean ok, String what) {
-    if (!ok) {
-      throw new IllegalStateException("benchmark check failed: " + what);
-    }
-  }
-
-  static double secs(long nanos) {
-    return nanos / 1e9;
-  }
-
   private static double mib(long bytes) {
     return bytes / (1024.0 * 1024.0);
-  }
-
-  /** Seconds with three significant digits or so. */
-  static String f(Double s) {
-    if (s == null || Double.isNaN(s)) {
-      return "—";
-    }
-    double a = Math.abs(s);
-    String fmt = a >= 100 ? "%.0f" : a >= 10 ? "%.1f" : a >= 1 ? "%.2f" : a >= 0.1 ? "%.3f" : a >= 0.01 ? "%.4f" : "%.5f";
-    return String.format(Locale.ROOT, fmt, s);
-  }
-
-  private static String human(int n) {
-    return n >= 1_000_000 ? (n / 1_000_000) + "M" : n >= 1000 ? (n / 1000) + "k" : Integer.toString(n);
   }
 
   private static String sqliteVersion() {
@@ -793,10 +601,6 @@ public final class Bench {
   private static String gcNames() {
     return ManagementFactory.getGarbageCollectorMXBeans().stream().map(GarbageCollectorMXBean::getName)
         .collect(Collectors.joining(" + "));
-  }
-
-  private static void log(String fmt, Object... args) {
-    System.err.println(String.format(Locale.ROOT, fmt, args));
   }
 
   // ------------------------------------------------------------------------------- output
@@ -829,68 +633,21 @@ public final class Bench {
       + "seconds ÷ its own raw s (delta: of pulls paired in time), so it can differ from the two medians' quotient. rows counts "
       + "readings plus sessions.";
 
-  String textTable(double totalSeconds) {
-    List<String[]> rows = cells();
-    int[] w = new int[HEADER.length];
-    for (int i = 0; i < w.length; i++) {
-      w[i] = HEADER[i].length();
-      for (String[] r : rows) {
-        w[i] = Math.max(w[i], r[i].length());
-      }
-    }
+  /** The results as aligned text, or as Markdown. */
+  String render(double totalSeconds, boolean markdown) {
     StringBuilder sb = new StringBuilder();
-    sb.append("Tidesync bench — ").append(environment(totalSeconds)).append('\n');
-    appendLine(sb, HEADER, w);
-    sb.append(Arrays.stream(w).mapToObj("-"::repeat).collect(Collectors.joining("-+-"))).append('\n');
-    for (String[] r : rows) {
-      appendLine(sb, r, w);
+    if (markdown) {
+      sb.append("<!-- written by dev.tidesync.bench.Bench -->\n").append(environment(totalSeconds)).append("\n\n");
+    } else {
+      sb.append("Tidesync bench — ").append(environment(totalSeconds)).append('\n');
     }
-    sb.append('\n').append(LEGEND).append('\n');
+    sb.append(Table.render(HEADER, cells(), markdown, 0, 6, 7));
+    sb.append('\n').append(LEGEND).append(markdown ? "\n\n" : "\n");
     for (String n : notes) {
       sb.append("- ").append(n).append('\n');
     }
     return sb.toString();
   }
 
-  private static void appendLine(StringBuilder sb, String[] cells, int[] w) {
-    for (int i = 0; i < cells.length; i++) {
-      if (i > 0) {
-        sb.append(" | ");
-      }
-      String c = cells[i];
-      // Text left, numbers right.
-      sb.append(i == 0 || i >= 6 ? c + " ".repeat(w[i] - c.length()) : " ".repeat(w[i] - c.length()) + c);
-    }
-    sb.append('\n');
-  }
 
-  String markdown(double totalSeconds) {
-    StringBuilder sb = new StringBuilder();
-    sb.append("<!-- written by dev.tidesync.bench.Bench -->\n");
-    sb.append(environment(totalSeconds)).append("\n\n");
-    sb.append("| ").append(String.join(" | ", HEADER)).append(" |\n");
-    sb.append("|").append(Stream.of(HEADER).map(h -> h.equals("scenario") || h.equals("target") || h.equals("met?") ? "---" : "---:")
-        .map(x -> x + "|").collect(Collectors.joining())).append('\n');
-    for (String[] r : cells()) {
-      sb.append("| ").append(String.join(" | ", r)).append(" |\n");
-    }
-    sb.append('\n').append(LEGEND).append("\n\n");
-    for (String n : notes) {
-      sb.append("- ").append(n).append('\n');
-    }
-    return sb.toString();
-  }
-
-  private static void deleteTree(Path root) {
-    if (!Files.exists(root)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(root)) {
-      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    } catch (IOException e) {
-      System.err.println("bench: could not delete " + root + ": " + e.getMessage());
-    }
-  }
 }

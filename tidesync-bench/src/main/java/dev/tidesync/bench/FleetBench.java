@@ -1,5 +1,12 @@
 package dev.tidesync.bench;
 
+import static dev.tidesync.bench.BenchSupport.check;
+import static dev.tidesync.bench.BenchSupport.deleteTree;
+import static dev.tidesync.bench.BenchSupport.f;
+import static dev.tidesync.bench.BenchSupport.log;
+import static dev.tidesync.bench.BenchSupport.pct;
+import static dev.tidesync.bench.BenchSupport.secs;
+
 import dev.tidesync.client.HttpTransport;
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
@@ -40,7 +47,7 @@ import java.util.regex.Pattern;
 public final class FleetBench {
   private static final Pattern LISTENING = Pattern.compile("listening on (http://\\S+)");
 
-  static final class Options {
+  static final class Options extends BenchOptions {
     String pgUrl;
     int devices = 100;
     List<Integer> servers = List.of(1, 2);
@@ -50,65 +57,48 @@ public final class FleetBench {
     int datasets = 1;
     int reps = 1;
     long pauseMillis = 0;
-    long seed = 42;
     Path serverJar = Path.of("tidesync-cli/target/tidesync.jar");
     String serverHeap = "-Xmx512m";
-    Path markdown;
-    Path dir;
-    boolean keep;
-    String commandLine = "";
 
-    static Options parse(String[] args) {
-      Options o = new Options();
-      o.commandLine = String.join(" ", args);
-      for (int i = 0; i < args.length; i++) {
-        String a = args[i];
-        if (a.equals("--help") || a.equals("-h")) {
-          usage(System.out);
-          System.exit(0);
-        }
-        if (a.equals("--keep")) {
-          o.keep = true;
-          continue;
-        }
-        if (i + 1 >= args.length) {
-          throw new IllegalArgumentException("option " + a + " needs a value (see --help)");
-        }
-        String v = args[++i];
-        switch (a) {
-          case "--pg-url" -> o.pgUrl = v;
-          case "--devices" -> o.devices = PgBench.Options.positive(a, v);
-          case "--servers" -> {
-            List<Integer> l = new ArrayList<>();
-            for (String s : v.split(",")) {
-              l.add(PgBench.Options.positive(a, s.strip()));
-            }
-            o.servers = List.copyOf(l);
+    @Override
+    boolean option(String a, String v) {
+      switch (a) {
+        case "--pg-url" -> pgUrl = v;
+        case "--devices" -> devices = positive(a, v);
+        case "--servers" -> {
+          List<Integer> l = new ArrayList<>();
+          for (String s : v.split(",")) {
+            l.add(positive(a, s.strip()));
           }
-          case "--rounds" -> o.rounds = PgBench.Options.positive(a, v);
-          case "--rows-per-round" -> o.rowsPerRound = PgBench.Options.positive(a, v);
-          case "--sessions" -> o.sessions = PgBench.Options.positive(a, v);
-          case "--datasets" -> o.datasets = PgBench.Options.positive(a, v);
-          case "--reps" -> o.reps = PgBench.Options.positive(a, v);
-          case "--pause" -> o.pauseMillis = Long.parseLong(v);
-          case "--seed" -> o.seed = Long.parseLong(v);
-          case "--server-jar" -> o.serverJar = Path.of(v);
-          case "--server-heap" -> o.serverHeap = v;
-          case "--markdown" -> o.markdown = Path.of(v);
-          case "--dir" -> o.dir = Path.of(v);
-          default -> throw new IllegalArgumentException("unknown option " + a + " (see --help)");
+          servers = List.copyOf(l);
+        }
+        case "--rounds" -> rounds = positive(a, v);
+        case "--rows-per-round" -> rowsPerRound = positive(a, v);
+        case "--sessions" -> sessions = positive(a, v);
+        case "--datasets" -> datasets = positive(a, v);
+        case "--reps" -> reps = positive(a, v);
+        case "--pause" -> pauseMillis = Long.parseLong(v);
+        case "--server-jar" -> serverJar = Path.of(v);
+        case "--server-heap" -> serverHeap = v;
+        default -> {
+          return super.option(a, v);
         }
       }
-      if (o.devices > 1000 || o.rounds > 1000 || o.servers.stream().anyMatch(k -> k > 8)) {
-        throw new IllegalArgumentException("at most 1000 devices, 1000 rounds and 8 servers");
-      }
-      if (o.datasets > o.devices) {
-        throw new IllegalArgumentException("--datasets must not exceed --devices");
-      }
-      return o;
+      return true;
     }
 
-    static void usage(PrintStream out) {
+    @Override
+    void validate() {
+      if (devices > 1000 || rounds > 1000 || servers.stream().anyMatch(k -> k > 8)) {
+        throw new IllegalArgumentException("at most 1000 devices, 1000 rounds and 8 servers");
+      }
+      if (datasets > devices) {
+        throw new IllegalArgumentException("--datasets must not exceed --devices");
+      }
+    }
+
+    @Override
+    void usage(PrintStream out) {
       out.println("""
           usage: bench fleet [options]
           Devices (each its own SQLite file and TidesyncClient over HTTP, in this JVM, one thread each) write and sync at
@@ -149,19 +139,12 @@ public final class FleetBench {
   }
 
   public static void main(String[] args) throws Exception {
-    Options o;
-    try {
-      o = Options.parse(args);
-    } catch (IllegalArgumentException e) {
-      System.err.println("bench fleet: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
+    Options o = BenchOptions.parseOrExit("bench fleet", new Options(), args);
     if (!Files.isRegularFile(o.serverJar)) {
       System.err.println("bench fleet: no server jar at " + o.serverJar + " (build it with ./tidesync --version, or give --server-jar)");
       System.exit(2);
     }
-    Path root = o.dir != null ? Files.createDirectories(o.dir) : Files.createTempDirectory("tidesync-fleet");
+    Path root = o.workDir("tidesync-fleet");
     long start = System.nanoTime();
     try {
       FleetBench b = new FleetBench(o, PgDb.adminUrl(o.pgUrl), root);
@@ -175,16 +158,16 @@ public final class FleetBench {
           results.add(b.run(k));
         }
       }
-      String env = b.environment(Bench.secs(System.nanoTime() - start));
+      String env = b.environment(secs(System.nanoTime() - start));
       System.out.println();
       System.out.print(b.render(env, results, false));
       if (o.markdown != null) {
         Files.writeString(o.markdown, b.render(env, results, true), StandardCharsets.UTF_8);
-        PgBench.log("wrote %s", o.markdown);
+        log("wrote %s", o.markdown);
       }
     } finally {
       if (!o.keep) {
-        PgBench.deleteTree(root);
+        deleteTree(root);
       }
     }
   }
@@ -203,7 +186,7 @@ public final class FleetBench {
         procs.add(p);
         urls.add(awaitUrl(p, dir.resolve("server-" + s + ".log")));
       }
-      PgBench.log("fleet run %d: %d server process(es) %s over database %s; %d devices, %d dataset(s), %d rounds of %d rows", id, k,
+      log("fleet run %d: %d server process(es) %s over database %s; %d devices, %d dataset(s), %d rounds of %d rows", id, k,
           urls, db.name, o.devices, o.datasets, o.rounds, o.rowsPerRound);
       for (int i = 0; i < o.devices; i++) {
         fleet.add(new Device(i, dir.resolve("device-" + i + ".db"), urls.get(i % k)));
@@ -214,7 +197,7 @@ public final class FleetBench {
       List<String> warmErrors = Collections.synchronizedList(new ArrayList<>());
       all(pool, fleet, d -> d.round(0, null, warmErrors));
       settle(fleet);
-      PgBench.log("  warm-up round and settle took %.1f s (%d failed syncs in the warm-up round%s)", Bench.secs(System.nanoTime() - w0),
+      log("  warm-up round and settle took %.1f s (%d failed syncs in the warm-up round%s)", secs(System.nanoTime() - w0),
           warmErrors.size(), warmErrors.isEmpty() ? "" : "; the first: " + warmErrors.get(0));
 
       double cpu0 = cpuSeconds(procs);
@@ -253,18 +236,18 @@ public final class FleetBench {
       long perDevice = checkConverged(fleet);
       List<Double> lat = new ArrayList<>(latencies);
       Collections.sort(lat);
-      Result res = new Result(k, Bench.secs(t1 - t0), lat.size(), errors.size(), pushed.get(), pulled.get(),
-          PgBench.pct(lat, x -> x, 0.5), PgBench.pct(lat, x -> x, 0.9), PgBench.pct(lat, x -> x, 0.99),
+      Result res = new Result(k, secs(t1 - t0), lat.size(), errors.size(), pushed.get(), pulled.get(),
+          pct(lat, x -> x, 0.5), pct(lat, x -> x, 0.9), pct(lat, x -> x, 0.99),
           lat.isEmpty() ? Double.NaN : lat.get(lat.size() - 1), serverCpu, benchCpu.processSeconds(), perDevice,
           errors.isEmpty() ? null : errors.get(0));
-      PgBench.log("  %d server(s): %.1f s, %,d syncs (%,d failed), %,d rows pushed, %,d pulled; flush p50 %s s, p99 %s s", k,
-          res.seconds(), res.flushes(), res.failed(), res.pushed(), res.pulled(), Bench.f(res.p50()), Bench.f(res.p99()));
+      log("  %d server(s): %.1f s, %,d syncs (%,d failed), %,d rows pushed, %,d pulled; flush p50 %s s, p99 %s s", k,
+          res.seconds(), res.flushes(), res.failed(), res.pushed(), res.pulled(), f(res.p50()), f(res.p99()));
       if (!errors.isEmpty()) {
-        PgBench.log("  first failed sync: %s", errors.get(0));
+        log("  first failed sync: %s", errors.get(0));
         for (int s = 0; s < k; s++) {
           String label = "  server " + s + ": ";
           Files.readAllLines(dir.resolve("server-" + s + ".log"), StandardCharsets.UTF_8).stream()
-              .filter(l -> l.contains("WARN") || l.contains("ERROR")).limit(10).forEach(l -> PgBench.log("%s%s", label, l));
+              .filter(l -> l.contains("WARN") || l.contains("ERROR")).limit(10).forEach(l -> log("%s%s", label, l));
         }
       }
       return res;
@@ -302,8 +285,8 @@ public final class FleetBench {
     for (int pass = 0; pass < 5; pass++) {
       long moved = 0;
       for (Device d : fleet) {
-        SyncReport r = d.client.flush();
-        PgBench.check(r.ok(), "settle flush of device " + d.index + ": " + r);
+        SyncReport r = d.sync.client.flush();
+        check(r.ok(), "settle flush of device " + d.index + ": " + r);
         moved += r.pulled() + r.pushed();
       }
       if (moved == 0) {
@@ -320,7 +303,7 @@ public final class FleetBench {
     for (Device d : fleet) {
       long members = fleet.stream().filter(x -> x.dataset.equals(d.dataset)).count();
       long have = Data.number(d.file, "SELECT count(*) FROM readings");
-      PgBench.check(have == members * expectedPerDevice, "device " + d.index + " holds " + have + " readings, expected "
+      check(have == members * expectedPerDevice, "device " + d.index + " holds " + have + " readings, expected "
           + members * expectedPerDevice);
       if (d.index == 0) {
         n0 = have;
@@ -335,17 +318,15 @@ public final class FleetBench {
     final Path file;
     final String dataset;
     final long seed;
-    final HttpTransport transport;
-    final TidesyncClient client;
+    final BenchDevice sync;
 
     Device(int index, Path file, String serverUrl) throws Exception {
       this.index = index;
       this.file = file;
       this.dataset = "fleet-" + (index % o.datasets);
       this.seed = o.seed * 1_000_003L + index;
-      Data.createSchema(file);
-      this.transport = new HttpTransport(serverUrl);
-      this.client = TidesyncClient.create(c -> c.database(file).transport(transport).dataset(dataset).deviceId("device-" + index));
+      Data.createSchema(file); // before the client opens the file: it captures the tables it finds
+      this.sync = new BenchDevice(new HttpTransport(serverUrl), c -> c.database(file).dataset(dataset).deviceId("device-" + index));
     }
 
     /**
@@ -360,33 +341,29 @@ public final class FleetBench {
       long t0 = System.nanoTime();
       SyncReport rep;
       try {
-        rep = client.flush();
+        rep = sync.client.flush();
       } catch (RuntimeException e) {
         if (errors == null) {
           throw e;
         }
-        errors.add(String.format(Locale.ROOT, "device %d round %d after %.1f s: %s", index, r, Bench.secs(System.nanoTime() - t0), e));
+        errors.add(String.format(Locale.ROOT, "device %d round %d after %.1f s: %s", index, r, secs(System.nanoTime() - t0), e));
         return null;
       }
       long t1 = System.nanoTime();
-      PgBench.check(rep.rejected() == 0 && (rep.ok() || errors != null), "device " + index + " round " + r + ": " + rep);
+      check(rep.rejected() == 0 && (rep.ok() || errors != null), "device " + index + " round " + r + ": " + rep);
       if (!rep.ok()) {
         errors.add("device " + index + " round " + r + ": " + rep);
         return rep;
       }
       if (latencies != null) {
-        latencies.add(Bench.secs(t1 - t0));
+        latencies.add(secs(t1 - t0));
       }
       return rep;
     }
 
     @Override
     public void close() {
-      try {
-        client.close();
-      } finally {
-        transport.close();
-      }
+      sync.close();
     }
   }
 
@@ -466,11 +443,11 @@ public final class FleetBench {
     List<String[]> rows = new ArrayList<>();
     Result first = results.get(0);
     for (Result r : results) {
-      rows.add(new String[] {Integer.toString(r.servers()), Bench.f(r.seconds()), String.format(Locale.ROOT, "%,d", r.flushes()),
+      rows.add(new String[] {Integer.toString(r.servers()), f(r.seconds()), String.format(Locale.ROOT, "%,d", r.flushes()),
           Long.toString(r.failed()),
           String.format(Locale.ROOT, "%,.1f", r.flushes() / r.seconds()), String.format(Locale.ROOT, "%,.0f", r.pushed() / r.seconds()),
-          String.format(Locale.ROOT, "%,.0f", r.pulled() / r.seconds()), Bench.f(r.p50()), Bench.f(r.p90()), Bench.f(r.p99()),
-          Bench.f(r.max()), Bench.f(r.serverCpu()), Bench.f(r.benchCpu()),
+          String.format(Locale.ROOT, "%,.0f", r.pulled() / r.seconds()), f(r.p50()), f(r.p90()), f(r.p99()),
+          f(r.max()), f(r.serverCpu()), f(r.benchCpu()),
           String.format(Locale.ROOT, "%.2f× syncs/s, %.2f× p99", (r.flushes() / r.seconds()) / (first.flushes() / first.seconds()),
               r.p99() / first.p99())});
     }

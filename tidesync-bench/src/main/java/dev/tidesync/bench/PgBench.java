@@ -1,14 +1,25 @@
 package dev.tidesync.bench;
 
+import static dev.tidesync.bench.BenchSupport.check;
+import static dev.tidesync.bench.BenchSupport.deleteTree;
+import static dev.tidesync.bench.BenchSupport.f;
+import static dev.tidesync.bench.BenchSupport.human;
+import static dev.tidesync.bench.BenchSupport.log;
+import static dev.tidesync.bench.BenchSupport.medianRun;
+import static dev.tidesync.bench.BenchSupport.medians;
+import static dev.tidesync.bench.BenchSupport.pct;
+import static dev.tidesync.bench.BenchSupport.secs;
+import static dev.tidesync.bench.BenchSupport.startJfr;
+import static dev.tidesync.bench.BenchSupport.stopJfr;
+
 import dev.tidesync.client.HttpTransport;
+import dev.tidesync.client.SyncListener;
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.TidesyncClient;
-import dev.tidesync.client.Transport;
 import dev.tidesync.pg.PgStorage;
 import dev.tidesync.server.RateLimit;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
-import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,22 +29,14 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Random;
-import java.util.Set;
-import java.util.function.ToDoubleFunction;
-import java.util.stream.Stream;
-import jdk.jfr.Configuration;
 import jdk.jfr.Recording;
 
 /**
@@ -54,87 +57,34 @@ public final class PgBench {
       "CREATE TABLE readings (id text PRIMARY KEY, session_id text REFERENCES sessions (id), at bigint, "
           + "a double precision, b double precision, c bigint, note text)"};
 
-  static final class Options {
+  static final class Options extends BenchOptions.Sync {
     String pgUrl;
-    int rows = 100_000;
-    int warmupRows = 10_000;
-    int reps = 3;
-    int deltaReps = 20;
-    int deltaChanges = 10;
-    int smallRows = 1_000;
-    int sessions = 100;
-    int batchLimit = 1000;
-    int pullLimit = 1000;
-    long seed = 42;
     boolean perRow = true;
-    Set<String> only = new LinkedHashSet<>(SCENARIOS);
-    Path markdown;
-    Path dir;
-    Path jfr;
-    boolean keep;
-    String commandLine = "";
 
-    static Options parse(String[] args) {
-      Options o = new Options();
-      o.commandLine = String.join(" ", args);
-      for (int i = 0; i < args.length; i++) {
-        String a = args[i];
-        switch (a) {
-          case "--help", "-h" -> {
-            usage(System.out);
-            System.exit(0);
-          }
-          case "--keep" -> o.keep = true;
-          case "--no-per-row" -> o.perRow = false;
-          default -> {
-            if (i + 1 >= args.length) {
-              throw new IllegalArgumentException("option " + a + " needs a value (see --help)");
-            }
-            String v = args[++i];
-            switch (a) {
-              case "--pg-url" -> o.pgUrl = v;
-              case "--rows" -> o.rows = positive(a, v);
-              case "--warmup-rows" -> o.warmupRows = Integer.parseInt(v);
-              case "--reps" -> o.reps = positive(a, v);
-              case "--delta-reps" -> o.deltaReps = positive(a, v);
-              case "--delta-changes" -> o.deltaChanges = positive(a, v);
-              case "--small-rows" -> o.smallRows = positive(a, v);
-              case "--sessions" -> o.sessions = positive(a, v);
-              case "--batch-limit" -> o.batchLimit = positive(a, v);
-              case "--pull-limit" -> o.pullLimit = positive(a, v);
-              case "--seed" -> o.seed = Long.parseLong(v);
-              case "--markdown" -> o.markdown = Path.of(v);
-              case "--dir" -> o.dir = Path.of(v);
-              case "--jfr" -> o.jfr = Path.of(v);
-              case "--only" -> {
-                o.only = new LinkedHashSet<>();
-                for (String s : v.split(",")) {
-                  if (!SCENARIOS.contains(s.strip())) {
-                    throw new IllegalArgumentException("unknown scenario '" + s + "'; known: " + SCENARIOS);
-                  }
-                  o.only.add(s.strip());
-                }
-              }
-              default -> throw new IllegalArgumentException("unknown option " + a + " (see --help)");
-            }
-          }
-        }
-      }
-      if (o.deltaChanges > o.smallRows) {
-        throw new IllegalArgumentException("--delta-changes must not exceed --small-rows");
-      }
-      return o;
+    Options() {
+      super(SCENARIOS, SCENARIOS);
     }
 
-    static int positive(String name, String v) {
-      int n = Integer.parseInt(v.replace("_", "").replace(",", ""));
-      if (n < 1) {
-        throw new IllegalArgumentException(name + " must be positive, got " + v);
+    @Override
+    boolean flag(String name) {
+      if (name.equals("--no-per-row")) {
+        perRow = false;
+        return true;
       }
-      return n;
+      return super.flag(name);
     }
 
-    static void usage(PrintStream out) {
+    @Override
+    boolean option(String name, String v) {
+      if (name.equals("--pg-url")) {
+        pgUrl = v;
+        return true;
+      }
+      return super.option(name, v);
+    }
+
+    @Override
+    void usage(PrintStream out) {
       out.println("""
           usage: bench pg [options]
           Push, bootstrap and delta pull with a TidesyncServer over PostgreSQL storage (in this JVM), each as a ratio
@@ -164,9 +114,6 @@ public final class PgBench {
   /** One line of the results table. */
   record Row(String scenario, long rows, double seconds, double raw, double ratio, String rawIs) {}
 
-  /** A device file synced with a dataset. */
-  record Synced(String dataset, Path file, String device) {}
-
   private final Options o;
   private final Path root;
   private final PgDb db;
@@ -189,16 +136,9 @@ public final class PgBench {
   }
 
   public static void main(String[] args) throws Exception {
-    Options o;
-    try {
-      o = Options.parse(args);
-    } catch (IllegalArgumentException e) {
-      System.err.println("bench pg: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
+    Options o = BenchOptions.parseOrExit("bench pg", new Options(), args);
     String admin = PgDb.adminUrl(o.pgUrl);
-    Path root = o.dir != null ? Files.createDirectories(o.dir) : Files.createTempDirectory("tidesync-pgbench");
+    Path root = o.workDir("tidesync-pgbench");
     long start = System.nanoTime();
     Timers timers = new Timers();
     try (PgDb db = PgDb.create(admin, "pg");
@@ -214,11 +154,11 @@ public final class PgBench {
         log("warm-up pass with %,d rows (not reported)", o.warmupRows);
         b.report = false;
         b.runAll(o.warmupRows, 1, Math.min(o.smallRows, o.warmupRows), Math.min(5, o.deltaReps));
-        log("warm-up done in %.1f s", Bench.secs(System.nanoTime() - w0));
+        log("warm-up done in %.1f s", secs(System.nanoTime() - w0));
       }
       b.report = true;
       b.runAll(o.rows, o.reps, o.smallRows, o.deltaReps);
-      double total = Bench.secs(System.nanoTime() - start);
+      double total = secs(System.nanoTime() - start);
       String env = b.environment(total);
       System.out.println();
       System.out.print(b.render(env, false));
@@ -281,7 +221,7 @@ public final class PgBench {
       long nanos = System.nanoTime() - t0;
       c.setAutoCommit(true);
       st.execute("DROP SCHEMA " + schema + " CASCADE");
-      return Bench.secs(nanos);
+      return secs(nanos);
     }
   }
 
@@ -295,7 +235,7 @@ public final class PgBench {
           rs.next();
         }
         if (i >= 0) {
-          t[i] = Bench.secs(System.nanoTime() - t0);
+          t[i] = secs(System.nanoTime() - t0);
         }
       }
     }
@@ -329,7 +269,7 @@ public final class PgBench {
       long t0 = System.nanoTime();
       long t1;
       SyncReport r;
-      try (Device d = new Device(dev, ds, "dev-" + ds)) {
+      try (BenchDevice d = device(dev, ds, "dev-" + ds)) {
         t1 = System.nanoTime();
         r = d.client.flush();
       }
@@ -337,15 +277,15 @@ public final class PgBench {
       cpu.stop();
       check(r.ok() && r.pushed() == total(n) && r.applied() == total(n), "push: " + r);
       Map<String, Double> s = new LinkedHashMap<>();
-      s.put("seconds", Bench.secs(t2 - t0));
+      s.put("seconds", secs(t2 - t0));
       s.put("raw", raw);
-      s.put("ratio", Bench.secs(t2 - t0) / raw);
-      s.put("open", Bench.secs(t1 - t0));
-      s.put("httpPush", Bench.secs(timers.httpPush.get()));
-      s.put("storePush", Bench.secs(timers.storePush.get()));
+      s.put("ratio", secs(t2 - t0) / raw);
+      s.put("open", secs(t1 - t0));
+      s.put("httpPush", secs(timers.httpPush.get()));
+      s.put("storePush", secs(timers.storePush.get()));
       s.put("pushes", (double) timers.pushes.get());
-      s.put("httpPull", Bench.secs(timers.httpPull.get()));
-      s.put("storePull", Bench.secs(timers.storePull.get()));
+      s.put("httpPull", secs(timers.httpPull.get()));
+      s.put("storePull", secs(timers.storePull.get()));
       s.put("cpu", cpu.processSeconds());
       s.put("deviceCpu", cpu.threadSeconds());
       samples.add(s);
@@ -363,14 +303,14 @@ public final class PgBench {
     note(String.format(Locale.ROOT, "push (the median run): open %s s + flush; %.0f push requests; HTTP push calls %s s, of which "
             + "the PostgreSQL store %s s (%.0f µs per change); device-side work (flush − HTTP) %s s; pull after the push %s s. "
             + "CPU used meanwhile by this JVM (device and server): %s s, by the device's thread %s s.",
-        Bench.f(m.get("open")), m.get("pushes"), Bench.f(m.get("httpPush")), Bench.f(m.get("storePush")), perChange * 1e6,
-        Bench.f(m.get("seconds") - m.get("open") - m.get("httpPush") - m.get("httpPull")), Bench.f(m.get("httpPull")),
-        Bench.f(m.get("cpu")), Bench.f(m.get("deviceCpu"))));
+        f(m.get("open")), m.get("pushes"), f(m.get("httpPush")), f(m.get("storePush")), perChange * 1e6,
+        f(m.get("seconds") - m.get("open") - m.get("httpPush") - m.get("httpPull")), f(m.get("httpPull")),
+        f(m.get("cpu")), f(m.get("deviceCpu"))));
     if (report) {
       note(String.format(Locale.ROOT, "PostgreSQL round trips: a prepared SELECT 1 takes %.0f µs (median of 2,000). The same %,d rows "
               + "inserted row by row (one round trip per row, one transaction) took %s s (%.0f µs per row) vs %s s batched "
               + "(%.0f µs per row) in the same run: %.1f× for the round trips alone. The store spends %.0f µs per pushed change.",
-          rtt * 1e6, total(n), Bench.f(perRow), perRow / total(n) * 1e6, Bench.f(perRowRaw), perRowRaw / total(n) * 1e6,
+          rtt * 1e6, total(n), f(perRow), perRow / total(n) * 1e6, f(perRowRaw), perRowRaw / total(n) * 1e6,
           perRow / perRowRaw, perChange * 1e6));
     }
   }
@@ -381,7 +321,7 @@ public final class PgBench {
       long t0 = System.nanoTime();
       String ds = name("boot");
       lastPush = pushInChunks(new Synced(ds, root.resolve(ds + "-src.db"), "src-" + ds), n, o.seed);
-      log("  bootstrap setup: pushed %,d rows in %.1f s", total(n), Bench.secs(System.nanoTime() - t0));
+      log("  bootstrap setup: pushed %,d rows in %.1f s", total(n), secs(System.nanoTime() - t0));
     }
     String ds = lastPush.dataset();
     List<Map<String, Double>> samples = new ArrayList<>();
@@ -397,7 +337,7 @@ public final class PgBench {
       HeapSampler h = new HeapSampler();
       try (h) {
         t0 = System.nanoTime();
-        try (Device d = new Device(dev, ds, id)) {
+        try (BenchDevice d = device(dev, ds, id)) {
           r = d.client.flush();
         }
         t1 = System.nanoTime();
@@ -405,11 +345,11 @@ public final class PgBench {
       check(r.ok() && r.bootstrap() && r.pulled() == total(n), "bootstrap: " + r);
       check(Data.number(dev, "SELECT count(*) FROM readings") == n, "bootstrap: row count differs");
       Map<String, Double> s = new LinkedHashMap<>();
-      s.put("seconds", Bench.secs(t1 - t0));
+      s.put("seconds", secs(t1 - t0));
       s.put("raw", raw);
-      s.put("ratio", Bench.secs(t1 - t0) / raw);
-      s.put("httpPull", Bench.secs(timers.httpPull.get()));
-      s.put("storePull", Bench.secs(timers.storePull.get()));
+      s.put("ratio", secs(t1 - t0) / raw);
+      s.put("httpPull", secs(timers.httpPull.get()));
+      s.put("storePull", secs(timers.storePull.get()));
       s.put("pages", (double) r.pages());
       s.put("heapMax", h.maxSampled() / 1048576.0);
       samples.add(s);
@@ -425,7 +365,7 @@ public final class PgBench {
     m = medianRun(samples);
     note(String.format(Locale.ROOT, "bootstrap (the median run): %.0f pages; HTTP pull calls %s s, of which the PostgreSQL store "
             + "%s s; the rest (%s s) is the device applying pages. Max sampled heap (device and server) %.0f MiB.",
-        m.get("pages"), Bench.f(m.get("httpPull")), Bench.f(m.get("storePull")), Bench.f(m.get("seconds") - m.get("httpPull")),
+        m.get("pages"), f(m.get("httpPull")), f(m.get("storePull")), f(m.get("seconds") - m.get("httpPull")),
         m.get("heapMax")));
   }
 
@@ -433,7 +373,7 @@ public final class PgBench {
   private Synced pushInChunks(Synced d, int n, long seed) throws Exception {
     Data.createSchema(d.file());
     int chunk = 10_000;
-    try (Device dev = new Device(d.file(), d.dataset(), d.device())) {
+    try (BenchDevice dev = device(d.file(), d.dataset(), d.device())) {
       for (int from = 0; from < n; from += chunk) {
         int to = Math.min(n, from + chunk);
         Data.insertRange(d.file(), from, to, o.sessions, seed, from == 0);
@@ -450,8 +390,8 @@ public final class PgBench {
    * PostgreSQL, timed in the same repetition, and the large pull with the small one.
    */
   private void delta(int small, int large, int reps) throws Exception {
-    DeltaSide s = deltaSetup(small, null, null);
-    DeltaSide l = deltaSetup(large, lastPush, lastBoot);
+    DeltaPair s = deltaSetup(small, null, null);
+    DeltaPair l = deltaSetup(large, lastPush, lastBoot);
     lastPush = null;
     lastBoot = null;
     List<Map<String, Double>> ss = new ArrayList<>();
@@ -494,120 +434,43 @@ public final class PgBench {
     note(String.format(Locale.ROOT, "delta pull (%d pulls per size, paired in time): %,d-row dataset median %s s (p90 %s s), "
             + "%,d-row dataset median %s s (p90 %s s); large ÷ small, median of the pairs: %.2f×. HTTP pull calls %s / %s s, of "
             + "which the PostgreSQL store %s / %s s (small / large, medians).",
-        reps, total(small), Bench.f(sm.get("seconds")), Bench.f(pct(ss, x -> x.get("seconds"), 0.9)), total(large),
-        Bench.f(lm.get("seconds")), Bench.f(pct(ls, x -> x.get("seconds"), 0.9)), lm.get("vsSmall"), Bench.f(sm.get("httpPull")),
-        Bench.f(lm.get("httpPull")), Bench.f(sm.get("storePull")), Bench.f(lm.get("storePull"))));
-  }
-
-  /** Two devices synced with one dataset: {@code b} changes rows and pushes, {@code a}'s pull is timed. */
-  private final class DeltaSide implements AutoCloseable {
-    final Synced sa;
-    final Synced sb;
-    final Device a;
-    final Device b;
-    final Random rnd = new Random(o.seed + 500);
-
-    DeltaSide(Synced sa, Synced sb) {
-      this.sa = sa;
-      this.sb = sb;
-      this.a = new Device(sa.file(), sa.dataset(), sa.device());
-      this.b = new Device(sb.file(), sb.dataset(), sb.device());
-    }
-
-    Map<String, Double> pullOnce() throws Exception {
-      int k = Data.updateRandom(sb.file(), o.deltaChanges, rnd);
-      check(k == o.deltaChanges, "delta: updated " + k + " rows");
-      SyncReport pushB = b.client.flush();
-      check(pushB.ok() && pushB.pushed() == o.deltaChanges, "delta: push from the other device: " + pushB);
-      timers.reset();
-      long t0 = System.nanoTime();
-      SyncReport r = a.client.flush();
-      long t1 = System.nanoTime();
-      check(r.ok() && r.pulled() == o.deltaChanges && r.pushed() == 0, "delta pull: " + r);
-      Map<String, Double> s = new LinkedHashMap<>();
-      s.put("seconds", Bench.secs(t1 - t0));
-      s.put("httpPull", Bench.secs(timers.httpPull.get()));
-      s.put("storePull", Bench.secs(timers.storePull.get()));
-      return s;
-    }
-
-    @Override
-    public void close() {
-      try {
-        a.close();
-      } finally {
-        b.close();
-        Data.deleteDb(sa.file());
-        Data.deleteDb(sb.file());
-      }
-    }
+        reps, total(small), f(sm.get("seconds")), f(pct(ss, x -> x.get("seconds"), 0.9)), total(large),
+        f(lm.get("seconds")), f(pct(ls, x -> x.get("seconds"), 0.9)), lm.get("vsSmall"), f(sm.get("httpPull")),
+        f(lm.get("httpPull")), f(sm.get("storePull")), f(lm.get("storePull"))));
   }
 
   /** The pushed and bootstrapped devices of the earlier scenarios when they have {@code n} rows, else two new ones. */
-  private DeltaSide deltaSetup(int n, Synced pushedDev, Synced bootDev) throws Exception {
+  private DeltaPair deltaSetup(int n, Synced pushedDev, Synced bootDev) throws Exception {
     if (pushedDev == null || bootDev == null || !pushedDev.dataset().equals(bootDev.dataset())
         || Data.number(pushedDev.file(), "SELECT count(*) FROM readings") != n) {
       long t0 = System.nanoTime();
       String ds = name("delta");
       pushedDev = pushInChunks(new Synced(ds, root.resolve(ds + "-a.db"), "a-" + ds), n, o.seed + 400);
       bootDev = new Synced(ds, root.resolve(ds + "-b.db"), "b-" + ds);
-      try (Device d = new Device(bootDev.file(), ds, bootDev.device())) {
+      try (BenchDevice d = device(bootDev.file(), ds, bootDev.device())) {
         SyncReport r = d.client.flush();
         check(r.ok() && r.pulled() == total(n), "delta setup bootstrap: " + r);
       }
-      log("  delta setup for %,d rows (push + bootstrap of a second device) took %.1f s", total(n), Bench.secs(System.nanoTime() - t0));
+      log("  delta setup for %,d rows (push + bootstrap of a second device) took %.1f s", total(n), secs(System.nanoTime() - t0));
     }
-    return new DeltaSide(pushedDev, bootDev);
+    return new DeltaPair(pushedDev, bootDev, d -> device(d.file(), d.dataset(), d.device()), timers, o.deltaChanges, o.seed + 500);
   }
 
   // ----------------------------------------------------------------------------- plumbing
 
-  /** A device: a client over a SQLite file whose HTTP transport is timed. */
-  private final class Device implements AutoCloseable {
-    final TidesyncClient client;
-    final Transport transport;
-
-    Device(Path file, String dataset, String deviceId) {
-      this.transport = new Timers.TimedTransport(new HttpTransport(url), timers);
-      this.client = TidesyncClient.create(c -> c.database(file).transport(transport).dataset(dataset).deviceId(deviceId)
-          .batchLimit(o.batchLimit).pullLimit(o.pullLimit));
-    }
-
-    @Override
-    public void close() {
-      try {
-        client.close();
-      } finally {
-        transport.close();
-      }
-    }
+  /** A device whose HTTP calls are timed. */
+  private BenchDevice device(Path file, String dataset, String deviceId) {
+    return BenchDevice.timed(url, timers, o, file, dataset, deviceId, SyncListener.NONE);
   }
 
   private void profile(String scenario) throws Exception {
-    if (o.jfr == null || !report) {
-      return;
+    if (o.jfr != null && report) {
+      recording = startJfr(o.jfr.resolve("pg-" + scenario + ".jfr"));
     }
-    recording = startJfr(o.jfr.resolve("pg-" + scenario + ".jfr"));
   }
 
   private void profileEnd() {
-    if (recording != null) {
-      recording.stop();
-      log("  JFR recording written to %s", recording.getDestination());
-      recording.close();
-      recording = null;
-    }
-  }
-
-  /** A JFR recording (profile settings; Java and native frames sampled every 10 ms) into {@code file}. */
-  static Recording startJfr(Path file) throws Exception {
-    Files.createDirectories(file.toAbsolutePath().getParent());
-    Recording r = new Recording(Configuration.getConfiguration("profile"));
-    r.enable("jdk.ExecutionSample").withPeriod(Duration.ofMillis(10));
-    r.enable("jdk.NativeMethodSample").withPeriod(Duration.ofMillis(10));
-    r.setDestination(file);
-    r.start();
-    return r;
+    recording = stopJfr(recording);
   }
 
   private void addRow(String scenario, long rows, double seconds, double raw, double ratio, String rawIs) {
@@ -623,53 +486,8 @@ public final class PgBench {
   }
 
   private void progress(String what, int rep, int reps, Map<String, Double> s) {
-    log("%s%s %d/%d: %s s (raw %s s)", report ? "" : "[warm-up] ", what, rep + 1, reps, Bench.f(s.get("seconds")),
-        Bench.f(s.get("raw")));
-  }
-
-  static void check(boolean ok, String what) {
-    if (!ok) {
-      throw new IllegalStateException("benchmark check failed: " + what);
-    }
-  }
-
-  static void log(String fmt, Object... args) {
-    System.err.println(String.format(Locale.ROOT, fmt, args));
-  }
-
-  /** The {@code q} quantile (nearest rank) of one figure over samples. */
-  static <T> double pct(List<T> samples, ToDoubleFunction<T> figure, double q) {
-    double[] v = samples.stream().mapToDouble(figure).sorted().toArray();
-    return v.length == 0 ? Double.NaN : v[(int) Math.max(0, Math.min(v.length - 1, Math.ceil(v.length * q) - 1))];
-  }
-
-  /** Per key, the median over samples (the mean of the middle two for an even count). */
-  static Map<String, Double> medians(List<Map<String, Double>> samples) {
-    Map<String, Double> out = new LinkedHashMap<>();
-    for (String k : samples.get(0).keySet()) {
-      double[] v = samples.stream().mapToDouble(x -> x.get(k)).sorted().toArray();
-      out.put(k, (v[(v.length - 1) / 2] + v[v.length / 2]) / 2);
-    }
-    return out;
-  }
-
-  /** The sample whose seconds are the median (the lower middle one for an even count), for coherent breakdowns. */
-  private static Map<String, Double> medianRun(List<Map<String, Double>> samples) {
-    List<Map<String, Double>> sorted = new ArrayList<>(samples);
-    sorted.sort(Comparator.comparingDouble(s -> s.get("seconds")));
-    return sorted.get((sorted.size() - 1) / 2);
-  }
-
-  static String human(long n) {
-    return n >= 1_000_000 ? (n / 1_000_000) + "M" : n >= 1000 ? (n / 1000) + "k" : Long.toString(n);
-  }
-
-  static void deleteTree(Path root) {
-    try (Stream<Path> s = Files.walk(root)) {
-      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (IOException e) {
-      System.err.println("bench: could not delete " + root + ": " + e.getMessage());
-    }
+    log("%s%s %d/%d: %s s (raw %s s)", report ? "" : "[warm-up] ", what, rep + 1, reps, f(s.get("seconds")),
+        f(s.get("raw")));
   }
 
   private String environment(double totalSeconds) {
@@ -686,8 +504,8 @@ public final class PgBench {
     String[] header = {"scenario", "rows", "seconds", "rows/s", "raw s", "ratio", "raw is"};
     List<String[]> rows = new ArrayList<>();
     for (Row r : table) {
-      rows.add(new String[] {r.scenario(), String.format(Locale.ROOT, "%,d", r.rows()), Bench.f(r.seconds()),
-          String.format(Locale.ROOT, "%,.0f", r.rows() / r.seconds()), Bench.f(r.raw()),
+      rows.add(new String[] {r.scenario(), String.format(Locale.ROOT, "%,d", r.rows()), f(r.seconds()),
+          String.format(Locale.ROOT, "%,.0f", r.rows() / r.seconds()), f(r.raw()),
           String.format(Locale.ROOT, "%.2f×", r.ratio()), r.rawIs()});
     }
     StringBuilder sb = new StringBuilder("Tidesync PostgreSQL bench — ").append(env).append("\n\n");

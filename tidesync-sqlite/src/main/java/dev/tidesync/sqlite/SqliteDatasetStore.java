@@ -31,6 +31,8 @@ import dev.tidesync.sqlite.internal.Introspect;
 import dev.tidesync.core.internal.Apply;
 import dev.tidesync.core.internal.Batches;
 import dev.tidesync.core.internal.Keys;
+import dev.tidesync.core.internal.PullStats;
+import dev.tidesync.core.internal.StoreRows;
 import dev.tidesync.sqlite.internal.RowIo;
 import dev.tidesync.sqlite.internal.Sql;
 import java.nio.file.Path;
@@ -39,7 +41,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -76,7 +77,10 @@ public final class SqliteDatasetStore implements DatasetStore {
   private final ReentrantLock lock = new ReentrantLock();
   private final ArrayBlockingQueue<Reader> readers = new ArrayBlockingQueue<>(READERS);
   private final HlcClock clock;
-  private final Map<String, DeviceStatus> devices = new ConcurrentHashMap<>();
+  /** Pulls not yet written to {@code _tidesync_devices}: see {@link #writePulls}. */
+  private final PullStats pullStats = new PullStats();
+  /** The pulls the push transaction in flight writes: put back should it roll back. */
+  private List<PullStats.Pending> pullsInTx = List.of();
   private int readersOpen;
   private volatile Map<String, TableSchema> schema;
   private volatile Set<String> cascadeParents = Set.of();
@@ -136,12 +140,6 @@ public final class SqliteDatasetStore implements DatasetStore {
     seq = Sql.number(writer, "SELECT v FROM _tidesync_meta WHERE k = 'seq'");
     String schemaJson = Sql.string(writer, "SELECT v FROM _tidesync_meta WHERE k = 'schema'");
     setSchema(schemaJson == null ? List.of() : Wire.readSchema(schemaJson.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
-    try (PreparedStatement ps = writer.prepareStatement("SELECT device, last_push, last_pull, pushes, pulls, changes FROM _tidesync_devices");
-        ResultSet rs = ps.executeQuery()) {
-      while (rs.next()) {
-        devices.put(rs.getString(1), new DeviceStatus(rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), rs.getLong(6)));
-      }
-    }
     return new String[] {ep, Sql.string(writer, "SELECT v FROM _tidesync_meta WHERE k = 'hlc'")};
   }
 
@@ -220,12 +218,15 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
       });
     } catch (RuntimeException e) {
-      // The transaction rolled back: forget versions and tables it had taken.
+      // The transaction rolled back: forget versions and tables it had taken, and keep the pulls
+      // it was to write for the next write.
       seq = seqBefore;
       setSchema(schemaBefore.values());
+      pullStats.restore(pullsInTx);
       io.reset();
       throw e;
     } finally {
+      pullsInTx = List.of();
       lock.unlock();
     }
   }
@@ -301,19 +302,59 @@ public final class SqliteDatasetStore implements DatasetStore {
     save.setBytes(3, Wire.writePushResult(result));
     save.setLong(4, now);
     save.executeUpdate();
-    DeviceStatus d = devices.getOrDefault(req.device(), new DeviceStatus(req.device(), 0, 0, 0, 0, 0));
-    DeviceStatus nd = new DeviceStatus(d.device(), now, d.lastPull(), d.pushes() + 1, d.pulls(), d.changes() + changes.size());
-    saveDevice(nd);
+    // Increments, as on PostgreSQL: the file is the truth (an operator's command may push too).
+    PreparedStatement dev = io.statement("INSERT INTO _tidesync_devices (device, last_push, last_pull, pushes, pulls, changes) "
+        + "VALUES (?, ?, 0, 1, 0, ?) ON CONFLICT (device) DO UPDATE SET last_push = max(last_push, excluded.last_push), "
+        + "pushes = pushes + 1, changes = changes + excluded.changes");
+    dev.setString(1, req.device());
+    dev.setLong(2, now);
+    dev.setLong(3, changes.size());
+    dev.executeUpdate();
+    // The pulls noted since the last write go with this transaction, which commits anyway (one
+    // statement per device, in process); push() puts them back if it rolls back.
+    pullsInTx = pullStats.drain();
+    writePulls(pullsInTx);
     saveMeta();
-    devices.put(nd.device(), nd);
     return result;
   }
 
-  private void saveDevice(DeviceStatus d) throws SQLException {
-    Sql.update(writer, "INSERT INTO _tidesync_devices (device, last_push, last_pull, pushes, pulls, changes) VALUES (?, ?, ?, ?, ?, ?) "
-        + "ON CONFLICT (device) DO UPDATE SET last_push = excluded.last_push, last_pull = excluded.last_pull, "
-        + "pushes = excluded.pushes, pulls = excluded.pulls, changes = excluded.changes",
-        d.device(), d.lastPush(), d.lastPull(), d.pushes(), d.pulls(), d.changes());
+  /**
+   * Adds pulls to {@code _tidesync_devices}, in the writer's transaction. Pulls are only noted in
+   * memory ({@link PullStats}): a write transaction per pull would cost every pull a commit for a
+   * statistic. They are written with the next push, before a status is read, and on close.
+   */
+  private void writePulls(List<PullStats.Pending> pulls) throws SQLException {
+    if (pulls.isEmpty()) {
+      return;
+    }
+    PreparedStatement ps = io.statement("INSERT INTO _tidesync_devices (device, last_push, last_pull, pushes, pulls, changes) "
+        + "VALUES (?, 0, ?, 0, ?, 0) ON CONFLICT (device) DO UPDATE SET last_pull = max(last_pull, excluded.last_pull), "
+        + "pulls = pulls + excluded.pulls");
+    for (PullStats.Pending p : pulls) {
+      ps.setString(1, p.device());
+      ps.setLong(2, p.lastPull());
+      ps.setLong(3, p.pulls());
+      ps.executeUpdate();
+    }
+  }
+
+  /**
+   * Writes the pulls noted so far in a transaction of their own. Under the write lock, which a
+   * push holds from its drain of the pulls to its commit: once this returns, every pull noted
+   * before it was called is in the file.
+   */
+  private void flushPullStats() {
+    pullStats.flush(lock, drained -> {
+      try {
+        Sql.inTx(writer, "recording pulls of " + name, () -> {
+          writePulls(drained);
+          return null;
+        });
+      } catch (RuntimeException e) {
+        io.reset(); // rolled back: as after a failed push
+        throw e;
+      }
+    });
   }
 
   /**
@@ -541,20 +582,8 @@ public final class SqliteDatasetStore implements DatasetStore {
   }
 
   private void logConflict(TableSchema t, String key, String device, Change in, RowState stored, MergeResult m) throws SQLException {
-    Map<String, Object> incoming = new LinkedHashMap<>(in.cols());
-    PreparedStatement ps = io.statement("INSERT INTO _tidesync_conflicts (tbl, pk, policy, outcome, device, at, base, stored_ver, "
-        + "stored, incoming, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    ps.setString(1, t.name());
-    ps.setString(2, key);
-    ps.setString(3, t.policy().wireName());
-    ps.setString(4, m.outcome().name().toLowerCase(java.util.Locale.ROOT));
-    ps.setString(5, device);
-    ps.setLong(6, clock.wallMillis());
-    ps.setLong(7, in.base());
-    ps.setLong(8, stored.version());
-    ps.setString(9, stored.deleted() ? null : Keys.valuesJson(stored.values()));
-    ps.setString(10, in.deleted() ? null : Keys.valuesJson(incoming));
-    ps.setString(11, m.state().deleted() ? null : Keys.valuesJson(m.state().values()));
+    PreparedStatement ps = io.statement(StoreRows.insertConflict("_tidesync_conflicts"));
+    Sql.bindAll(ps, 1, java.util.Arrays.asList(StoreRows.conflictValues(t, key, device, clock.wallMillis(), in, stored, m)));
     ps.executeUpdate();
   }
 
@@ -869,12 +898,9 @@ public final class SqliteDatasetStore implements DatasetStore {
   }
 
   private void recordPull(String device) {
-    if (device == null) {
-      return;
+    if (device != null) {
+      pullStats.record(device, clock.wallMillis());
     }
-    devices.compute(device, (k, d) -> d == null
-        ? new DeviceStatus(device, 0, clock.wallMillis(), 0, 1, 0)
-        : new DeviceStatus(device, d.lastPush(), clock.wallMillis(), d.pushes(), d.pulls() + 1, d.changes()));
   }
 
   /** Returns a reader to the pool, or closes it when the store closed while it was out. */
@@ -912,6 +938,9 @@ public final class SqliteDatasetStore implements DatasetStore {
   @Override
   public DatasetStatus status() {
     ensureOpen();
+    // Pulls are in memory until written: write them first, so that the snapshot read below
+    // holds every pull that finished before this call.
+    flushPullStats();
     Reader r = borrow();
     try {
       return Sql.readTx(r.conn(), "status of " + name, () -> {
@@ -924,8 +953,14 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
         long conflicts = Sql.number(r.conn(), "SELECT count(*) FROM _tidesync_conflicts");
         long version = Sql.number(r.conn(), "SELECT v FROM _tidesync_meta WHERE k = 'seq'");
-        List<DeviceStatus> ds = new ArrayList<>(devices.values());
-        ds.sort(Comparator.comparing(DeviceStatus::device));
+        List<DeviceStatus> ds = new ArrayList<>();
+        try (PreparedStatement ps = r.conn().prepareStatement("SELECT " + StoreRows.DEVICE_COLUMNS + " FROM _tidesync_devices "
+            + "ORDER BY device");
+            ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            ds.add(StoreRows.device(rs::getObject));
+          }
+        }
         return new DatasetStatus(name, version, rows, ds, conflicts);
       });
     } finally {
@@ -940,14 +975,12 @@ public final class SqliteDatasetStore implements DatasetStore {
     try {
       return Sql.readTx(r.conn(), "conflicts of " + name, () -> {
         List<ConflictRecord> out = new ArrayList<>();
-        try (PreparedStatement ps = r.conn().prepareStatement("SELECT id, tbl, pk, policy, outcome, device, at, base, stored_ver, stored, "
-            + "incoming, result FROM _tidesync_conflicts WHERE id > ? ORDER BY id LIMIT ?")) {
+        try (PreparedStatement ps = r.conn().prepareStatement(StoreRows.conflictPage("_tidesync_conflicts"))) {
           ps.setLong(1, afterId);
           ps.setInt(2, limit);
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
-              out.add(new ConflictRecord(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
-                  rs.getString(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), rs.getString(10), rs.getString(11), rs.getString(12)));
+              out.add(StoreRows.conflict(rs::getObject));
             }
           }
         }
@@ -973,12 +1006,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       }
       closed = true;
       try {
-        Sql.inTx(writer, "saving device status of " + name, () -> {
-          for (DeviceStatus d : devices.values()) {
-            saveDevice(d);
-          }
-          return null;
-        });
+        flushPullStats();
       } catch (RuntimeException ignored) {
         // best effort: device pull times are statistics
       }

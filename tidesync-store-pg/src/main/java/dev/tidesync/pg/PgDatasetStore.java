@@ -18,6 +18,8 @@ import dev.tidesync.core.SchemaOrder;
 import dev.tidesync.core.internal.Apply;
 import dev.tidesync.core.internal.Batches;
 import dev.tidesync.core.internal.Keys;
+import dev.tidesync.core.internal.PullStats;
+import dev.tidesync.core.internal.StoreRows;
 import dev.tidesync.pg.internal.Pg;
 import dev.tidesync.pg.internal.PgDdl;
 import dev.tidesync.pg.internal.PgRowIo;
@@ -33,7 +35,6 @@ import dev.tidesync.protocol.PullPage;
 import dev.tidesync.protocol.PushRequest;
 import dev.tidesync.protocol.PushResult;
 import dev.tidesync.protocol.TableSchema;
-import dev.tidesync.protocol.TidesyncException;
 import dev.tidesync.protocol.WallClock;
 import dev.tidesync.protocol.Wire;
 import java.nio.charset.StandardCharsets;
@@ -93,6 +94,9 @@ public final class PgDatasetStore implements DatasetStore {
    */
   private final java.util.concurrent.locks.ReentrantLock writers = new java.util.concurrent.locks.ReentrantLock(true);
   private volatile boolean closed;
+  /** Pulls not yet written to {@code _tidesync_devices}: see {@link #flushPullStats()}. */
+  private final PullStats pullStats = new PullStats();
+  private final java.util.concurrent.locks.ReentrantLock pullFlush = new java.util.concurrent.locks.ReentrantLock();
 
   private record ParsedSchema(String json, Map<String, TableSchema> tables) {}
 
@@ -406,9 +410,9 @@ public final class PgDatasetStore implements DatasetStore {
     PushResult result = new PushResult(req.batch(), List.of(results), cursorOf(false, w.seq), false);
     Pg.update(w.c, "INSERT INTO " + t("_tidesync_batches") + " (device, batch, result, at) VALUES (?, ?, ?, ?)",
         req.device(), req.batch(), Wire.writePushResult(result), now);
-    Pg.update(w.c, "INSERT INTO " + t("_tidesync_devices") + " (device, last_push, pushes, changes) VALUES (?, ?, 1, ?) "
-        + "ON CONFLICT (device) DO UPDATE SET last_push = excluded.last_push, pushes = " + t("_tidesync_devices") + ".pushes + 1, "
-        + "changes = " + t("_tidesync_devices") + ".changes + excluded.changes", req.device(), now, (long) changes.size());
+    Pg.update(w.c, "INSERT INTO " + t("_tidesync_devices") + " AS d (device, last_push, pushes, changes) VALUES (?, ?, 1, ?) "
+        + "ON CONFLICT (device) DO UPDATE SET last_push = greatest(d.last_push, excluded.last_push), pushes = d.pushes + 1, "
+        + "changes = d.changes + excluded.changes", req.device(), now, (long) changes.size());
     w.saveMeta();
     return result;
   }
@@ -682,12 +686,8 @@ public final class PgDatasetStore implements DatasetStore {
   }
 
   private void logConflict(Work w, TableSchema ts, String key, String device, Change in, RowState stored, MergeResult m) throws SQLException {
-    Pg.update(w.c, "INSERT INTO " + t("_tidesync_conflicts") + " (tbl, pk, policy, outcome, device, at, base, stored_ver, stored, "
-        + "incoming, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ts.name(), key, ts.policy().wireName(), m.outcome().name().toLowerCase(java.util.Locale.ROOT), device, clock.wallMillis(),
-        in.base(), stored.version(), stored.deleted() ? null : Keys.valuesJson(stored.values()),
-        in.deleted() ? null : Keys.valuesJson(new LinkedHashMap<>(in.cols())),
-        m.state().deleted() ? null : Keys.valuesJson(m.state().values()));
+    Pg.update(w.c, StoreRows.insertConflict(t("_tidesync_conflicts")), StoreRows.conflictValues(ts, key, device, clock.wallMillis(), in,
+        stored, m));
   }
 
   /**
@@ -871,15 +871,39 @@ public final class PgDatasetStore implements DatasetStore {
     absorbPending();
     PullPage page = read("pull from " + id, c -> readPage(c, bootstrap, after, limit, device));
     if (device != null) {
-      try {
-        write("recording a pull of " + id, c -> Pg.update(c, "INSERT INTO " + t("_tidesync_devices") + " (device, last_pull, pulls) "
-            + "VALUES (?, ?, 1) ON CONFLICT (device) DO UPDATE SET last_pull = excluded.last_pull, pulls = "
-            + t("_tidesync_devices") + ".pulls + 1", device, clock.wallMillis()));
-      } catch (TidesyncException e) {
-        // statistics only: the page is still good
-      }
+      // Noted in memory only: a transaction per pull would cost the hot path a commit for a
+      // statistic. flushPullStats() writes them (PgStorage's timer, status(), close()).
+      pullStats.record(device, clock.wallMillis());
     }
     return page;
+  }
+
+  /**
+   * Writes the pulls noted since the last flush into {@code _tidesync_devices}, all devices in one
+   * statement, as increments: every server process on the database flushes its own pulls, and
+   * adding them (with the latest time winning) keeps the others'. The lock makes a caller wait
+   * for a flush in flight (the timer's) to commit, so that {@link #status()} reads every pull
+   * noted before it began. Rows are written in device order (see {@link PullStats}): two
+   * processes flushing at once cannot deadlock. A failed write keeps the pulls for the next one;
+   * a dataset dropped meanwhile takes them with it.
+   */
+  void flushPullStats() {
+    pullStats.flush(pullFlush, drained -> {
+      try {
+        write("recording pulls of " + id, c -> {
+          try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + t("_tidesync_devices") + " AS d (device, last_pull, pulls) "
+              + "SELECT * FROM unnest(?::text[], ?::bigint[], ?::bigint[]) ORDER BY 1 "
+              + "ON CONFLICT (device) DO UPDATE SET last_pull = greatest(d.last_pull, excluded.last_pull), pulls = d.pulls + excluded.pulls")) {
+            ps.setArray(1, c.createArrayOf("text", drained.stream().map(PullStats.Pending::device).toArray()));
+            ps.setArray(2, c.createArrayOf("bigint", drained.stream().map(PullStats.Pending::lastPull).toArray()));
+            ps.setArray(3, c.createArrayOf("bigint", drained.stream().map(PullStats.Pending::pulls).toArray()));
+            return ps.executeUpdate();
+          }
+        });
+      } catch (DatasetNotFoundException e) {
+        // dropped: nothing to count pulls in any more (returning normally, they are not kept)
+      }
+    });
   }
 
   private PullPage readPage(Connection c, boolean bootstrap, long after, int limit, String device) throws SQLException {
@@ -968,6 +992,10 @@ public final class PgDatasetStore implements DatasetStore {
   public DatasetStatus status() {
     ensureOpen();
     absorbPending();
+    // This process's pulls are in memory until flushed: write them first, so the devices' pull
+    // times and counts below include every pull that finished before this call. Another
+    // process's pulls are as recent as its last flush (PgStorage's timer, every 500 ms by default).
+    flushPullStats();
     return read("status of " + id, c -> {
       Map<String, TableSchema> tables = parse(Pg.string(c, "SELECT v FROM " + t("_tidesync_meta") + " WHERE k = 'schema'"));
       Map<String, Long> rows = new LinkedHashMap<>();
@@ -977,11 +1005,11 @@ public final class PgDatasetStore implements DatasetStore {
       long conflicts = Pg.number(c, "SELECT count(*) FROM " + t("_tidesync_conflicts"));
       long version = Pg.number(c, "SELECT v::bigint FROM " + t("_tidesync_meta") + " WHERE k = 'seq'");
       List<DeviceStatus> ds = new ArrayList<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT device, last_push, last_pull, pushes, pulls, changes FROM "
-          + t("_tidesync_devices") + " ORDER BY device");
+      try (PreparedStatement ps = c.prepareStatement("SELECT " + StoreRows.DEVICE_COLUMNS + " FROM " + t("_tidesync_devices")
+          + " ORDER BY device");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          ds.add(new DeviceStatus(rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), rs.getLong(6)));
+          ds.add(StoreRows.device(rs::getObject));
         }
       }
       return new DatasetStatus(id.name(), version, rows, ds, conflicts);
@@ -993,14 +1021,12 @@ public final class PgDatasetStore implements DatasetStore {
     ensureOpen();
     return read("conflicts of " + id, c -> {
       List<ConflictRecord> out = new ArrayList<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT id, tbl, pk, policy, outcome, device, at, base, stored_ver, stored, "
-          + "incoming, result FROM " + t("_tidesync_conflicts") + " WHERE id > ? ORDER BY id LIMIT ?")) {
+      try (PreparedStatement ps = c.prepareStatement(StoreRows.conflictPage(t("_tidesync_conflicts")))) {
         ps.setLong(1, afterId);
         ps.setInt(2, limit);
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
-            out.add(new ConflictRecord(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
-                rs.getString(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), rs.getString(10), rs.getString(11), rs.getString(12)));
+            out.add(StoreRows.conflict(rs::getObject));
           }
         }
       }
@@ -1045,8 +1071,14 @@ public final class PgDatasetStore implements DatasetStore {
     return closed;
   }
 
+  /** Writes the pending pull statistics; the pool belongs to the storage, which closes it after this. */
   @Override
   public void close() {
-    closed = true; // the pool belongs to the storage
+    closed = true;
+    try {
+      flushPullStats();
+    } catch (RuntimeException e) {
+      // statistics only; the storage is closing and cannot keep them
+    }
   }
 }

@@ -19,7 +19,12 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The PostgreSQL store: every dataset in its own schema ({@code ds_<id>}), a catalog of datasets
@@ -31,6 +36,13 @@ public final class PgStorage implements Storage {
   /** Remote clocks further ahead than this are not trusted (default 5 minutes). */
   public static final long DEFAULT_MAX_DRIFT_MILLIS = 5 * 60_000L;
   public static final int DEFAULT_POOL_SIZE = 16;
+  /**
+   * How often (ms) this process writes the devices' pull statistics, which pulls only note in
+   * memory: the most that another server process's status can lag behind this one's pulls, and
+   * the most a crash of this process loses. Its own status requests flush first.
+   */
+  public static final long DEFAULT_PULL_STATS_MILLIS = 500;
+  private static final Logger LOG = LoggerFactory.getLogger(PgStorage.class);
 
   private static final java.util.regex.Pattern NAMESPACE = java.util.regex.Pattern.compile("[a-z][a-z0-9_]{0,19}");
 
@@ -43,6 +55,7 @@ public final class PgStorage implements Storage {
   private final long maxDriftMillis;
   private final Map<DatasetId, PgDatasetStore> open = new ConcurrentHashMap<>();
   private final State state = new State();
+  private final ScheduledExecutorService statsFlusher;
 
   private PgStorage(HikariDataSource pool, WallClock wall, long maxDriftMillis, String namespace) {
     this.pool = pool;
@@ -50,6 +63,11 @@ public final class PgStorage implements Storage {
     this.prefix = namespace.isEmpty() ? "ds_" : namespace + "_ds_";
     this.wall = wall;
     this.maxDriftMillis = maxDriftMillis;
+    this.statsFlusher = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "tidesync-pg-pull-stats");
+      t.setDaemon(true);
+      return t;
+    });
   }
 
   /** Opens a pool on {@code jdbcUrl} ({@code jdbc:postgresql://host:port/db?user=...}) and creates the catalog if needed. */
@@ -67,6 +85,18 @@ public final class PgStorage implements Storage {
    * installations (or test runs) can share one database without seeing each other.
    */
   public static PgStorage open(String jdbcUrl, WallClock wall, long maxDriftMillis, int poolSize, String namespace) {
+    return open(jdbcUrl, wall, maxDriftMillis, poolSize, namespace, DEFAULT_PULL_STATS_MILLIS);
+  }
+
+  /**
+   * As {@link #open(String, WallClock, long, int, String)}, writing the pull statistics every
+   * {@code pullStatsMillis} instead of {@link #DEFAULT_PULL_STATS_MILLIS}.
+   */
+  public static PgStorage open(String jdbcUrl, WallClock wall, long maxDriftMillis, int poolSize, String namespace,
+      long pullStatsMillis) {
+    if (pullStatsMillis < 1) {
+      throw new IllegalArgumentException("pullStatsMillis must be positive, got " + pullStatsMillis);
+    }
     if (!namespace.isEmpty() && !NAMESPACE.matcher(namespace).matches()) {
       throw new IllegalArgumentException("namespace must match [a-z][a-z0-9_]{0,19}, got '" + namespace + "'");
     }
@@ -87,6 +117,8 @@ public final class PgStorage implements Storage {
     try {
       PgStorage s = new PgStorage(ds, wall, maxDriftMillis, namespace);
       s.createCatalog();
+      // (the executor starts its thread with the first task: none when the catalog failed)
+      s.statsFlusher.scheduleWithFixedDelay(s::flushPullStats, pullStatsMillis, pullStatsMillis, TimeUnit.MILLISECONDS);
       return s;
     } catch (RuntimeException | Error e) {
       ds.close();
@@ -242,8 +274,33 @@ public final class PgStorage implements Storage {
     return state;
   }
 
+  /**
+   * Writes the pull statistics every open dataset of this process has noted (the timer does this
+   * every {@code pullStatsMillis}; a dataset's status does it for itself).
+   */
+  void flushPullStats() {
+    for (PgDatasetStore s : open.values()) {
+      try {
+        s.flushPullStats();
+      } catch (RuntimeException e) {
+        // Kept for the next flush. Caught: an exception would stop the timer for good.
+        LOG.warn("writing the pull statistics of dataset {} failed (kept for the next try): {}", s.id(), e.toString());
+      }
+    }
+  }
+
   @Override
   public void close() {
+    // The timer first, and wait for a flush in flight: it must not run on a closed pool. Then each
+    // dataset writes what it still holds (PgDatasetStore.close), then the pool closes.
+    statsFlusher.shutdown();
+    try {
+      if (!statsFlusher.awaitTermination(30, TimeUnit.SECONDS)) {
+        LOG.warn("the pull statistics timer did not stop within 30 s");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     open.values().forEach(PgDatasetStore::close);
     open.clear();
     pool.close();

@@ -259,6 +259,56 @@ class PgStoreTest {
     });
   }
 
+  /** The pulls counted in {@code _tidesync_devices}, read straight from the database. */
+  long pullsInDatabase(String device) throws Exception {
+    String schema = storage.schemaOf(DatasetId.of("d")).orElseThrow();
+    try (Connection c = db.connect(); Statement st = c.createStatement();
+        java.sql.ResultSet rs = st.executeQuery("SELECT pulls FROM " + schema + "._tidesync_devices WHERE device = '" + device + "'")) {
+      return rs.next() ? rs.getLong(1) : 0;
+    }
+  }
+
+  /** Reopens the storage with its pull statistics written every {@code millis}; dataset "d" with one row. */
+  DatasetStore reopenWithPullStatsEvery(long millis) {
+    storage.close();
+    storage = PgStorage.open(db.url(), dev.tidesync.protocol.WallClock.SYSTEM, PgStorage.DEFAULT_MAX_DRIFT_MILLIS, 4, "", millis);
+    DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
+    push(s, "a", insert("r1", 1L, null, null, null));
+    return s;
+  }
+
+  @Test
+  void aPullWritesNothingTheStatisticsGoInOneFlush() throws Exception {
+    DatasetStore s = reopenWithPullStatsEvery(3_600_000);
+    for (String device : List.of("b", "c", "b")) {
+      s.pull(null, 10, device);
+    }
+    assertThat(pullsInDatabase("b")).as("no flush yet (the timer's hour has not passed)").isZero();
+    storage.flushPullStats();
+    assertThat(pullsInDatabase("b")).isEqualTo(2);
+    assertThat(pullsInDatabase("c")).isEqualTo(1);
+    storage.flushPullStats(); // nothing pending: nothing added
+    assertThat(pullsInDatabase("b")).isEqualTo(2);
+  }
+
+  /** Another server process's status sees this one's pulls within the flush interval, without a status here. */
+  @Test
+  void anotherProcessSeesPullsOnceTheTimerFlushedThem() throws Exception {
+    DatasetStore s = reopenWithPullStatsEvery(50);
+    s.pull(null, 10, "b");
+    s.pull(null, 10, "b");
+    try (PgStorage other = PgStorage.open(db.url())) {
+      DatasetStore o = other.find(DatasetId.of("d")).orElseThrow();
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      long pulls = 0;
+      while (pulls < 2 && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+        pulls = o.status().devices().stream().filter(d -> d.device().equals("b")).mapToLong(d -> d.pulls()).sum();
+      }
+      assertThat(pulls).isEqualTo(2);
+    }
+  }
+
   @Test
   void serverStateIsSharedThroughTheDatabase() {
     assertThat(storage.state().signingKey(() -> "first")).isEqualTo("first");

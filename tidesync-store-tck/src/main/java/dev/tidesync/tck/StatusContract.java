@@ -4,8 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tidesync.core.ConflictRecord;
 import dev.tidesync.core.DatasetStatus;
+import dev.tidesync.core.DatasetStore;
 import dev.tidesync.core.DeviceStatus;
+import dev.tidesync.core.Storage;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /** What a dataset reports about itself: version, rows per table, devices, and its conflict log. */
@@ -42,6 +45,72 @@ public abstract class StatusContract extends ContractSupport {
     assertThat(c.pulls()).isPositive();
     assertThat(c.lastPull()).isGreaterThanOrEqualTo(before);
     assertThat(c.pushes()).isZero();
+  }
+
+  /**
+   * A store may keep pull statistics in memory and write them later (a write per pull would cost
+   * the hot path), but status shows every pull that finished before it, exactly, pushes in
+   * between lose none of them, and a restart keeps them.
+   */
+  @Test
+  void statusShowsEveryPullAtOnceAndARestartKeepsThem() {
+    AtomicLong now = new AtomicLong(System.currentTimeMillis());
+    long t0 = now.get();
+    storage.close();
+    storage = factory().open(dir.resolve("clocked"), now::get, StorageFactory.DEFAULT_MAX_DRIFT_MILLIS);
+    push("dev-a", upsert("dev-a", "items", "i1", 0, cols("qty", 1L)));
+    now.addAndGet(1000);
+    store().pull(null, 100, "dev-a");
+    store().pull(null, 100, "dev-b");
+    assertThat(device("dev-a")).isEqualTo(new DeviceStatus("dev-a", t0, t0 + 1000, 1, 1, 1));
+    assertThat(device("dev-b")).isEqualTo(new DeviceStatus("dev-b", 0, t0 + 1000, 0, 1, 0));
+    now.addAndGet(1000);
+    store().pull(null, 100, "dev-b");
+    store().pull(null, 100, "dev-b");
+    assertThat(device("dev-b")).isEqualTo(new DeviceStatus("dev-b", 0, t0 + 2000, 0, 3, 0));
+    now.addAndGet(1000);
+    store().pull(null, 100, "dev-a");
+    push("dev-b", upsert("dev-b", "items", "i2", 0, cols("qty", 2L)), upsert("dev-b", "items", "i3", 0, cols("qty", 3L)));
+    store().pull(null, 100, "dev-c");
+    // No status since those pulls: they reach the restarted storage all the same.
+    storage.close();
+    storage = factory().open(dir.resolve("clocked"), now::get, StorageFactory.DEFAULT_MAX_DRIFT_MILLIS);
+    assertThat(store().status().devices()).containsExactly(
+        new DeviceStatus("dev-a", t0, t0 + 3000, 1, 2, 1),
+        new DeviceStatus("dev-b", t0 + 3000, t0 + 2000, 1, 3, 2),
+        new DeviceStatus("dev-c", 0, t0 + 3000, 0, 1, 0));
+  }
+
+  /**
+   * Two storages on the same data (two server processes on one database, or a server and an
+   * operator's command) each count their own pulls; the counts add up and the latest pull time
+   * wins, whichever storage writes last.
+   */
+  @Test
+  void twoStoragesOnTheSameDataAddUpTheirPulls() {
+    push("dev-a", upsert("dev-a", "items", "i1", 0, cols("qty", 1L)));
+    store().pull(null, 100, "dev-p");
+    long before = System.currentTimeMillis();
+    try (Storage second = factory().open(dir.resolve("storage"))) {
+      DatasetStore other = second.find(ID).orElseThrow();
+      other.pull(null, 100, "dev-p");
+      other.pull(null, 100, "dev-p");
+      other.pull(null, 100, "dev-q");
+      store().pull(null, 100, "dev-q");
+      assertThat(other.status().devices()).extracting(DeviceStatus::device).contains("dev-p", "dev-q");
+      other.pull(null, 100, "dev-p"); // written when the second storage closes, at the latest
+    }
+    DatasetStatus s = store().status();
+    DeviceStatus p = s.devices().stream().filter(d -> d.device().equals("dev-p")).findFirst().orElseThrow();
+    assertThat(p.pulls()).isEqualTo(4);
+    assertThat(p.lastPull()).isGreaterThanOrEqualTo(before);
+    DeviceStatus q = s.devices().stream().filter(d -> d.device().equals("dev-q")).findFirst().orElseThrow();
+    assertThat(q.pulls()).isEqualTo(2);
+    assertThat(device("dev-a").pushes()).isEqualTo(1);
+  }
+
+  private DeviceStatus device(String id) {
+    return store().status().devices().stream().filter(d -> d.device().equals(id)).findFirst().orElseThrow();
   }
 
   @Test
