@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.tidesync.cli.internal.Checks;
 import dev.tidesync.cli.internal.ConflictLog;
 import dev.tidesync.cli.internal.ServerApi;
+import dev.tidesync.cli.internal.StorageOptions;
 import dev.tidesync.cli.internal.TokenOption;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -25,7 +26,7 @@ import picocli.CommandLine.Spec;
     sortOptions = false,
     description = "Lists a dataset's conflict log, oldest first: id, table, key, policy, outcome, device, and the stored, "
         + "incoming and resulting versions of the row, so that a losing version can be restored by hand. Reads from a running "
-        + "server (--server) or straight from its data directory (--data, read-only).")
+        + "server (--server), straight from its data directory (--data, read-only) or from its PostgreSQL database (--pg).")
 final class ConflictsCommand implements Callable<Integer> {
   static final class Source {
     @Option(names = "--server", paramLabel = "URL", required = true, description = "A sync server, e.g. http://127.0.0.1:8787")
@@ -33,6 +34,10 @@ final class ConflictsCommand implements Callable<Integer> {
 
     @Option(names = "--data", paramLabel = "DIR", required = true, description = "A server's data directory (read-only).")
     Path data;
+
+    @Option(names = "--pg", paramLabel = "URL", required = true,
+        description = "A server's PostgreSQL storage (a JDBC URL); the servers using it may be running.")
+    String pg;
   }
 
   @Spec CommandSpec spec;
@@ -46,7 +51,7 @@ final class ConflictsCommand implements Callable<Integer> {
   @Mixin TokenOption tokenOption;
 
   @Option(names = "--tenant", defaultValue = "default", paramLabel = "T",
-      description = "With --data: the dataset's tenant (with --server the token names it). Default: ${DEFAULT-VALUE}")
+      description = "With --data or --pg: the dataset's tenant (with --server the token names it). Default: ${DEFAULT-VALUE}")
   String tenant;
 
   @Option(names = "--limit", defaultValue = "100", paramLabel = "N", description = "Most entries to list, 1..5000. Default: ${DEFAULT-VALUE}")
@@ -70,6 +75,10 @@ final class ConflictsCommand implements Callable<Integer> {
       String url = Checks.serverUrl(spec.commandLine(), "--server", source.server);
       conflicts = ConflictLog.fromServer(new ServerApi(url, tokenOption.token()), ds, after, limit);
       where = url;
+    } else if (source.pg != null) {
+      StorageOptions storage = StorageOptions.pg(source.pg);
+      conflicts = ConflictLog.fromStorage(storage, DatasetCommand.tenant(spec.commandLine(), tenant), ds, after, limit);
+      where = storage.describe();
     } else {
       conflicts = ConflictLog.fromDataDir(source.data, DatasetCommand.tenant(spec.commandLine(), tenant), ds, after, limit);
       where = source.data.toString();

@@ -3,6 +3,11 @@ package dev.tidesync.cli.internal;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tidesync.core.ConflictRecord;
+import dev.tidesync.core.DatasetId;
+import dev.tidesync.core.DatasetStore;
+import dev.tidesync.core.Storage;
+import dev.tidesync.core.internal.StoreRows;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.URLEncoder;
@@ -55,26 +60,12 @@ public final class ConflictLog {
           throw new CliException(file + " is not a Tidesync dataset file (no conflict log)");
         }
       }
-      try (PreparedStatement ps = c.prepareStatement("SELECT id, tbl, pk, policy, outcome, device, at, base, stored_ver, stored, incoming, "
-          + "result FROM _tidesync_conflicts WHERE id > ? ORDER BY id LIMIT ?")) {
+      try (PreparedStatement ps = c.prepareStatement(StoreRows.conflictPage("_tidesync_conflicts"))) {
         ps.setLong(1, after);
         ps.setInt(2, limit);
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
-            ObjectNode n = JSON.createObjectNode();
-            n.put("id", rs.getLong(1));
-            n.put("table", rs.getString(2));
-            n.put("pk", rs.getString(3));
-            n.put("policy", rs.getString(4));
-            n.put("outcome", rs.getString(5));
-            n.put("device", rs.getString(6));
-            n.put("at", rs.getLong(7));
-            n.put("baseVersion", rs.getLong(8));
-            n.put("storedVersion", rs.getLong(9));
-            n.set("stored", parse(rs.getString(10)));
-            n.set("incoming", parse(rs.getString(11)));
-            n.set("result", parse(rs.getString(12)));
-            out.add(n);
+            out.add(json(StoreRows.conflict(rs::getObject)));
           }
         }
       }
@@ -82,6 +73,40 @@ public final class ConflictLog {
       throw new CliException("cannot read the conflict log in " + file + ": " + Checks.reason(e), e);
     }
     return out;
+  }
+
+  /**
+   * Reads through the storage's own {@link dev.tidesync.core.DatasetStore#conflicts} (PostgreSQL:
+   * several processes share the database, so reading it beside running servers is safe).
+   */
+  public static List<JsonNode> fromStorage(StorageOptions options, String tenant, String dataset, long after, int limit) {
+    List<JsonNode> out = new ArrayList<>();
+    try (Storage storage = options.open()) {
+      DatasetStore store = storage.find(new DatasetId(tenant, dataset))
+          .orElseThrow(() -> new CliException("no dataset '" + dataset + "' of tenant " + tenant + " in " + options.describe()));
+      for (ConflictRecord c : store.conflicts(after, limit)) {
+        out.add(json(c));
+      }
+    }
+    return out;
+  }
+
+  /** A conflict in the shape the server's API answers with. */
+  private static JsonNode json(ConflictRecord c) {
+    ObjectNode n = JSON.createObjectNode();
+    n.put("id", c.id());
+    n.put("table", c.table());
+    n.put("pk", c.pk());
+    n.put("policy", c.policy());
+    n.put("outcome", c.outcome());
+    n.put("device", c.device());
+    n.put("at", c.at());
+    n.put("baseVersion", c.baseVersion());
+    n.put("storedVersion", c.storedVersion());
+    n.set("stored", parse(c.stored()));
+    n.set("incoming", parse(c.incoming()));
+    n.set("result", parse(c.result()));
+    return n;
   }
 
   private static JsonNode parse(String json) {

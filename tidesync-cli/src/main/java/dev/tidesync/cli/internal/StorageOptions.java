@@ -24,6 +24,13 @@ public final class StorageOptions {
           + "Several server processes and the operator's commands may share one database.")
   String pg;
 
+  /** PostgreSQL storage at {@code url}, for commands whose own options name it. */
+  public static StorageOptions pg(String url) {
+    StorageOptions o = new StorageOptions();
+    o.pg = url;
+    return o;
+  }
+
   /** Opens the storage; the caller closes it. */
   public Storage open() {
     if (pg != null) {

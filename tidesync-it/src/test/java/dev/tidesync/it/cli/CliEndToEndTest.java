@@ -200,13 +200,11 @@ class CliEndToEndTest {
     assertThat(conflicts.out()).contains("notes n1").contains("field-merge").contains("device phone")
         .contains("incoming: body='edited on the phone'").contains("1 conflict(s)");
 
-    if (storage.equals("sqlite")) {
-      // `conflicts --data` reads a data directory (there is no --pg: a PostgreSQL server's log is
-      // read over HTTP, as above). The same log straight from the files (relative times aside).
-      Run fromFiles = run(store.with("conflicts", "--tenant", "acme", "--dataset", "notes"));
-      assertThat(fromFiles.exit()).as("%s", fromFiles).isZero();
-      assertThat(withoutAgo(fromFiles.out())).isEqualTo(withoutAgo(conflicts.out()));
-    }
+    // `conflicts --data|--pg` reads the server's storage itself, the server running or not: the
+    // same log as over HTTP (relative times aside).
+    Run fromStorage = run(store.with("conflicts", "--tenant", "acme", "--dataset", "notes"));
+    assertThat(fromStorage.exit()).as("%s", fromStorage).isZero();
+    assertThat(withoutAgo(fromStorage.out())).isEqualTo(withoutAgo(conflicts.out()));
     assertThat(store.rows("acme", "notes", "_tidesync_conflicts")).as("the server's conflict log, read as a backend would").hasSize(1);
 
     // Revocation reaches the running server on the device's next request; a newer token works again.
