@@ -141,6 +141,9 @@ final class SyncCommand implements Callable<Integer> {
       SyncStatus status = client.status();
       out.println(summary(client.deviceId(), ds, report) + ", pending " + status.pendingTotal());
       out.flush();
+      for (String lost : report.superseded()) {
+        err.println("tidesync: warning: " + Checks.oneLine(lost));
+      }
       warnMissing(client, selected, err);
       if (!report.ok()) {
         throw new CliException("sync finished with " + report.errors().size() + " error(s): " + String.join("; ", report.errors()));
@@ -231,6 +234,9 @@ final class SyncCommand implements Callable<Integer> {
     sb.append(", ").append(r.millis()).append(" ms");
     if (!r.ok()) {
       sb.append(", ").append(r.errors().size()).append(" error(s)");
+    }
+    if (!r.superseded().isEmpty()) {
+      sb.append(", ").append(r.superseded().size()).append(" refused change(s) superseded");
     }
     return sb.toString();
   }

@@ -4,7 +4,11 @@ import java.util.List;
 
 /**
  * What one {@link TidesyncClient#flush()} did: changes pushed and how the server took them,
- * changes pulled and applied, and the errors met (a failing table does not stop the others).
+ * changes pulled and applied, the errors met (a failing table does not stop the others), and
+ * {@code superseded}: refused (failed) local changes that a newer pulled change replaced, one
+ * line each naming the table, key and columns (the values are kept: see
+ * {@link dev.tidesync.sqlite.DeviceReplica#superseded()}). A superseded change is not an error:
+ * the row is resolved as the server would have resolved it.
  */
 public record SyncReport(
     int pushed,
@@ -15,9 +19,16 @@ public record SyncReport(
     int pages,
     boolean bootstrap,
     long millis,
-    List<String> errors) {
+    List<String> errors,
+    List<String> superseded) {
   public SyncReport {
     errors = List.copyOf(errors);
+    superseded = List.copyOf(superseded);
+  }
+
+  public SyncReport(int pushed, int applied, int conflicts, int rejected, int pulled, int pages, boolean bootstrap, long millis,
+      List<String> errors) {
+    this(pushed, applied, conflicts, rejected, pulled, pages, bootstrap, millis, errors, List.of());
   }
 
   public boolean ok() {
@@ -28,6 +39,7 @@ public record SyncReport(
   public String toString() {
     return "pushed " + pushed + " (applied " + applied + ", conflicts " + conflicts + ", rejected " + rejected + "), pulled " + pulled
         + " in " + pages + " page(s)" + (bootstrap ? " [bootstrap]" : "") + ", " + millis + " ms"
-        + (errors.isEmpty() ? "" : ", " + errors.size() + " error(s): " + String.join("; ", errors));
+        + (errors.isEmpty() ? "" : ", " + errors.size() + " error(s): " + String.join("; ", errors))
+        + (superseded.isEmpty() ? "" : ", " + superseded.size() + " superseded: " + String.join("; ", superseded));
   }
 }

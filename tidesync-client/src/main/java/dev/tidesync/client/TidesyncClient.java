@@ -107,6 +107,8 @@ public final class TidesyncClient implements AutoCloseable {
           DeviceReplica.ApplyOutcome applied = replica.applyPage(page);
           n.pulled += applied.applied();
           n.errors.addAll(applied.errors());
+          n.superseded.addAll(applied.superseded());
+          applied.superseded().forEach(line -> log.warn("{}: {}", replica.deviceId(), line));
           n.pages++;
           n.bootstrap |= page.bootstrap();
           config.listener().pageApplied(page.changes().size(), page.bootstrap());
@@ -257,11 +259,12 @@ public final class TidesyncClient implements AutoCloseable {
     int pages;
     boolean bootstrap;
     final List<String> errors = new ArrayList<>();
+    final List<String> superseded = new ArrayList<>();
     final java.util.Set<String> failedTables = new java.util.HashSet<>();
 
     SyncReport report(long startNanos) {
       return new SyncReport(pushed, applied, conflicts, rejected, pulled, pages, bootstrap,
-          (System.nanoTime() - startNanos) / 1_000_000, errors);
+          (System.nanoTime() - startNanos) / 1_000_000, errors, superseded);
     }
   }
 

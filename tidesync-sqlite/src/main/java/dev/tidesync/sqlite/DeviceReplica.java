@@ -4,6 +4,8 @@ import static dev.tidesync.sqlite.internal.Sql.exec;
 
 import dev.tidesync.core.Clocks;
 import dev.tidesync.core.CrashPoints;
+import dev.tidesync.core.Merge;
+import dev.tidesync.core.RowState;
 import dev.tidesync.core.SchemaOrder;
 import dev.tidesync.protocol.Change;
 import dev.tidesync.protocol.ChangeResult;
@@ -15,6 +17,7 @@ import dev.tidesync.protocol.PullPage;
 import dev.tidesync.protocol.PushRequest;
 import dev.tidesync.protocol.PushResult;
 import dev.tidesync.protocol.TableSchema;
+import dev.tidesync.protocol.Values;
 import dev.tidesync.protocol.WallClock;
 import dev.tidesync.protocol.Wire;
 import dev.tidesync.sqlite.internal.Capture;
@@ -46,7 +49,11 @@ import java.util.UUID;
  * recorded in an outbox before sending) → {@link #recordPushResult} (rows become clean unless a
  * newer local write arrived meanwhile). Remote changes arrive by {@link #applyPage}, which skips
  * rows with unpushed local changes: the push that follows carries the old base version, and the
- * server detects, resolves and logs the conflict, then sends the winner back.
+ * server detects, resolves and logs the conflict, then sends the winner back. A failed row (the
+ * server refused its change for good) is never pushed on its own, so a pulled change is merged
+ * into it here, by the table's policy and the same {@link Merge} the server runs: refused values
+ * with the newer clock stay (and stay failed), the others take the pulled values, and a refused
+ * value that loses is kept in {@code _tidesync_superseded} (see {@link #superseded}).
  *
  * <p>All methods run under the instance lock on one connection; each is one transaction.
  */
@@ -77,6 +84,19 @@ public final class DeviceReplica implements AutoCloseable {
   public record Pending(Map<String, Long> pending, Map<String, Long> failed) {
     public long total() {
       return pending.values().stream().mapToLong(Long::longValue).sum();
+    }
+  }
+
+  /**
+   * A refused local change that a newer pulled change replaced: the row ({@code table},
+   * canonical {@code key}), the refused values ({@code cols}; null for a refused delete), the
+   * server's reason for refusing them ({@code err}), and the pulled version and clock that won.
+   */
+  public record Superseded(long id, String table, String key, Map<String, Object> cols, String err, long version, String hlc, long at) {
+    /** One line for reports: table, key, what was superseded, by which version, and why it had been refused. */
+    public String describe() {
+      return table + " " + key + ": refused local " + (cols == null ? "delete" : "value(s) of " + String.join(", ", cols.keySet()))
+          + " superseded by a newer pulled change (version " + version + "); refused because: " + err;
     }
   }
 
@@ -111,6 +131,10 @@ public final class DeviceReplica implements AutoCloseable {
       // exactly, or SQLite cannot prove the index applies and scans every row of the replica.
       exec(conn, "CREATE INDEX IF NOT EXISTS _tidesync_rows_pending ON _tidesync_rows (tbl, pk) WHERE dirty = 1");
       exec(conn, "CREATE TABLE IF NOT EXISTS _tidesync_outbox (batch TEXT PRIMARY KEY, dataset TEXT NOT NULL, body BLOB NOT NULL, at INTEGER NOT NULL)");
+      // Refused local values that a newer pulled change replaced (see superseded()): cols is a
+      // JSON object of the values in protocol encoding, NULL for a refused delete.
+      exec(conn, "CREATE TABLE IF NOT EXISTS _tidesync_superseded (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, "
+          + "cols TEXT, err TEXT, ver INTEGER NOT NULL, hlc TEXT NOT NULL, at INTEGER NOT NULL)");
       String dev = meta("device");
       if (options.deviceId() != null) {
         dev = options.deviceId();
@@ -633,8 +657,11 @@ public final class DeviceReplica implements AutoCloseable {
    * first inside the same transaction, so a row written locally a moment before is seen as dirty
    * and not overwritten; a local write after this transaction is captured as usual.
    */
-  /** What applying a page did: rows written, and rows a local constraint refused (with the reason). */
-  public record ApplyOutcome(int applied, List<String> errors) {}
+  /**
+   * What applying a page did: rows written, rows a local constraint refused (with the reason),
+   * and refused local changes a newer pulled change superseded ({@link Superseded#describe}).
+   */
+  public record ApplyOutcome(int applied, List<String> errors, List<String> superseded) {}
 
   public synchronized ApplyOutcome applyPage(PullPage page) {
     return Sql.inTx(conn, "applying a pulled page", () -> {
@@ -642,6 +669,7 @@ public final class DeviceReplica implements AutoCloseable {
       adoptServerSchema(page.schema());
       Capture.beginApply(conn);
       List<String> errors = new ArrayList<>();
+      List<String> superseded = new ArrayList<>();
       int applied;
       // Fast path: the whole page under one savepoint. If a local constraint refuses a row (a
       // UNIQUE the server does not have, a stricter CHECK), the page is applied again row by row
@@ -649,7 +677,7 @@ public final class DeviceReplica implements AutoCloseable {
       // the cursor move on.
       io.statement("SAVEPOINT page").execute();
       try {
-        applied = applyChanges(page, false, errors);
+        applied = applyChanges(page, false, errors, superseded);
         io.statement("RELEASE page").execute();
       } catch (SQLException e) {
         if (!StoreException.isConstraint(e)) {
@@ -657,17 +685,18 @@ public final class DeviceReplica implements AutoCloseable {
         }
         io.statement("ROLLBACK TO page").execute();
         io.statement("RELEASE page").execute();
-        applied = applyChanges(page, true, errors);
+        superseded.clear();
+        applied = applyChanges(page, true, errors, superseded);
       }
       Capture.endApply(conn);
       setMeta("cursor", page.cursor());
       setMeta("hlc", clock.current().toString());
       cursor = page.cursor();
-      return new ApplyOutcome(applied, errors);
+      return new ApplyOutcome(applied, errors, superseded);
     });
   }
 
-  private int applyChanges(PullPage page, boolean isolate, List<String> errors) throws SQLException {
+  private int applyChanges(PullPage page, boolean isolate, List<String> errors, List<String> superseded) throws SQLException {
     int applied = 0;
     for (Change c : page.changes()) {
       TableSchema t = tables.get(c.table());
@@ -678,25 +707,24 @@ public final class DeviceReplica implements AutoCloseable {
       RowMeta m = loadMeta(c.table(), key);
       Hlc h = Hlc.parse(c.hlc());
       clock.receive(h);
-      if (m != null && m.dirty() != 0) {
+      if (m != null && m.dirty() == 1) {
         continue; // unpushed local change: the server resolves it when we push (base stays old)
       }
       if (isolate) {
         io.statement("SAVEPOINT row").execute();
       }
+      String lost = null;
       try {
-        if (c.deleted()) {
-          io.delete(t, c.pk());
+        if (m != null && m.dirty() == 2) {
+          lost = mergeIntoFailed(t, key, c, m);
         } else {
-          Map<String, Object> values = new LinkedHashMap<>();
-          for (Map.Entry<String, Object> e : c.cols().entrySet()) {
-            if (t.column(e.getKey()).isPresent()) {
-              values.put(e.getKey(), e.getValue());
-            }
+          if (c.deleted()) {
+            io.delete(t, c.pk());
+          } else {
+            io.upsert(t, c.pk(), ofTable(t, c.cols()));
           }
-          io.upsert(t, c.pk(), values);
+          saveMeta(c.table(), key, pulled(c));
         }
-        saveMeta(c.table(), key, new RowMeta(c.version(), 0, c.deleted() ? null : c.hlc(), c.deleted() ? c.hlc() : null, null, null));
         if (isolate) {
           io.statement("RELEASE row").execute();
         }
@@ -709,12 +737,104 @@ public final class DeviceReplica implements AutoCloseable {
         errors.add(c.table() + " " + key + ": pulled change not applied here: " + e.getMessage());
         continue;
       }
+      if (lost != null) {
+        superseded.add(lost);
+      }
       applied++;
       CrashPoints.hit(CrashPoints.DEVICE_PULL_APPLYING);
     }
     return applied;
   }
 
+  /** The metadata of a row that holds exactly the pulled change: clean, at its version. */
+  private static RowMeta pulled(Change c) {
+    return new RowMeta(c.version(), 0, c.deleted() ? null : c.hlc(), c.deleted() ? c.hlc() : null, null, null);
+  }
+
+  /** The values of the columns the local table has (a pulled row may name columns it lacks). */
+  private static Map<String, Object> ofTable(TableSchema t, Map<String, Object> values) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    for (Map.Entry<String, Object> e : values.entrySet()) {
+      if (t.column(e.getKey()).isPresent()) {
+        out.put(e.getKey(), e.getValue());
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Merges a pulled change into a failed row (one the server refused for good, so its change is
+   * not pushed and the server never resolves it), as the server would have merged the two: the
+   * local row is a {@link RowState} whose refused (pending) columns carry their local clocks and
+   * whose other columns carry none (they are the server's, and the pulled row is newer), merged
+   * with the pulled change by {@link Merge}. Under last-write-wins every column of the local row
+   * carries its newest clock, so the whole row of the newer clock wins. A delete on either side is
+   * the row's {@code dead} register, compared with {@code live} as everywhere.
+   *
+   * <p>Refused columns that keep their local clock stay failed, now based on the pulled version;
+   * when none remains (and no refused delete still holds) the row is clean at the pulled version.
+   * A refused value (or delete) that loses is recorded in {@code _tidesync_superseded}.
+   *
+   * @return a line describing what was superseded, or null
+   */
+  private String mergeIntoFailed(TableSchema t, String key, Change c, RowMeta m) throws SQLException {
+    List<String> nonKey = nonKey(t);
+    Map<String, Object> local = io.read(t, c.pk(), nonKey);
+    boolean lww = t.policy() == ConflictPolicy.LAST_WRITE_WINS;
+    Map<String, String> clocks = new HashMap<>();
+    if (local != null) {
+      for (String col : lww ? nonKey : m.pending().keySet()) {
+        String clk = lww ? m.live() : m.pending().get(col);
+        if (clk != null) {
+          clocks.put(col, clk);
+        }
+      }
+    }
+    RowState after = Merge.merge(t, new RowState(local == null ? Map.of() : local, clocks, m.live(), m.dead(), m.ver()), c).state();
+    // A refused column holds while its local clock is still the column's clock after the merge.
+    Map<String, String> kept = new HashMap<>();
+    Map<String, Object> lostValues = new LinkedHashMap<>();
+    for (Map.Entry<String, String> p : m.pending().entrySet()) {
+      String col = p.getKey();
+      boolean holds = !after.deleted() && clocks.get(col) != null && clocks.get(col).equals(after.clocks().get(col));
+      if (holds) {
+        kept.put(col, p.getValue());
+      } else if (local != null && local.containsKey(col)) {
+        lostValues.put(col, local.get(col));
+      }
+    }
+    boolean deletedHere = !Clocks.newer(m.live(), m.dead());
+    // A refused delete holds against an older update; against a delete both sides agree.
+    boolean deleteHolds = deletedHere && after.deleted() && !c.deleted();
+    boolean deleteLost = deletedHere && !after.deleted();
+    if (after.deleted()) {
+      if (local != null) {
+        io.delete(t, c.pk());
+      }
+    } else {
+      // Only what changes: the refused values that hold, and values the row has already, stay.
+      Map<String, Object> write = ofTable(t, after.values());
+      write.keySet().removeIf(col -> kept.containsKey(col) || t.isPrimaryKey(col));
+      if (local != null) {
+        write.entrySet().removeIf(e -> local.containsKey(e.getKey()) && Values.same(local.get(e.getKey()), e.getValue()));
+      }
+      if (local == null || !write.isEmpty()) {
+        io.upsert(t, c.pk(), write);
+      }
+    }
+    if (kept.isEmpty() && !deleteHolds) {
+      saveMeta(t.name(), key, pulled(c));
+    } else {
+      saveMeta(t.name(), key, new RowMeta(c.version(), 2, after.live(), after.dead(), kept, m.err()));
+    }
+    if (lostValues.isEmpty() && !deleteLost) {
+      return null;
+    }
+    Superseded s = new Superseded(0, t.name(), key, deleteLost ? null : lostValues, m.err(), c.version(), c.hlc(), clock.wallMillis());
+    Sql.update(conn, "INSERT INTO _tidesync_superseded (tbl, pk, cols, err, ver, hlc, at) VALUES (?, ?, ?, ?, ?, ?, ?)", s.table(), s.key(),
+        s.cols() == null ? null : Keys.valuesJson(s.cols()), s.err(), s.version(), s.hlc(), s.at());
+    return s.describe();
+  }
 
   /** Creates tables and columns the server has and this replica lacks (within the table filter). */
   private void adoptServerSchema(List<TableSchema> server) throws SQLException {
@@ -816,6 +936,27 @@ public final class DeviceReplica implements AutoCloseable {
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           out.put(rs.getString(1) + " " + rs.getString(2), rs.getString(3));
+        }
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Refused local changes that a newer pulled change replaced, oldest first: what the server
+   * refused, why, and which pulled version won. The values are no longer in the row; this list is
+   * where they can be seen and restored by hand. Rows stay in {@code _tidesync_superseded} until
+   * the app deletes them.
+   */
+  public synchronized List<Superseded> superseded() {
+    return Sql.inTx(conn, "listing superseded changes", () -> {
+      List<Superseded> out = new ArrayList<>();
+      try (PreparedStatement ps = conn.prepareStatement("SELECT id, tbl, pk, cols, err, ver, hlc, at FROM _tidesync_superseded ORDER BY id");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          String cols = rs.getString(4);
+          out.add(new Superseded(rs.getLong(1), rs.getString(2), rs.getString(3), cols == null ? null : Keys.parseValues(cols), rs.getString(5),
+              rs.getLong(6), rs.getString(7), rs.getLong(8)));
         }
       }
       return out;

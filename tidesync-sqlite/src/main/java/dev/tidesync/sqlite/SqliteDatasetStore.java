@@ -686,16 +686,17 @@ public final class SqliteDatasetStore implements DatasetStore {
     int scanned = 0;
     // A device's own unmodified rows are filtered here, not after reading, so that a device that
     // pushed many rows does not page through all of them again on its next pull.
-    PreparedStatement ps = r.io().statement("SELECT tbl, pk, ver, live, dead, origin FROM _tidesync_rows "
+    PreparedStatement ps = r.io().statement("SELECT tbl, pk, ver, live, dead, origin, clocks FROM _tidesync_rows "
         + "WHERE ver > ? AND (origin IS NULL OR origin <> ?) ORDER BY ver LIMIT ?");
     ps.setLong(1, after);
     ps.setString(2, device == null ? "" : device);
     ps.setInt(3, limit);
-    record Row(String tbl, String pk, long ver, String live, String dead, String origin) {}
+    record Row(String tbl, String pk, long ver, String live, String dead, String origin, String clocks) {}
     List<Row> rows = new ArrayList<>();
     try (ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
-        rows.add(new Row(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getString(4), rs.getString(5), rs.getString(6)));
+        rows.add(new Row(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getString(4), rs.getString(5), rs.getString(6),
+            rs.getString(7)));
       }
     }
     Map<String, Map<Object, Map<String, Object>>> values = readValues(r, tables, rows.stream()
@@ -724,7 +725,9 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
         cols = read;
       }
-      changes.add(new Change(t.name(), pk, deleted, cols, Clocks.max(row.live(), row.dead()), null, 0, row.ver()));
+      String hlc = Clocks.max(row.live(), row.dead());
+      changes.add(new Change(t.name(), pk, deleted, cols, hlc, deleted ? null : Keys.pulledClocks(row.clocks(), hlc, cols.keySet()), 0,
+          row.ver()));
     }
     boolean hasMore = scanned == limit;
     if (!hasMore) {

@@ -917,16 +917,16 @@ public final class PgDatasetStore implements DatasetStore {
       throw new ProtocolException("cursor_invalid", 409, "cursor is ahead of dataset '" + id.name()
           + "' (restored from a backup?); bootstrap again (pull without a cursor)");
     }
-    record Row(String tbl, String pk, long ver, String live, String dead) {}
+    record Row(String tbl, String pk, long ver, String live, String dead, String clocks) {}
     List<Row> rows = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT tbl, pk, ver, live, dead FROM " + t("_tidesync_rows")
+    try (PreparedStatement ps = c.prepareStatement("SELECT tbl, pk, ver, live, dead, clocks FROM " + t("_tidesync_rows")
         + " WHERE ver > ? AND (origin IS NULL OR origin <> ?) ORDER BY ver LIMIT ?")) {
       ps.setLong(1, after);
       ps.setString(2, device == null ? "" : device);
       ps.setInt(3, limit);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          rows.add(new Row(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getString(4), rs.getString(5)));
+          rows.add(new Row(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getString(4), rs.getString(5), rs.getString(6)));
         }
       }
     }
@@ -958,7 +958,9 @@ public final class PgDatasetStore implements DatasetStore {
           continue;
         }
       }
-      changes.add(new Change(ts.name(), Keys.parseCanonical(row.pk()), deleted, cols, Clocks.max(row.live(), row.dead()), null, 0, row.ver()));
+      String hlc = Clocks.max(row.live(), row.dead());
+      changes.add(new Change(ts.name(), Keys.parseCanonical(row.pk()), deleted, cols, hlc,
+          deleted ? null : Keys.pulledClocks(row.clocks(), hlc, cols.keySet()), 0, row.ver()));
     }
     boolean hasMore = rows.size() == limit;
     if (!hasMore) {

@@ -11,6 +11,7 @@ import dev.tidesync.protocol.PullPage;
 import dev.tidesync.protocol.PushResult;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -90,6 +91,25 @@ public abstract class PullContract extends ContractSupport {
     assertThat(c.cols()).containsOnlyKeys("name", "qty", "price", "img");
     assertThat(c.hlc()).endsWith(".dev-a");
     assertThat(c.version()).isPositive();
+  }
+
+  @Test
+  void aPulledRowListsTheClockOfEachColumnOlderThanItsNewestWrite() {
+    Change insert = upsert("dev-a", "items", "i1", 0, cols("name", "apple", "qty", 1L));
+    Change other = upsert("dev-a", "items", "i2", 0, cols("name", "pear", "qty", 2L, "price", 1.5, "img", null));
+    long v1 = push("dev-a", insert, other).results().get(0).version();
+    // A fresh row: every column it has carries the change's clock, so none is listed.
+    Pulled first = pullAll(null, "dev-c");
+    assertThat(first.row("items", "i1").clocks()).isEmpty();
+    assertThat(first.row("items", "i2").clocks()).isEmpty();
+    Change update = upsert("dev-b", "items", "i1", v1, cols("name", "apple pie"));
+    push("dev-b", update);
+    Change pulled = pullAll(first.cursor(), "dev-c").row("items", "i1");
+    // The column dev-b wrote carries the change's clock; the one only dev-a wrote keeps dev-a's;
+    // columns never written have no clock to list.
+    assertThat(pulled.hlc()).isEqualTo(update.hlc());
+    assertThat(pulled.clocks()).containsExactly(Map.entry("qty", insert.hlc()));
+    assertThat(pulled.clockOf("name")).isEqualTo(update.hlc());
   }
 
   @Test

@@ -159,6 +159,9 @@ public final class SyncProgress implements SyncListener, AutoCloseable {
   public static String line(SyncReport r) {
     String s = "pushed " + r.pushed() + " (conflicts " + r.conflicts() + ", rejected " + r.rejected() + "), pulled " + r.pulled()
         + (r.bootstrap() ? " (bootstrap)" : "") + ", " + r.millis() + " ms";
+    if (!r.superseded().isEmpty()) {
+      s += "; " + r.superseded().size() + " refused change(s) superseded: " + Checks.oneLine(String.join("; ", r.superseded()));
+    }
     return r.ok() ? s : s + "; " + r.errors().size() + " error(s): " + Checks.oneLine(String.join("; ", r.errors()));
   }
 }

@@ -36,6 +36,15 @@ class SyncProgressTest {
   }
 
   @Test
+  void aSyncLineNamesRefusedChangesThatWereSupersededWithoutCallingThemErrors() {
+    SyncReport r = new SyncReport(0, 0, 0, 0, 1, 1, false, 5, List.of(),
+        List.of("items [\"i1\"]: refused local value(s) of qty superseded by a newer pulled change (version 7); refused because: x"));
+    assertThat(r.ok()).isTrue();
+    assertThat(SyncProgress.line(r)).isEqualTo("pushed 0 (conflicts 0, rejected 0), pulled 1, 5 ms; 1 refused change(s) superseded: "
+        + "items [\"i1\"]: refused local value(s) of qty superseded by a newer pulled change (version 7); refused because: x");
+  }
+
+  @Test
   void withoutAProgressWriterNothingIsPrinted() throws Exception {
     StringWriter err = new StringWriter();
     try (SyncProgress p = new SyncProgress(null, new PrintWriter(err, true), null, 0, 10)) {

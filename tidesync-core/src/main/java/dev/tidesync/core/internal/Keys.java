@@ -263,6 +263,26 @@ public final class Keys {
     return parseClocks(packed);
   }
 
+  /**
+   * The {@code clocks} of a pulled change: the clock of each of its columns {@code cols} that
+   * differs from the change's {@code hlc}, from the row's stored (packed) clocks. A packed
+   * {@code *N} or {@code -N} gives every column the row's live clock, which is the {@code hlc} of
+   * a live row, so it lists none. A column without a stored clock is not listed (it carries
+   * {@code hlc}).
+   */
+  public static Map<String, String> pulledClocks(String packed, String hlc, java.util.Set<String> cols) {
+    if (packed == null || packed.startsWith("*") || packed.startsWith("-")) {
+      return Map.of();
+    }
+    Map<String, String> out = new java.util.HashMap<>();
+    parseClocks(packed).forEach((col, clock) -> {
+      if (cols.contains(col) && !clock.equals(hlc)) {
+        out.put(col, clock);
+      }
+    });
+    return out;
+  }
+
   public static Map<String, String> parseClocks(String json) {
     Map<String, String> out = new java.util.HashMap<>();
     parseValues(json).forEach((k, v) -> out.put(k, (String) v));
