@@ -425,7 +425,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         return new ChangeResult(index, ChangeResult.REJECTED, 0, "FOREIGN KEY constraint failed on table '" + t.name() + "'", true);
       }
       if (StoreException.isConstraint(e)) {
-        return new ChangeResult(index, ChangeResult.REJECTED, 0, Batches.cut(e.getMessage()), false);
+        return new ChangeResult(index, ChangeResult.REJECTED, 0, Batches.cut(StoreException.reason(e)), false);
       }
       throw e;
     } catch (ProtocolException e) {

@@ -27,4 +27,22 @@ public class StoreException extends TidesyncException {
   public static boolean isConstraint(SQLException e) {
     return (e.getErrorCode() & 0xff) == 19 || (e.getMessage() != null && e.getMessage().contains("constraint failed"));
   }
+
+  /**
+   * A constraint failure as a row's reason: sqlite-jdbc writes {@code [CODE] generic text (SQLite's
+   * own message)}, and the generic text is long enough that a cut reason would keep only it (for a
+   * trigger's {@code RAISE(ABORT, 'qty must be >= 0')}, only "A RAISE function within a trigger
+   * fired, causing the..."). The reason is the code and SQLite's own message.
+   */
+  public static String reason(SQLException e) {
+    String m = e.getMessage() == null ? "" : e.getMessage();
+    if (m.startsWith("[") && m.endsWith(")")) {
+      int code = m.indexOf(']');
+      int open = m.indexOf(" (", code);
+      if (code > 1 && open > code) {
+        return m.substring(1, code) + ": " + m.substring(open + 2, m.length() - 1);
+      }
+    }
+    return m;
+  }
 }
