@@ -146,8 +146,12 @@ public final class TidesyncClient implements AutoCloseable {
     // are still pending until then, and a scan started earlier would send them again.
     java.util.ArrayDeque<PushRequest> outbox = new java.util.ArrayDeque<>(replica.outbox());
     pipeline(outbox::poll, n);
+    // The scan stops at barriers (before deletes, before the schema-only batch); each pipeline
+    // run ends with every answer recorded (see DeviceReplica.PushScan).
     DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
-    pipeline(() -> replica.nextBatch(config.dataset(), scan, config.batchLimit()), n);
+    do {
+      pipeline(() -> replica.nextBatch(config.dataset(), scan, config.batchLimit()), n);
+    } while (scan.resume());
   }
 
   /** Sends the batches {@code next} yields (null: no more), building each one while its predecessor is on the wire. */
@@ -157,9 +161,12 @@ public final class TidesyncClient implements AutoCloseable {
     while (cur != null) {
       PushRequest following = next.get();
       PushResult result = sending == null ? null : sending.await(n);
+      if (result != null) {
+        // Answered, not recorded, and nothing more sent yet.
+        CrashPoints.hit(CrashPoints.DEVICE_PUSH_ANSWERED);
+      }
       InFlight followingSend = following == null ? null : startSend(following, n);
       if (result != null) {
-        CrashPoints.hit(CrashPoints.DEVICE_PUSH_ANSWERED);
         DeviceReplica.PushOutcome o = replica.recordPushResult(cur, result);
         n.pushed += cur.changes().size();
         n.applied += o.applied();
@@ -241,11 +248,16 @@ public final class TidesyncClient implements AutoCloseable {
   /** The thread that sends push requests (created on first use, a daemon: it never keeps a JVM alive). */
   private synchronized java.util.concurrent.ExecutorService sender() {
     if (sender == null) {
-      sender = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "tidesync-push-" + replica.deviceId());
-        t.setDaemon(true);
-        return t;
-      });
+      // One thread, and only while pushes come: it ends after 30 s idle, so a client that is
+      // never closed keeps no thread.
+      java.util.concurrent.ThreadPoolExecutor e = new java.util.concurrent.ThreadPoolExecutor(1, 1, 30, java.util.concurrent.TimeUnit.SECONDS,
+          new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "tidesync-push-" + replica.deviceId());
+            t.setDaemon(true);
+            return t;
+          });
+      e.allowCoreThreadTimeOut(true);
+      sender = e;
     }
     return sender;
   }
@@ -374,9 +386,18 @@ public final class TidesyncClient implements AutoCloseable {
   public void close() {
     stop(Duration.ofSeconds(30));
     synchronized (flushLock) {
+      java.util.concurrent.ExecutorService s;
       synchronized (this) {
-        if (sender != null) {
-          sender.shutdownNow();
+        s = sender;
+        sender = null;
+      }
+      if (s != null) {
+        s.shutdownNow();
+        try {
+          // Interrupted, a send ends at once; then the thread is gone before close returns.
+          s.awaitTermination(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
         }
       }
       replica.close();

@@ -40,6 +40,8 @@ class PushPipelineTest {
     final List<String> tables = new CopyOnWriteArrayList<>();
     final List<String> batches = new CopyOnWriteArrayList<>();
     final AtomicInteger failAt = new AtomicInteger(-1);
+    /** Runs before a push is forwarded, with the number of pushes forwarded so far. */
+    volatile java.util.function.IntConsumer beforePush = i -> {};
 
     Recording(Transport inner) {
       this.inner = inner;
@@ -56,6 +58,7 @@ class PushPipelineTest {
           failAt.set(-1);
           throw new TidesyncException("connection reset (injected)", true);
         }
+        beforePush.accept(batches.size());
         batches.add(request.batch());
         tables.add(request.changes().isEmpty() ? "-" : request.changes().get(0).table());
         return inner.push(dataset, request);
@@ -70,6 +73,64 @@ class PushPipelineTest {
     @Override
     public PullPage pull(String dataset, String cursor, int limit, String device) {
       return inner.pull(dataset, cursor, limit, device);
+    }
+  }
+
+  /** Waits (up to 5 s) until the device's outbox holds {@code n} batches; whether it did. */
+  private static boolean outboxReaches(Path db, int n) {
+    long until = System.nanoTime() + 5_000_000_000L;
+    try {
+      while (System.nanoTime() < until) {
+        if (count(db, "SELECT count(*) FROM _tidesync_outbox") >= n) {
+          return true;
+        }
+        Thread.sleep(5);
+      }
+      return false;
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  @Test
+  void aRowDeletedWhileItsInsertIsOnTheWireIsNoConflict() throws Exception {
+    Path db = dir.resolve("device.db");
+    sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, v INTEGER)");
+    try (Connection c = dev.tidesync.it.replica.Db.connect(db)) {
+      c.setAutoCommit(false);
+      try (PreparedStatement s = c.prepareStatement("INSERT INTO items VALUES (?, ?)")) {
+        for (int i = 100; i < 250; i++) {
+          s.setString(1, "k" + i);
+          s.setInt(2, i);
+          s.executeUpdate();
+        }
+      }
+      c.commit();
+    }
+    try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"))) {
+      Recording t = new Recording(new LocalTransport(storage));
+      // While the first batch (k100..k199) is on the wire and the second (k200..k249) has been
+      // built, the app deletes k220: the delete is absorbed when the first answer is recorded,
+      // before the second answer is. Its batch must carry the base the insert gets.
+      t.beforePush = i -> {
+        if (i == 0) {
+          assertThat(outboxReaches(db, 2)).isTrue();
+          try {
+            sql(db, "DELETE FROM items WHERE id = 'k220'");
+          } catch (java.sql.SQLException e) {
+            throw new IllegalStateException(e);
+          }
+        }
+      };
+      try (TidesyncClient client = client(db, t)) {
+        SyncReport r = client.flush();
+        assertThat(r.ok()).as(r.toString()).isTrue();
+        assertThat(r.conflicts()).as("the device's own insert then delete is no conflict").isZero();
+        assertThat(client.flush().pulled()).isZero();
+      }
+      assertThat(server(storage, "SELECT count(*) FROM _tidesync_conflicts")).isZero();
+      assertThat(server(storage, "SELECT count(*) FROM items")).isEqualTo(149);
+      assertThat(count(db, "SELECT count(*) FROM items")).isEqualTo(149);
     }
   }
 
@@ -111,6 +172,12 @@ class PushPipelineTest {
     seed(db, 250, 1000);
     try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"))) {
       Recording t = new Recording(new LocalTransport(storage));
+      java.util.concurrent.atomic.AtomicBoolean builtAhead = new java.util.concurrent.atomic.AtomicBoolean();
+      t.beforePush = i -> {
+        if (i == 0) {
+          builtAhead.set(outboxReaches(db, 2));
+        }
+      };
       try (TidesyncClient client = client(db, t)) {
         SyncReport r = client.flush();
         assertThat(r.ok()).as(r.toString()).isTrue();
@@ -118,6 +185,7 @@ class PushPipelineTest {
         assertThat(r.applied()).isEqualTo(1250);
       }
       assertThat(t.maxInFlight.get()).as("push requests in flight at once").isEqualTo(1);
+      assertThat(builtAhead.get()).as("the next batch was built while the first was on the wire").isTrue();
       assertThat(t.tables).hasSize(13);
       assertThat(t.tables.subList(0, 3)).containsOnly("sites");
       assertThat(t.tables.subList(3, 13)).containsOnly("samples");

@@ -100,11 +100,36 @@ public final class DeviceReplica implements AutoCloseable {
     }
   }
 
-  /** Which table and kind of change a push scan is at; one per flush. */
+  /**
+   * Which table and kind of change a push scan is at; one per flush. The scan stops twice at a
+   * barrier ({@link #nextBatch} returns null, {@link #resume} says whether it goes on): before the
+   * first delete batch and before deciding on a schema-only batch. A client that overlaps sending
+   * with building (see TidesyncClient) records every answer at a barrier, so that a delete is
+   * built on the base its row's insert or update just got (else the server would see the
+   * device's own delete as a conflict), and the schema decision sees what the server took.
+   */
   public static final class PushScan {
     private int phase;
     private String lastKey = "";
-    private boolean built;
+    private int barriersPassed;
+    private boolean atBarrier;
+
+    /** After {@link #nextBatch} returned null: true (and the scan goes on) if it stopped at a barrier. */
+    public boolean resume() {
+      boolean was = atBarrier;
+      atBarrier = false;
+      return was;
+    }
+
+    /** True (once per barrier) when the scan reaches barrier {@code index} (0: deletes, 1: schema). */
+    private boolean stopAt(int index) {
+      if (barriersPassed > index) {
+        return false;
+      }
+      barriersPassed = index + 1;
+      atBarrier = true;
+      return true;
+    }
   }
 
   private final Path file;
@@ -210,6 +235,7 @@ public final class DeviceReplica implements AutoCloseable {
     }
     Sql.inTx(conn, "discovering tables of " + file, () -> {
       Capture.migrateLegacyLog(conn);
+      Capture.dropStrayTriggers(conn);
       Map<String, TableSchema> known = new LinkedHashMap<>();
       String stored = meta("schema");
       if (stored != null) {
@@ -425,6 +451,9 @@ public final class DeviceReplica implements AutoCloseable {
       int n = order.size();
       while (scan.phase < 2 * n) {
         boolean deletes = scan.phase >= n;
+        if (deletes && scan.stopAt(0)) {
+          return null;
+        }
         TableSchema t = deletes ? order.get(2 * n - 1 - scan.phase) : order.get(scan.phase);
         List<Change> changes = collect(t, deletes, scan.lastKey, limit);
         if (changes.isEmpty()) {
@@ -436,17 +465,17 @@ public final class DeviceReplica implements AutoCloseable {
         // The whole schema travels with every batch (it is small): the first push of a dataset
         // creates all its tables, and the server sees new columns before rows that use them.
         PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), changes);
-        scan.built = true;
         return toOutbox(req);
       }
       if (scan.phase == 2 * n) {
+        if (scan.stopAt(1)) {
+          return null;
+        }
         // Nothing (more) to push: still send the schema once if the server has not taken this
-        // version of it, so a new table or column reaches the dataset before any row does. A
-        // batch built by this scan carried it already (its answer may not be recorded yet: the
-        // client builds the next batch while the previous one is on the wire).
+        // version of it, so a new table or column reaches the dataset before any row does.
         scan.phase++;
         String current = new String(Wire.writeSchema(List.copyOf(tables.values())), StandardCharsets.UTF_8);
-        if (!scan.built && !tables.isEmpty() && !current.equals(meta("pushed_schema"))) {
+        if (!tables.isEmpty() && !current.equals(meta("pushed_schema"))) {
           PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), List.of());
           return toOutbox(req);
         }
@@ -949,7 +978,7 @@ public final class DeviceReplica implements AutoCloseable {
    * the app deletes them.
    */
   public synchronized List<Superseded> superseded() {
-    return Sql.inTx(conn, "listing superseded changes", () -> {
+    return Sql.readTx(conn, "listing superseded changes", () -> {
       List<Superseded> out = new ArrayList<>();
       try (PreparedStatement ps = conn.prepareStatement("SELECT id, tbl, pk, cols, err, ver, hlc, at FROM _tidesync_superseded ORDER BY id");
           ResultSet rs = ps.executeQuery()) {

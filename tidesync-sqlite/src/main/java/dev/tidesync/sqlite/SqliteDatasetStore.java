@@ -67,6 +67,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * during a bootstrap simply reappears later in the feed.
  */
 public final class SqliteDatasetStore implements DatasetStore {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SqliteDatasetStore.class);
   private static final int READERS = 4;
   private static final String SERVER_NODE = "server";
 
@@ -146,6 +147,7 @@ public final class SqliteDatasetStore implements DatasetStore {
   /** Tables created in the file by other means (a backend, an existing database) join the dataset. */
   private void adoptTables() throws SQLException {
     Capture.migrateLegacyLog(writer);
+    Capture.dropStrayTriggers(writer);
     Introspect.Result found = Introspect.tables(writer, n -> ConflictPolicy.FIELD_MERGE);
     Map<String, TableSchema> next = new LinkedHashMap<>(schema);
     for (TableSchema t : found.tables()) {
@@ -942,8 +944,14 @@ public final class SqliteDatasetStore implements DatasetStore {
   public DatasetStatus status() {
     ensureOpen();
     // Pulls are in memory until written: write them first, so that the snapshot read below
-    // holds every pull that finished before this call.
-    flushPullStats();
+    // holds every pull that finished before this call. Best effort: a status request must not
+    // fail because of statistics (a long backend transaction, a full pool); the pulls stay
+    // noted for the next write and the answer shows the last ones written.
+    try {
+      flushPullStats();
+    } catch (RuntimeException e) {
+      LOG.warn("status of {}: device pull times not written yet ({})", name, e.getMessage());
+    }
     Reader r = borrow();
     try {
       return Sql.readTx(r.conn(), "status of " + name, () -> {

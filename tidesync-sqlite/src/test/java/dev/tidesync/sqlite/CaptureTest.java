@@ -164,14 +164,19 @@ class CaptureTest {
             + "THEN 4 ELSE 0 END)), " + wall + ", 3); END",
         "CREATE TRIGGER \"_tidesync_ins_pairs\" AFTER INSERT ON \"pairs\" " + when + " BEGIN INSERT INTO _tidesync_log "
             + "(tbl, pk, op, mask, wall, ncols) VALUES ('pairs', json_array(NEW.\"a\", NEW.\"b\"), 'I', -1, " + wall + ", 3); END");
+    // The app's own trigger, whose text happens to contain "_tidesync_log": not Tidesync's, so it stays.
+    sql(db, "CREATE TABLE my_tidesync_logbook (id TEXT)",
+        "CREATE TRIGGER keep_book AFTER INSERT ON items BEGIN INSERT INTO my_tidesync_logbook VALUES (NEW.id); END");
     sql(db, "INSERT INTO items VALUES ('i1', 'one', 1)", "UPDATE items SET qty = 2 WHERE id = 'i1'", "INSERT INTO pairs VALUES (1, 'x', 0.5)");
     List<String> walls = rows(db, "SELECT wall FROM _tidesync_log ORDER BY seq");
     assertThat(walls).hasSize(3);
 
     try (DeviceReplica replica = open(db)) {
       assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('_tidesync_log', '_tidesync_apply')")).isZero();
-      assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%_tidesync_log%'")).isZero();
-      assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE '_tidesync_%'")).isEqualTo(8);
+      assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND instr(sql, 'INTO _tidesync_log ') > 0"))
+          .isZero();
+      assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name GLOB '_tidesync_*'")).isEqualTo(8);
+      assertThat(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'keep_book'")).isEqualTo(1);
       // The old entries keep their key form (json), operation, mask and time.
       assertThat(rows(db, LOG)).containsExactly("items|[\"i1\"]|I|-1", "items|[\"i1\"]|U|4", "pairs|[1,\"x\"]|I|-1");
       assertThat(rows(db, "SELECT CAST(round((wall - 2440587.5) * 86400000.0) AS INTEGER) FROM _tidesync_changes ORDER BY seq"))
@@ -181,6 +186,34 @@ class CaptureTest {
       assertThat(rows(db, LOG)).endsWith("items|i2|I|null");
       assertThat(replica.absorb()).isEqualTo(4);
       assertThat(replica.pending().pending()).containsEntry("items", 2L).containsEntry("pairs", 1L);
+    }
+
+    // The earlier build opens the file once more (its log and trigger come back; the capture rows
+    // of the first carry-over stay), then this one: its entry is carried over once, not twice.
+    sql(db, "DROP TRIGGER _tidesync_ins_items",
+        "CREATE TABLE _tidesync_log (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, "
+            + "mask INTEGER NOT NULL, wall INTEGER NOT NULL, ncols INTEGER NOT NULL DEFAULT 0, vals TEXT)",
+        "CREATE TRIGGER \"_tidesync_ins_items\" AFTER INSERT ON \"items\" BEGIN INSERT INTO _tidesync_log "
+            + "(tbl, pk, op, mask, wall, ncols) VALUES ('items', json_array(NEW.\"id\"), 'I', -1, " + wall + ", 3); END",
+        "INSERT INTO _tidesync_capture (tbl, ncols, keyform) VALUES ('items', 3, 'json')",
+        "INSERT INTO items VALUES ('i3', 'three', 3)");
+    try (DeviceReplica replica = open(db)) {
+      assertThat(rows(db, LOG)).containsExactly("items|[\"i3\"]|I|-1");
+      assertThat(replica.absorb()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void aRenamedTableIsCapturedOnceUnderItsNewName() throws Exception {
+    Path db = dir.resolve("app.db");
+    sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT)");
+    try (DeviceReplica replica = open(db)) {
+      sql(db, "ALTER TABLE items RENAME TO goods"); // items' triggers move to goods, names unchanged
+      replica.refreshSchema();
+      assertThat(rows(db, "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"))
+          .containsExactly("_tidesync_del_goods", "_tidesync_ins_goods", "_tidesync_upd_goods", "_tidesync_updk_goods");
+      sql(db, "INSERT INTO goods VALUES ('g1', 'one')");
+      assertThat(rows(db, LOG)).containsExactly("goods|g1|I|null");
     }
   }
 

@@ -75,6 +75,7 @@ import javax.sql.DataSource;
  * it holds locked.
  */
 public final class PgDatasetStore implements DatasetStore {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(PgDatasetStore.class);
   private static final String SERVER_NODE = "server";
   private static final int LOG_CHUNK = 5000;
 
@@ -997,7 +998,13 @@ public final class PgDatasetStore implements DatasetStore {
     // This process's pulls are in memory until flushed: write them first, so the devices' pull
     // times and counts below include every pull that finished before this call. Another
     // process's pulls are as recent as its last flush (PgStorage's timer, every 500 ms by default).
-    flushPullStats();
+    // Best effort, as in the SQLite store: statistics must not fail a status request; the
+    // pulls stay noted for the next write and the answer shows the last ones written.
+    try {
+      flushPullStats();
+    } catch (RuntimeException e) {
+      LOG.warn("status of {}: device pull times not written yet ({})", id, e.getMessage());
+    }
     return read("status of " + id, c -> {
       Map<String, TableSchema> tables = parse(Pg.string(c, "SELECT v FROM " + t("_tidesync_meta") + " WHERE k = 'schema'"));
       Map<String, Long> rows = new LinkedHashMap<>();

@@ -266,9 +266,9 @@ public final class Keys {
   /**
    * The {@code clocks} of a pulled change: the clock of each of its columns {@code cols} that
    * differs from the change's {@code hlc}, from the row's stored (packed) clocks. A packed
-   * {@code *N} or {@code -N} gives every column the row's live clock, which is the {@code hlc} of
-   * a live row, so it lists none. A column without a stored clock is not listed (it carries
-   * {@code hlc}).
+   * {@code *N} gives the first N columns the row's live clock (the {@code hlc} of a live row) and
+   * stores none for later ones, and {@code -N} is an insert's clock likewise: either way it lists
+   * none. A column without a stored clock is not listed (it carries {@code hlc}).
    */
   public static Map<String, String> pulledClocks(String packed, String hlc, java.util.Set<String> cols) {
     if (packed == null || packed.startsWith("*") || packed.startsWith("-")) {

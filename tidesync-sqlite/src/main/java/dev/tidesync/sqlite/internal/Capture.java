@@ -96,14 +96,18 @@ public final class Capture {
     boolean hasVals = Sql.number(c, "SELECT count(*) FROM pragma_table_info('_tidesync_log') WHERE name = 'vals'") > 0;
     // Without ncols (the first development builds) an entry counts as written in every column.
     String ncols = hasNcols ? "l.ncols" : "0";
+    // Only the capture rows made here: a file this build opened before (then an older build
+    // again) may hold matching ones, which must not copy the entries twice.
+    long before = Sql.number(c, "SELECT coalesce(max(id), 0) FROM _tidesync_capture");
     exec(c, "INSERT INTO _tidesync_capture (tbl, ncols, keyform) SELECT DISTINCT l.tbl, " + ncols + ", 'json' FROM _tidesync_log l");
     exec(c, "INSERT INTO " + LOG + " (cap, pk, op, mask, wall, vals) SELECT g.id, l.pk, l.op, l.mask, l.wall / "
         + MILLIS_PER_DAY + " + " + UNIX_EPOCH_JULIAN_DAY + ", " + (hasVals ? "l.vals" : "NULL")
         + " FROM _tidesync_log l JOIN _tidesync_capture g ON g.tbl = l.tbl AND g.ncols = " + ncols
-        + " AND g.keyform = 'json' ORDER BY l.seq");
+        + " AND g.keyform = 'json' AND g.id > " + before + " ORDER BY l.seq");
     List<String> old = new java.util.ArrayList<>();
     try (java.sql.Statement s = c.createStatement();
-        java.sql.ResultSet rs = s.executeQuery("SELECT name FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%_tidesync_log%'")) {
+        java.sql.ResultSet rs = s.executeQuery("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+            + "AND name GLOB '_tidesync_*' AND sql LIKE '%\\_tidesync\\_log%' ESCAPE '\\'")) {
       while (rs.next()) {
         old.add(rs.getString(1));
       }
@@ -116,20 +120,49 @@ public final class Capture {
     return true;
   }
 
+  /** The four capture triggers of a table: insert, update, key-changing update, delete. */
+  private static final List<String> KINDS = List.of("ins", "upd", "updk", "del");
+
   static String triggerName(String kind, String table) {
     return q("_tidesync_" + kind + "_" + table);
   }
 
   public static void dropTriggers(Connection c, String table) throws SQLException {
-    for (String kind : List.of("ins", "upd", "updk", "del")) {
+    for (String kind : KINDS) {
       exec(c, "DROP TRIGGER IF EXISTS " + triggerName(kind, table));
+    }
+  }
+
+  /**
+   * Drops capture triggers that no longer sit on the table they were made for: {@code ALTER TABLE
+   * a RENAME TO b} moves a's triggers to b under their old names, and b then gets its own, so every
+   * write to b would be logged twice (once under a's capture, skipped at absorb).
+   */
+  public static void dropStrayTriggers(Connection c) throws SQLException {
+    List<String> stray = new java.util.ArrayList<>();
+    try (java.sql.Statement s = c.createStatement();
+        java.sql.ResultSet rs = s.executeQuery("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND name GLOB '_tidesync_*'")) {
+      while (rs.next()) {
+        String name = rs.getString(1);
+        String table = rs.getString(2);
+        if (KINDS.stream().noneMatch(kind -> name.equals("_tidesync_" + kind + "_" + table))) {
+          stray.add(name);
+        }
+      }
+    }
+    for (String name : stray) {
+      exec(c, "DROP TRIGGER " + q(name));
     }
   }
 
   /** Whether all four capture triggers of a table exist (they can be missing after {@link #migrateLegacyLog}). */
   public static boolean hasTriggers(Connection c, String table) throws SQLException {
-    return Sql.number(c, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?, ?, ?)", table,
-        "_tidesync_ins_" + table, "_tidesync_upd_" + table, "_tidesync_updk_" + table, "_tidesync_del_" + table) == 4;
+    List<Object> args = new java.util.ArrayList<>(List.of(table));
+    for (String kind : KINDS) {
+      args.add("_tidesync_" + kind + "_" + table);
+    }
+    return Sql.number(c, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?, ?, ?)",
+        args.toArray()) == KINDS.size();
   }
 
   /** (Re)creates the four capture triggers of a table for its current columns. */
