@@ -690,7 +690,12 @@ public final class DeviceReplica implements AutoCloseable {
    * What applying a page did: rows written, rows a local constraint refused (with the reason),
    * and refused local changes a newer pulled change superseded ({@link Superseded#describe}).
    */
-  public record ApplyOutcome(int applied, List<String> errors, List<String> superseded) {}
+  public record ApplyOutcome(int applied, List<String> errors, List<String> superseded) {
+    /** The shape before refused changes could be superseded: none were. */
+    public ApplyOutcome(int applied, List<String> errors) {
+      this(applied, errors, List.of());
+    }
+  }
 
   public synchronized ApplyOutcome applyPage(PullPage page) {
     return Sql.inTx(conn, "applying a pulled page", () -> {
@@ -975,7 +980,7 @@ public final class DeviceReplica implements AutoCloseable {
    * Refused local changes that a newer pulled change replaced, oldest first: what the server
    * refused, why, and which pulled version won. The values are no longer in the row; this list is
    * where they can be seen and restored by hand. Rows stay in {@code _tidesync_superseded} until
-   * the app deletes them.
+   * {@link #clearSuperseded} (or the app) deletes them.
    */
   public synchronized List<Superseded> superseded() {
     return Sql.readTx(conn, "listing superseded changes", () -> {
@@ -990,6 +995,11 @@ public final class DeviceReplica implements AutoCloseable {
       }
       return out;
     });
+  }
+
+  /** Forgets the superseded changes up to and including id {@code throughId} (once looked at); returns how many. */
+  public synchronized int clearSuperseded(long throughId) {
+    return Sql.inTx(conn, "clearing superseded changes", () -> Sql.update(conn, "DELETE FROM _tidesync_superseded WHERE id <= ?", throughId));
   }
 
   /** Marks failed rows pending again, e.g. after the schema or the data was fixed. */

@@ -147,6 +147,10 @@ class FailedRowPullTest extends ReplicaTestSupport {
     assertThat(again.pulled()).isZero();
     assertThat(again.superseded()).isEmpty();
     assertThat(rows(a, ROWS)).containsExactly("i1|apple|10", "i2|pear|-1");
+    // Once looked at, the app clears the list.
+    long last = ca.replica().superseded().get(0).id();
+    assertThat(ca.replica().clearSuperseded(last)).isEqualTo(1);
+    assertThat(ca.replica().superseded()).isEmpty();
   }
 
   @Test
