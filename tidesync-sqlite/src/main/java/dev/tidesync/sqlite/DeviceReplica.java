@@ -441,9 +441,11 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   /**
-   * The next batch of at most {@code limit} changes of one table, or null when the scan is done.
-   * Upserts go table by table parents first, then deletes children first. The batch is recorded
-   * in the outbox in the same transaction, so a crash after sending it resends the same batch id.
+   * The next batch of at most {@code limit} changes of one table, or null when the scan is done
+   * or at one of its barriers: call again while {@link PushScan#resume} is true, after recording
+   * every answer. Upserts go table by table parents first, then deletes children first. The batch
+   * is recorded in the outbox in the same transaction, so a crash after sending it resends the
+   * same batch id.
    */
   public synchronized PushRequest nextBatch(String dataset, PushScan scan, int limit) {
     return Sql.inTx(conn, "preparing a push batch", () -> {

@@ -45,15 +45,21 @@ class ChangedColumnsTest {
   private void pushAll() {
     replica.absorb();
     DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
-    PushRequest req;
-    while ((req = replica.nextBatch("ds", scan, 100)) != null) {
-      replica.recordPushResult(req, store.push(req));
-    }
+    do {
+      PushRequest req;
+      while ((req = replica.nextBatch("ds", scan, 100)) != null) {
+        replica.recordPushResult(req, store.push(req));
+      }
+    } while (scan.resume()); // past the scan's barriers (see PushScan)
   }
 
   private List<Change> nextBatchChanges() {
     replica.absorb();
-    PushRequest req = replica.nextBatch("ds", new DeviceReplica.PushScan(), 100);
+    DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
+    PushRequest req;
+    do {
+      req = replica.nextBatch("ds", scan, 100);
+    } while (req == null && scan.resume());
     return req == null ? List.of() : req.changes();
   }
 
