@@ -750,9 +750,12 @@ public final class DeviceReplica implements AutoCloseable {
         io.statement("SAVEPOINT row").execute();
       }
       String lost = null;
+      boolean wrote = true;
       try {
         if (m != null && m.dirty() == 2) {
-          lost = mergeIntoFailed(t, key, c, m);
+          Merged merged = mergeIntoFailed(t, key, c, m);
+          lost = merged.lost();
+          wrote = merged.wrote();
         } else {
           if (c.deleted()) {
             io.delete(t, c.pk());
@@ -776,7 +779,9 @@ public final class DeviceReplica implements AutoCloseable {
       if (lost != null) {
         superseded.add(lost);
       }
-      applied++;
+      if (wrote) {
+        applied++; // a failed row whose local values all held took nothing from the pull
+      }
       CrashPoints.hit(CrashPoints.DEVICE_PULL_APPLYING);
     }
     return applied;
@@ -811,9 +816,9 @@ public final class DeviceReplica implements AutoCloseable {
    * when none remains (and no refused delete still holds) the row is clean at the pulled version.
    * A refused value (or delete) that loses is recorded in {@code _tidesync_superseded}.
    *
-   * @return a line describing what was superseded, or null
+   * @return whether the row's values changed, and a line describing what was superseded (or null)
    */
-  private String mergeIntoFailed(TableSchema t, String key, Change c, RowMeta m) throws SQLException {
+  private Merged mergeIntoFailed(TableSchema t, String key, Change c, RowMeta m) throws SQLException {
     List<String> nonKey = nonKey(t);
     Map<String, Object> local = io.read(t, c.pk(), nonKey);
     boolean lww = t.policy() == ConflictPolicy.LAST_WRITE_WINS;
@@ -843,9 +848,11 @@ public final class DeviceReplica implements AutoCloseable {
     // A refused delete holds against an older update; against a delete both sides agree.
     boolean deleteHolds = deletedHere && after.deleted() && !c.deleted();
     boolean deleteLost = deletedHere && !after.deleted();
+    boolean wrote = false;
     if (after.deleted()) {
       if (local != null) {
         io.delete(t, c.pk());
+        wrote = true;
       }
     } else {
       // Only what changes: the refused values that hold, and values the row has already, stay.
@@ -856,6 +863,7 @@ public final class DeviceReplica implements AutoCloseable {
       }
       if (local == null || !write.isEmpty()) {
         io.upsert(t, c.pk(), write);
+        wrote = true;
       }
     }
     if (kept.isEmpty() && !deleteHolds) {
@@ -864,13 +872,16 @@ public final class DeviceReplica implements AutoCloseable {
       saveMeta(t.name(), key, new RowMeta(c.version(), 2, after.live(), after.dead(), kept, m.err()));
     }
     if (lostValues.isEmpty() && !deleteLost) {
-      return null;
+      return new Merged(wrote, null);
     }
     Superseded s = new Superseded(0, t.name(), key, deleteLost ? null : lostValues, m.err(), c.version(), c.hlc(), clock.wallMillis());
     Sql.update(conn, "INSERT INTO _tidesync_superseded (tbl, pk, cols, err, ver, hlc, at) VALUES (?, ?, ?, ?, ?, ?, ?)", s.table(), s.key(),
         s.cols() == null ? null : Keys.valuesJson(s.cols()), s.err(), s.version(), s.hlc(), s.at());
-    return s.describe();
+    return new Merged(wrote, s.describe());
   }
+
+  /** What {@link #mergeIntoFailed} did: whether it changed the row's values, and what it superseded (null: nothing). */
+  private record Merged(boolean wrote, String lost) {}
 
   /** Creates tables and columns the server has and this replica lacks (within the table filter). */
   private void adoptServerSchema(List<TableSchema> server) throws SQLException {

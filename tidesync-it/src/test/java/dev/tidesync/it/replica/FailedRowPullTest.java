@@ -162,6 +162,7 @@ class FailedRowPullTest extends ReplicaTestSupport {
     // i1: B's whole newer row wins, though B wrote another column; A's refused qty is superseded.
     // i2: A's whole row is newer: it stays as it is (B's older name is not taken), failed.
     assertThat(rows(a, ROWS)).containsExactly("i1|green apple|1", "i2|pear|-1");
+    assertThat(pulled.pulled()).as("i1 taken; i2's older row pulled but not taken").isEqualTo(1);
     i1SupersededAndI2StillFailed(pulled, "qty");
     assertThat(cluster.serverRows(ROWS)).containsExactly("i1|green apple|1", "i2|nashi|2");
 
