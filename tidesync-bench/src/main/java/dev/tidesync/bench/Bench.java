@@ -5,6 +5,8 @@ import static dev.tidesync.bench.BenchSupport.deleteTree;
 import static dev.tidesync.bench.BenchSupport.f;
 import static dev.tidesync.bench.BenchSupport.human;
 import static dev.tidesync.bench.BenchSupport.log;
+import static dev.tidesync.bench.BenchSupport.publish;
+import static dev.tidesync.bench.BenchSupport.warmUpThenRun;
 import static dev.tidesync.bench.BenchSupport.medianRun;
 import static dev.tidesync.bench.BenchSupport.medians;
 import static dev.tidesync.bench.BenchSupport.secs;
@@ -21,8 +23,6 @@ import dev.tidesync.sqlite.SqliteStorage;
 import java.io.PrintStream;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
@@ -42,7 +42,7 @@ import jdk.jfr.Recording;
  * <p>Run through {@code ./bench} (see {@code --help}); results go to stdout and, with
  * {@code --markdown FILE}, to a Markdown file.
  */
-public final class Bench {
+public final class Bench implements BenchSupport.Scenarios {
   /** Scenario names for --only; "push" is push-initial then push-captured. */
   static final List<String> SCENARIOS = List.of("push", "push-initial", "push-captured", "bootstrap", "capture", "delta");
   static final List<String> DEFAULT_ORDER = List.of("push-initial", "push-captured", "bootstrap", "capture", "delta");
@@ -132,22 +132,9 @@ public final class Bench {
             .withInsecure(true).withDeviceLimit(RateLimit.OFF).withTenantLimit(RateLimit.OFF))) {
       Bench b = new Bench(o, root, server.url(), timers);
       log("server %s, work dir %s, -Xmx %d MiB", server.url(), root, Runtime.getRuntime().maxMemory() >> 20);
-      if (o.warmupRows > 0) {
-        long w0 = System.nanoTime();
-        log("warm-up pass with %,d rows (not reported)", o.warmupRows);
-        b.report = false;
-        b.runAll(o.warmupRows, 1, Math.min(o.smallRows, o.warmupRows), Math.min(5, o.deltaReps));
-        log("warm-up done in %.1f s", secs(System.nanoTime() - w0));
-      }
-      b.report = true;
-      b.runAll(o.rows, o.reps, o.smallRows, o.deltaReps);
+      warmUpThenRun(b, o);
       double total = secs(System.nanoTime() - start);
-      System.out.println();
-      System.out.print(b.render(total, false));
-      if (o.markdown != null) {
-        Files.writeString(o.markdown, b.render(total, true), StandardCharsets.UTF_8);
-        log("wrote %s", o.markdown);
-      }
+      publish(md -> b.render(total, md), o.markdown);
     } finally {
       if (!o.keep) {
         deleteTree(root);
@@ -155,7 +142,9 @@ public final class Bench {
     }
   }
 
-  private void runAll(int n, int reps, int small, int deltaReps) throws Exception {
+  @Override
+  public void runAll(int n, int reps, int small, int deltaReps, boolean report) throws Exception {
+    this.report = report;
     pushed.clear();
     bootstrapped.clear();
     for (String scenario : o.only) {

@@ -20,6 +20,32 @@ final class BenchSupport {
   private BenchSupport() {}
 
   /** A progress line on stderr (stdout holds the results). */
+  /** The scenarios of one run: {@code report} false runs them unreported (the warm-up). */
+  interface Scenarios {
+    void runAll(int n, int reps, int small, int deltaReps, boolean report) throws Exception;
+  }
+
+  /** A warm-up pass of every scenario with {@code --warmup-rows} (unless 0), then the measured run. */
+  static void warmUpThenRun(Scenarios b, BenchOptions.Sync o) throws Exception {
+    if (o.warmupRows > 0) {
+      long w0 = System.nanoTime();
+      log("warm-up pass with %,d rows (not reported)", o.warmupRows);
+      b.runAll(o.warmupRows, 1, Math.min(o.smallRows, o.warmupRows), Math.min(5, o.deltaReps), false);
+      log("warm-up done in %.1f s", secs(System.nanoTime() - w0));
+    }
+    b.runAll(o.rows, o.reps, o.smallRows, o.deltaReps, true);
+  }
+
+  /** Prints the report ({@code render(false)}: text) and writes it as Markdown ({@code render(true)}) when asked. */
+  static void publish(java.util.function.Function<Boolean, String> render, java.nio.file.Path markdown) throws java.io.IOException {
+    System.out.println();
+    System.out.print(render.apply(false));
+    if (markdown != null) {
+      java.nio.file.Files.writeString(markdown, render.apply(true), java.nio.charset.StandardCharsets.UTF_8);
+      log("wrote %s", markdown);
+    }
+  }
+
   static void log(String fmt, Object... args) {
     System.err.println(String.format(Locale.ROOT, fmt, args));
   }

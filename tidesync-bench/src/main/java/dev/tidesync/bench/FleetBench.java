@@ -4,6 +4,7 @@ import static dev.tidesync.bench.BenchSupport.check;
 import static dev.tidesync.bench.BenchSupport.deleteTree;
 import static dev.tidesync.bench.BenchSupport.f;
 import static dev.tidesync.bench.BenchSupport.log;
+import static dev.tidesync.bench.BenchSupport.publish;
 import static dev.tidesync.bench.BenchSupport.pct;
 import static dev.tidesync.bench.BenchSupport.secs;
 
@@ -159,12 +160,7 @@ public final class FleetBench {
         }
       }
       String env = b.environment(secs(System.nanoTime() - start));
-      System.out.println();
-      System.out.print(b.render(env, results, false));
-      if (o.markdown != null) {
-        Files.writeString(o.markdown, b.render(env, results, true), StandardCharsets.UTF_8);
-        log("wrote %s", o.markdown);
-      }
+      publish(md -> b.render(env, results, md), o.markdown);
     } finally {
       if (!o.keep) {
         deleteTree(root);

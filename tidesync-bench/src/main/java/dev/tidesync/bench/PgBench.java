@@ -5,6 +5,8 @@ import static dev.tidesync.bench.BenchSupport.deleteTree;
 import static dev.tidesync.bench.BenchSupport.f;
 import static dev.tidesync.bench.BenchSupport.human;
 import static dev.tidesync.bench.BenchSupport.log;
+import static dev.tidesync.bench.BenchSupport.publish;
+import static dev.tidesync.bench.BenchSupport.warmUpThenRun;
 import static dev.tidesync.bench.BenchSupport.medianRun;
 import static dev.tidesync.bench.BenchSupport.medians;
 import static dev.tidesync.bench.BenchSupport.pct;
@@ -21,8 +23,6 @@ import dev.tidesync.server.RateLimit;
 import dev.tidesync.server.ServerConfig;
 import dev.tidesync.server.TidesyncServer;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -48,7 +48,7 @@ import jdk.jfr.Recording;
  *
  * <p>Run through {@code ./bench pg} (see {@code --help}).
  */
-public final class PgBench {
+public final class PgBench implements BenchSupport.Scenarios {
   static final List<String> SCENARIOS = List.of("push", "bootstrap", "delta");
 
   /** The dataset tables' shape in PostgreSQL (Data's DDL under the PostgreSQL store's type mapping). */
@@ -149,23 +149,10 @@ public final class PgBench {
             .withInsecure(true).withDeviceLimit(RateLimit.OFF).withTenantLimit(RateLimit.OFF))) {
       PgBench b = new PgBench(o, root, db, server.url(), timers);
       log("server %s over PostgreSQL %s (database %s), work dir %s", server.url(), db.serverVersion(), db.name, root);
-      if (o.warmupRows > 0) {
-        long w0 = System.nanoTime();
-        log("warm-up pass with %,d rows (not reported)", o.warmupRows);
-        b.report = false;
-        b.runAll(o.warmupRows, 1, Math.min(o.smallRows, o.warmupRows), Math.min(5, o.deltaReps));
-        log("warm-up done in %.1f s", secs(System.nanoTime() - w0));
-      }
-      b.report = true;
-      b.runAll(o.rows, o.reps, o.smallRows, o.deltaReps);
+      warmUpThenRun(b, o);
       double total = secs(System.nanoTime() - start);
       String env = b.environment(total);
-      System.out.println();
-      System.out.print(b.render(env, false));
-      if (o.markdown != null) {
-        Files.writeString(o.markdown, b.render(env, true), StandardCharsets.UTF_8);
-        log("wrote %s", o.markdown);
-      }
+      publish(md -> b.render(env, md), o.markdown);
     } finally {
       if (!o.keep) {
         deleteTree(root);
@@ -173,7 +160,9 @@ public final class PgBench {
     }
   }
 
-  private void runAll(int n, int reps, int small, int deltaReps) throws Exception {
+  @Override
+  public void runAll(int n, int reps, int small, int deltaReps, boolean report) throws Exception {
+    this.report = report;
     lastPush = null;
     lastBoot = null;
     for (String s : o.only) {

@@ -49,6 +49,16 @@ public record TableSchema(
     return primaryKey.contains(col);
   }
 
+  /** Every column's name, in declaration order. */
+  public List<String> columnNames() {
+    return columns.stream().map(ColumnSchema::name).toList();
+  }
+
+  /** The names of the columns outside the primary key, in declaration order. */
+  public List<String> nonKeyColumns() {
+    return columns.stream().map(ColumnSchema::name).filter(c -> !isPrimaryKey(c)).toList();
+  }
+
   public TableSchema withPolicy(ConflictPolicy p) {
     return new TableSchema(name, columns, primaryKey, foreignKeys, p);
   }

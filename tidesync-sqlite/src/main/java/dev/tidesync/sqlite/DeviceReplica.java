@@ -305,7 +305,7 @@ public final class DeviceReplica implements AutoCloseable {
         return null;
       }
       TableSchema t = tables.get(table);
-      Map<String, String> pending = t == null ? Keys.parseClocks(rs.getString(5)) : Keys.unpackClocks(rs.getString(5), nonKey(t), rs.getString(3));
+      Map<String, String> pending = t == null ? Keys.parseClocks(rs.getString(5)) : Keys.unpackClocks(rs.getString(5), t.nonKeyColumns(), rs.getString(3));
       return new RowMeta(rs.getLong(1), rs.getInt(2), rs.getString(3), rs.getString(4), pending, rs.getString(6));
     }
   }
@@ -322,7 +322,7 @@ public final class DeviceReplica implements AutoCloseable {
     ps.setString(6, m.dead());
     TableSchema t = tables.get(table);
     ps.setString(7, m.pending() == null || m.pending().isEmpty() ? null
-        : t == null ? Keys.clocksJson(m.pending()) : Keys.packClocks(m.pending(), nonKey(t), m.live()));
+        : t == null ? Keys.clocksJson(m.pending()) : Keys.packClocks(m.pending(), t.nonKeyColumns(), m.live()));
     ps.setString(8, m.err());
     ps.executeUpdate();
   }
@@ -355,7 +355,7 @@ public final class DeviceReplica implements AutoCloseable {
         TableSchema t = tables.get(e.table());
         if (rs.getBoolean(11) && t != null) {
           String live = rs.getString(14);
-          m = new RowMeta(rs.getLong(12), rs.getInt(13), live, rs.getString(15), Keys.unpackClocks(rs.getString(16), nonKey(t), live),
+          m = new RowMeta(rs.getLong(12), rs.getInt(13), live, rs.getString(15), Keys.unpackClocks(rs.getString(16), t.nonKeyColumns(), live),
               rs.getString(17));
         }
         entries.add(new Entry(e, e.key().equals(rs.getString(10)), m));
@@ -500,7 +500,7 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   private List<Change> collect(TableSchema t, boolean deletes, String afterKey, int limit) throws SQLException {
-    List<String> allCols = t.columns().stream().map(ColumnSchema::name).filter(c -> !t.isPrimaryKey(c)).toList();
+    List<String> allCols = t.nonKeyColumns();
     // Upserts of a one-column key read the row's current values in the same query (a join on
     // the key taken from the canonical text) instead of one point query per row. A row the join
     // does not find under that value is read by its key as before (see below).
@@ -819,7 +819,7 @@ public final class DeviceReplica implements AutoCloseable {
    * @return whether the row's values changed, and a line describing what was superseded (or null)
    */
   private Merged mergeIntoFailed(TableSchema t, String key, Change c, RowMeta m) throws SQLException {
-    List<String> nonKey = nonKey(t);
+    List<String> nonKey = t.nonKeyColumns();
     Map<String, Object> local = io.read(t, c.pk(), nonKey);
     boolean lww = t.policy() == ConflictPolicy.LAST_WRITE_WINS;
     Map<String, String> clocks = new HashMap<>();
@@ -932,16 +932,6 @@ public final class DeviceReplica implements AutoCloseable {
     if (changed) {
       setTables(next);
     }
-  }
-
-  private static List<String> nonKey(TableSchema t) {
-    List<String> out = new ArrayList<>(t.columns().size());
-    for (ColumnSchema c : t.columns()) {
-      if (!t.isPrimaryKey(c.name())) {
-        out.add(c.name());
-      }
-    }
-    return out;
   }
 
   private static String incompatibility(TableSchema local, TableSchema server) {

@@ -720,7 +720,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         Map<Object, Map<String, Object>> ofTable = values.get(t.name());
         Map<String, Object> read = ofTable == null ? null : ofTable.get(pk.get(0));
         if (read == null) {
-          read = r.io().read(t, pk, nonKeyColumns(t)); // not among those read together: by its key
+          read = r.io().read(t, pk, t.nonKeyColumns()); // not among those read together: by its key
         }
         if (read == null) {
           continue;
@@ -761,7 +761,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     Map<String, Map<Object, Map<String, Object>>> out = new HashMap<>();
     for (Map.Entry<String, List<Object>> e : keys.entrySet()) {
       TableSchema t = tables.get(e.getKey());
-      List<String> cols = nonKeyColumns(t);
+      List<String> cols = t.nonKeyColumns();
       String pkCol = Sql.q(t.primaryKey().get(0));
       PreparedStatement ps = r.io().statement("SELECT " + pkCol + cols.stream().map(c -> ", " + Sql.q(c)).collect(java.util.stream.Collectors.joining())
           + " FROM " + Sql.q(t.name()) + " WHERE " + pkCol + " IN (SELECT value FROM json_each(?))");
@@ -824,7 +824,7 @@ public final class SqliteDatasetStore implements DatasetStore {
   private Columns columns(TableSchema t) {
     Columns c = columns.get(t.name());
     if (c == null || c.schema() != t) {
-      c = new Columns(t, columnNames(t), nonKeyColumns(t));
+      c = new Columns(t, t.columnNames(), t.nonKeyColumns());
       columns.put(t.name(), c);
     }
     return c;
@@ -859,24 +859,6 @@ public final class SqliteDatasetStore implements DatasetStore {
       return Keys.unpackClocks("*" + packed.substring(1), c.nonKey(), live);
     }
     return Keys.unpackClocks(packed, c.all(), live);
-  }
-
-  private static List<String> columnNames(TableSchema t) {
-    List<String> out = new ArrayList<>(t.columns().size());
-    for (ColumnSchema c : t.columns()) {
-      out.add(c.name());
-    }
-    return out;
-  }
-
-  private static List<String> nonKeyColumns(TableSchema t) {
-    List<String> out = new ArrayList<>();
-    for (ColumnSchema c : t.columns()) {
-      if (!t.isPrimaryKey(c.name())) {
-        out.add(c.name());
-      }
-    }
-    return out;
   }
 
   /** Gives versions to writes a backend made since the last push, before anyone reads. */

@@ -566,7 +566,7 @@ public final class PgDatasetStore implements DatasetStore {
     } else {
       values = Keys.parseValues(tomb);
     }
-    return new RowState(values, Keys.unpackClocks(clocks, columnNames(ts), live), live, dead, ver);
+    return new RowState(values, Keys.unpackClocks(clocks, ts.columnNames(), live), live, dead, ver);
   }
 
   private void writeRow(Work w, TableSchema ts, String key, List<Object> pk, RowState before, RowState after) throws SQLException {
@@ -599,7 +599,7 @@ public final class PgDatasetStore implements DatasetStore {
   }
 
   private void saveRowMeta(Work w, TableSchema ts, String key, RowState s, long version, String origin) throws SQLException {
-    String clocks = Keys.packClocks(s.clocks(), columnNames(ts), s.live());
+    String clocks = Keys.packClocks(s.clocks(), ts.columnNames(), s.live());
     String tomb = s.deleted() ? Keys.valuesJson(s.values()) : null;
     w.meta.add(new PgRowIo.Bound("INSERT INTO " + t("_tidesync_rows") + " (tbl, pk, ver, live, dead, clocks, origin, tomb) "
         + "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tbl, pk) DO UPDATE SET ver = excluded.ver, live = excluded.live, "
@@ -662,7 +662,7 @@ public final class PgDatasetStore implements DatasetStore {
           continue;
         }
         Map<String, Object> v = live.containsKey(k) ? values.getOrDefault(k, Map.of()) : Keys.parseValues(m.tomb());
-        cache.put(cacheKey(ts.name(), k), new RowState(v, Keys.unpackClocks(m.clocks(), columnNames(ts), m.live()), m.live(), m.dead(), m.ver()));
+        cache.put(cacheKey(ts.name(), k), new RowState(v, Keys.unpackClocks(m.clocks(), ts.columnNames(), m.live()), m.live(), m.dead(), m.ver()));
       }
     }
     w.cache = cache;
@@ -822,7 +822,7 @@ public final class PgDatasetStore implements DatasetStore {
           String dead = rs.getString(4);
           Map<String, Object> values = Clocks.newer(live, dead) ? Map.of() : Keys.parseValues(rs.getString(6));
           out.put(cacheKey(ts.name(), rs.getString(1)),
-              new RowState(values, Keys.unpackClocks(rs.getString(5), columnNames(ts), live), live, dead, rs.getLong(2)));
+              new RowState(values, Keys.unpackClocks(rs.getString(5), ts.columnNames(), live), live, dead, rs.getLong(2)));
         }
       }
     }
@@ -941,7 +941,7 @@ public final class PgDatasetStore implements DatasetStore {
     Map<String, Map<String, Map<String, Object>>> values = new HashMap<>();
     for (Map.Entry<String, Map<String, List<Object>>> e : liveKeys.entrySet()) {
       TableSchema ts = tables.get(e.getKey());
-      values.put(e.getKey(), io.readMany(c, ts, e.getValue(), nonKeyColumns(ts)));
+      values.put(e.getKey(), io.readMany(c, ts, e.getValue(), ts.nonKeyColumns()));
     }
     List<Change> changes = new ArrayList<>();
     long last = after;
@@ -969,24 +969,6 @@ public final class PgDatasetStore implements DatasetStore {
       last = Math.max(last, newest);
     }
     return new PullPage(cursorOf(bootstrap && hasMore, last), hasMore, bootstrap, List.copyOf(tables.values()), changes);
-  }
-
-  private static List<String> columnNames(TableSchema ts) {
-    List<String> out = new ArrayList<>(ts.columns().size());
-    for (ColumnSchema col : ts.columns()) {
-      out.add(col.name());
-    }
-    return out;
-  }
-
-  private static List<String> nonKeyColumns(TableSchema ts) {
-    List<String> out = new ArrayList<>();
-    for (ColumnSchema col : ts.columns()) {
-      if (!ts.isPrimaryKey(col.name())) {
-        out.add(col.name());
-      }
-    }
-    return out;
   }
 
   // ------------------------------------------------------------------------------------ status

@@ -89,15 +89,9 @@ class MultiProcessPgTest {
   }
 
   private static List<String> tidesync(String... args) {
-    String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    List<String> cmd = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
-    if (Runtime.version().feature() >= 22) {
-      cmd.add("--enable-native-access=ALL-UNNAMED");
-    }
-    cmd.addAll(List.of("-Dlogback.configurationFile=logback.xml", "-cp", System.getProperty("java.class.path"), "dev.tidesync.cli.Main"));
-    cmd.addAll(List.of(args));
-    return cmd;
+    return dev.tidesync.it.CliProcess.command(args);
   }
+
 
   /** {@code tidesync token create --pg URL ...}: the token is its last line of output. */
   private static String token(String pgUrl, String device) throws Exception {
