@@ -125,6 +125,7 @@ public final class SqliteDatasetStore implements DatasetStore {
 
   private String[] initialize() throws SQLException {
     Capture.createMetaTables(writer);
+    Capture.createServerTables(writer);
     exec(writer, "CREATE INDEX IF NOT EXISTS _tidesync_rows_ver ON _tidesync_rows (ver)");
     exec(writer, "CREATE TABLE IF NOT EXISTS _tidesync_batches (device TEXT NOT NULL, batch TEXT NOT NULL, result BLOB NOT NULL, "
         + "at INTEGER NOT NULL, PRIMARY KEY (device, batch)) WITHOUT ROWID");
@@ -153,12 +154,12 @@ public final class SqliteDatasetStore implements DatasetStore {
     for (TableSchema t : found.tables()) {
       TableSchema known = next.get(t.name());
       if (known == null) {
-        Capture.installTriggers(writer, t, true);
+        Capture.installServerTriggers(writer, t);
         Capture.logExistingRows(writer, t);
         next.put(t.name(), t);
-      } else if (known.columns().size() != t.columns().size() || !Capture.hasTriggers(writer, t.name())) {
+      } else if (known.columns().size() != t.columns().size() || !Capture.hasServerTriggers(writer, t.name())) {
         TableSchema merged = new TableSchema(t.name(), t.columns(), known.primaryKey(), known.foreignKeys(), known.policy());
-        Capture.installTriggers(writer, merged, true);
+        Capture.installServerTriggers(writer, merged);
         next.put(t.name(), merged);
       }
     }
@@ -254,7 +255,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     List<Change> changes = req.changes();
     List<TableSchema> tables = Batches.validate(changes, schema, name);
     readAhead(changes);
-    Capture.beginApply(writer);
+    Capture.quiet(writer, true);
     ChangeResult[] results = new ChangeResult[changes.size()];
     List<Integer> order = Batches.applyOrder(changes, schema.values());
     // Fast path: the whole batch under one savepoint. Almost every batch applies cleanly; when
@@ -294,7 +295,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     for (int i : order) {
       results[i] = applyOne(i, changes.get(i), tables.get(i), req.device(), true);
     }
-    Capture.endApply(writer);
+    Capture.quiet(writer, false);
     long now = clock.wallMillis();
     String cursor = cursorOf(false, seq);
     PushResult result = new PushResult(req.batch(), List.of(results), cursor, false);
@@ -380,7 +381,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
         exec(writer, Ddl.createTable(in));
         TableSchema created = Introspect.table(writer, in.name(), in.policy());
-        Capture.installTriggers(writer, created, true);
+        Capture.installServerTriggers(writer, created);
         next.put(in.name(), created);
         changed = true;
       } else {
@@ -398,7 +399,7 @@ public final class SqliteDatasetStore implements DatasetStore {
             exec(writer, Ddl.addColumn(in.name(), c));
           }
           TableSchema merged = Ddl.union(have, add);
-          Capture.installTriggers(writer, merged, true);
+          Capture.installServerTriggers(writer, merged);
           next.put(in.name(), merged);
           changed = true;
         }
@@ -548,9 +549,9 @@ public final class SqliteDatasetStore implements DatasetStore {
         if (cascadeParents.contains(t.name())) {
           // ON DELETE CASCADE / SET NULL change other rows: let the triggers capture those and
           // give them versions, so every device hears of them. Our own row is skipped.
-          Capture.endApply(writer);
+          Capture.quiet(writer, false);
           io.delete(t, pk);
-          Capture.beginApply(writer);
+          Capture.quiet(writer, true);
           absorbLocal(t.name(), key);
         } else {
           io.delete(t, pk);

@@ -4,8 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.tidesync.protocol.ProtocolException;
-import dev.tidesync.tck.ContractSupport;
-import dev.tidesync.tck.StorageFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -17,21 +15,7 @@ import org.junit.jupiter.api.Test;
  * be refused (the device bootstraps again), never answered with "nothing new" while the changes
  * made after the restore are skipped.
  */
-class RestoredDatasetTest extends ContractSupport {
-  @Override
-  protected StorageFactory factory() {
-    return new SqliteStorageFactory();
-  }
-
-  private Path file() {
-    return ((SqliteStorage) storage).fileOf(ID);
-  }
-
-  private void reopen() {
-    storage.close();
-    storage = factory().open(dir.resolve("storage"));
-  }
-
+class RestoredDatasetTest extends SqliteStoreSupport {
   @Test
   void aCursorFromAfterTheBackupIsRefusedAndNoChangeAfterTheRestoreIsSkipped() throws Exception {
     push("dev-a", upsert("dev-a", "items", "i1", 0, cols("qty", 1L)), upsert("dev-a", "items", "i2", 0, cols("qty", 2L)));

@@ -42,8 +42,12 @@ public final class Capture {
   /** The log, and the table that names what its {@code cap} column refers to. */
   static final String LOG = "_tidesync_changes";
 
-  private static final double UNIX_EPOCH_JULIAN_DAY = 2440587.5;
-  private static final double MILLIS_PER_DAY = 86_400_000.0;
+  /** On a server: holds a row while the server writes (see {@link #installServerTriggers}). */
+  static final String QUIET = "_tidesync_quiet";
+
+  /** julianday() of the Unix epoch, and milliseconds per day: see {@link #wallMillis}. */
+  public static final double UNIX_EPOCH_JULIAN_DAY = 2440587.5;
+  public static final double MILLIS_PER_DAY = 86_400_000.0;
 
   private Capture() {}
 
@@ -171,12 +175,50 @@ public final class Capture {
   }
 
   /**
-   * As {@link #installTriggers(Connection, TableSchema)}; with {@code keepDeletedValues} a delete
-   * also logs the row's values (the server's tombstone needs them: a newer concurrent update that
-   * brings the row back must find its other columns). REALs are logged with 17 significant
-   * digits, which is exact; SQLite's JSON would round them to 15.
+   * The capture triggers of a server's dataset table. They differ from a device's in two ways:
+   * <ul>
+   *   <li>a delete also logs the row's values (the server's tombstone needs them: a newer
+   *       concurrent update that brings the row back must find its other columns). REALs are
+   *       logged with 17 significant digits, which is exact; SQLite's JSON would round them to 15;
+   *   <li>every trigger has a WHEN guard that skips the server's own writes: a push writes each
+   *       row once, and on the server that is the hot path, while backend writes are rare. The
+   *       guard reads {@value #QUIET}, which holds a row only inside the server's own write
+   *       transaction (see {@link #quiet}); no other connection can write meanwhile or ever see
+   *       that row. Skipping at the trigger costs a push a third of what the device's way
+   *       (a log insert dropped by a TEMP trigger, see the class comment) costs.
+   * </ul>
    */
-  public static void installTriggers(Connection c, TableSchema t, boolean keepDeletedValues) throws SQLException {
+  public static void installServerTriggers(Connection c, TableSchema t) throws SQLException {
+    installTriggers(c, t, true);
+  }
+
+  /**
+   * Marks the start ({@code on}) or the end of the server's own writes in the current write
+   * transaction: the server's triggers skip what is written in between. Every {@code on} is
+   * followed by an {@code off} before the transaction commits, or the transaction rolls back, so
+   * the row is never committed; {@link #createServerTables} also clears it when a dataset opens.
+   */
+  public static void quiet(Connection c, boolean on) throws SQLException {
+    exec(c, on ? "INSERT INTO " + QUIET + " VALUES (1)" : "DELETE FROM " + QUIET);
+  }
+
+  /** The server's extra metadata table (see {@link #installServerTriggers}). */
+  public static void createServerTables(Connection c) throws SQLException {
+    exec(c, "CREATE TABLE IF NOT EXISTS " + QUIET + " (x INTEGER)");
+    exec(c, "DELETE FROM " + QUIET);
+  }
+
+  /** Whether all four triggers of a server table exist and have the guard (earlier builds made them without). */
+  public static boolean hasServerTriggers(Connection c, String table) throws SQLException {
+    List<Object> args = new java.util.ArrayList<>(List.of(table));
+    for (String kind : KINDS) {
+      args.add("_tidesync_" + kind + "_" + table);
+    }
+    return Sql.number(c, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?, ?, ?) "
+        + "AND instr(sql, '" + QUIET + "') > 0", args.toArray()) == KINDS.size();
+  }
+
+  private static void installTriggers(Connection c, TableSchema t, boolean server) throws SQLException {
     dropTriggers(c, t.name());
     // A capture row per installation: entries logged by earlier triggers keep the column count
     // those triggers knew. Rows no entry refers to any more are dropped here.
@@ -187,14 +229,25 @@ public final class Capture {
     String samePk = t.primaryKey().stream().map(k -> "NEW." + q(k) + " IS OLD." + q(k)).collect(Collectors.joining(" AND "));
     String ins = "INSERT INTO " + LOG + " (cap, pk, op, wall) VALUES (" + cap + ", " + newKey + ", 'I', julianday())";
     String del = "INSERT INTO " + LOG + " (cap, pk, op, wall, vals) VALUES (" + cap + ", " + oldKey + ", 'D', julianday(), "
-        + (keepDeletedValues ? oldValues(t) : "NULL") + ")";
-    exec(c, "CREATE TRIGGER " + triggerName("ins", t.name()) + " AFTER INSERT ON " + q(t.name()) + " BEGIN " + ins + "; END");
-    exec(c, "CREATE TRIGGER " + triggerName("upd", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " WHEN " + samePk
+        + (server ? oldValues(t) : "NULL") + ")";
+    String guard = server ? "NOT EXISTS (SELECT 1 FROM " + QUIET + ")" : null;
+    exec(c, "CREATE TRIGGER " + triggerName("ins", t.name()) + " AFTER INSERT ON " + q(t.name()) + when(guard, null)
+        + " BEGIN " + ins + "; END");
+    exec(c, "CREATE TRIGGER " + triggerName("upd", t.name()) + " AFTER UPDATE ON " + q(t.name()) + when(guard, samePk)
         + " BEGIN INSERT INTO " + LOG + " (cap, pk, op, mask, wall) VALUES (" + cap + ", " + newKey + ", 'U', " + mask(t)
         + ", julianday()); END");
-    exec(c, "CREATE TRIGGER " + triggerName("updk", t.name()) + " AFTER UPDATE ON " + q(t.name()) + " WHEN NOT (" + samePk + ")"
+    exec(c, "CREATE TRIGGER " + triggerName("updk", t.name()) + " AFTER UPDATE ON " + q(t.name()) + when(guard, "NOT (" + samePk + ")")
         + " BEGIN " + del + "; " + ins + "; END");
-    exec(c, "CREATE TRIGGER " + triggerName("del", t.name()) + " AFTER DELETE ON " + q(t.name()) + " BEGIN " + del + "; END");
+    exec(c, "CREATE TRIGGER " + triggerName("del", t.name()) + " AFTER DELETE ON " + q(t.name()) + when(guard, null)
+        + " BEGIN " + del + "; END");
+  }
+
+  /** A trigger's WHEN clause of the given conditions (null: none), or nothing. */
+  private static String when(String guard, String condition) {
+    if (guard == null && condition == null) {
+      return "";
+    }
+    return " WHEN " + (guard == null ? condition : condition == null ? guard : guard + " AND " + condition);
   }
 
   private static long captureId(Connection c, TableSchema t) throws SQLException {
@@ -258,7 +311,7 @@ public final class Capture {
   }
 
   /** julianday() as the triggers log it, back to Unix milliseconds (a REAL day holds them exactly to well under 1 ms). */
-  static long wallMillis(double julianDay) {
+  public static long wallMillis(double julianDay) {
     return Math.round((julianDay - UNIX_EPOCH_JULIAN_DAY) * MILLIS_PER_DAY);
   }
 
