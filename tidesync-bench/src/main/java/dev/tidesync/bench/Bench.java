@@ -230,7 +230,8 @@ public final class Bench implements BenchSupport.Scenarios {
     addRow("push, initial load (open + flush)", total(n), m.get("seconds"), m.get("raw"), m.get("ratio"), 3.0, "≤ 3×");
     m = medianRun(samples);
     note(String.format(Locale.ROOT, "push, initial load (the median run): open (logs the %,d existing rows) %s s + flush %s s. "
-            + "Flush = push phase %s s (%.0f push requests; HTTP push calls %s s, of which server store %s s, overlapping the device's "
+            + "Flush = push phase %s s (%.0f push requests; HTTP push calls %s s, of which server store %s s, summed over requests that "
+            + "are two at a time on the wire, so both sums include the time one waited for the other's store, all overlapping the device's "
             + "own work on the next batch) + pull phase %s s "
             + "(pulled %,.0f rows back in %.0f pages; HTTP pull calls %s s, of which server store %s s). "
             + "CPU used meanwhile: %s s by the process, %s s by the device's thread; CPU ratio (process CPU ÷ raw insert CPU %s s) "
@@ -283,7 +284,7 @@ public final class Bench implements BenchSupport.Scenarios {
     addRow("push, captured by triggers (flush)", total(n), m.get("seconds"), m.get("raw"), m.get("ratio"), 3.0, "≤ 3×");
     m = medianRun(samples);
     note(String.format(Locale.ROOT, "push, captured by triggers (the median run): flush %s s = push phase %s s (HTTP push calls %s s, "
-            + "of which server store %s s, overlapping the device's own work) + pull phase %s s (pulled %,.0f rows back; HTTP pull %s s, server store %s s). "
+            + "of which server store %s s, both summed over requests two at a time on the wire, overlapping the device's own work) + pull phase %s s (pulled %,.0f rows back; HTTP pull %s s, server store %s s). "
             + "CPU used meanwhile: %s s by the process, %s s by the device's thread; CPU ratio (process CPU ÷ raw insert CPU %s s) "
             + "%.1f×. Max sampled heap used %.0f MiB (worst run %.0f MiB). The app's insert of the rows with triggers installed took %s s before the flush (not in the figure; see capture).",
         f(m.get("flush")), f(m.get("pushPhase")), f(m.get("httpPush")), f(m.get("storePush")), f(m.get("pullPhase")),

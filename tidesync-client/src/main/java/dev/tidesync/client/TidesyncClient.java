@@ -133,51 +133,129 @@ public final class TidesyncClient implements AutoCloseable {
   }
 
   /**
-   * Pushes the outbox, then every pending change, batch by batch. One request is on the wire at
-   * a time, in batch order (a child table's batch must not overtake its parent's), but the
-   * device's own work overlaps it: while the server applies batch k, this thread records the
-   * answer to batch k-1 and builds batch k+1 (which is recorded in the outbox before it is
-   * sent, as always). On two cores that keeps both the device and the server busy instead of
-   * taking turns. A failure stops the push as before; a batch built ahead and not sent stays in
-   * the outbox and goes first next time, so nothing is lost or applied twice.
+   * Pushes the outbox, then every pending change, batch by batch. The device's own work overlaps
+   * the wire: while the server applies batch k, this thread records the answer to batch k-1 and
+   * builds batch k+1 (which is recorded in the outbox before it is sent, as always). Batches of
+   * one table's upserts (or deletes) hold disjoint rows, so, unless the table refers to itself,
+   * the order the server applies them in does not matter, and two of them are on the wire at
+   * once: the server reads and decodes the next while it stores one, instead of waiting for the
+   * next request after each answer. Any other batch waits until everything before it is answered
+   * (a child table's batch must not overtake its parent's). Answers are recorded in batch order.
+   * A failure stops the push as before; a batch built ahead and not answered stays in the outbox
+   * and goes first next time, and the server answers a batch it has applied from its record, so
+   * nothing is lost or applied twice.
    */
   private void push(Counts n) {
-    // The outbox first, and all of it answered and recorded before the scan starts: its rows
-    // are still pending until then, and a scan started earlier would send them again.
+    // The outbox first, one batch at a time (it is rare, and may hold batches of several tables),
+    // and all of it answered and recorded before the scan starts: its rows are still pending
+    // until then, and a scan started earlier would send them again.
     java.util.ArrayDeque<PushRequest> outbox = new java.util.ArrayDeque<>(replica.outbox());
-    pipeline(outbox::poll, n);
+    pipeline(outbox::poll, n, false);
     // The scan stops at barriers (before deletes, before the schema-only batch); each pipeline
     // run ends with every answer recorded (see DeviceReplica.PushScan).
     DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
     do {
-      pipeline(() -> replica.nextBatch(config.dataset(), scan, config.batchLimit()), n);
+      pipeline(() -> replica.nextBatch(config.dataset(), scan, config.batchLimit()), n, true);
     } while (scan.resume());
   }
 
-  /** Sends the batches {@code next} yields (null: no more), building each one while its predecessor is on the wire. */
-  private void pipeline(java.util.function.Supplier<PushRequest> next, Counts n) {
-    PushRequest cur = next.get();
-    InFlight sending = cur == null ? null : startSend(cur, n);
-    while (cur != null) {
-      PushRequest following = next.get();
-      PushResult result = sending == null ? null : sending.await(n);
-      if (result != null) {
-        // Answered, not recorded, and nothing more sent yet.
-        CrashPoints.hit(CrashPoints.DEVICE_PUSH_ANSWERED);
+  /** Batches on the wire at once, at most (see {@link #push}). */
+  private static final int WINDOW = 2;
+
+  /**
+   * Sends the batches {@code next} yields (null: no more; it is not asked again after that),
+   * building each one while its predecessors are on the wire, with up to {@link #WINDOW} on the
+   * wire when {@code overlap} and {@link #mayOverlap} allow.
+   */
+  private void pipeline(java.util.function.Supplier<PushRequest> next, Counts n, boolean overlap) {
+    java.util.ArrayDeque<InFlight> wire = new java.util.ArrayDeque<>();
+    Builder b = new Builder(next);
+    try {
+      send(b, wire, n, overlap);
+      while (!wire.isEmpty()) {
+        InFlight head = wire.poll();
+        PushResult result = head.await(n);
+        if (result != null) {
+          // Answered, not recorded, and nothing sent since that the window did not already hold.
+          CrashPoints.hit(CrashPoints.DEVICE_PUSH_ANSWERED);
+        }
+        // The next request goes out before this answer is recorded: the server works meanwhile.
+        send(b, wire, n, overlap);
+        if (result != null) {
+          DeviceReplica.PushOutcome o = replica.recordPushResult(head.req, result);
+          n.pushed += head.req.changes().size();
+          n.applied += o.applied();
+          n.conflicts += o.conflicts();
+          n.rejected += o.rejected();
+          n.errors.addAll(o.errors());
+          config.listener().batchPushed(tableOf(head.req), head.req.changes().size(), o.conflicts(), o.rejected());
+        }
       }
-      InFlight followingSend = following == null ? null : startSend(following, n);
-      if (result != null) {
-        DeviceReplica.PushOutcome o = replica.recordPushResult(cur, result);
-        n.pushed += cur.changes().size();
-        n.applied += o.applied();
-        n.conflicts += o.conflicts();
-        n.rejected += o.rejected();
-        n.errors.addAll(o.errors());
-        config.listener().batchPushed(tableOf(cur), cur.changes().size(), o.conflicts(), o.rejected());
+    } catch (RuntimeException | Error e) {
+      // Nothing of this push may still be on the wire when it fails: a flush retried at once
+      // would otherwise send the same outbox batch beside it (harmless, the server answers one
+      // from its record, but untidy). Their answers stay unrecorded; their batches stay in the
+      // outbox.
+      for (InFlight f : wire) {
+        f.settle();
       }
-      cur = following;
-      sending = followingSend;
+      throw e;
     }
+  }
+
+  /** The batches {@code next} yields, one built ahead of the wire. */
+  private static final class Builder {
+    private final java.util.function.Supplier<PushRequest> next;
+    private PushRequest ready;
+    private boolean done;
+
+    Builder(java.util.function.Supplier<PushRequest> next) {
+      this.next = next;
+    }
+
+    /** The built batch not sent yet, building it if need be; null when there are no more. */
+    PushRequest peek() {
+      if (ready == null && !done) {
+        ready = next.get();
+        done = ready == null;
+      }
+      return ready;
+    }
+
+    PushRequest take() {
+      PushRequest r = peek();
+      ready = null;
+      return r;
+    }
+  }
+
+  /** Sends built batches while the window has room, and builds the one after each (ahead of the wire). */
+  private void send(Builder b, java.util.ArrayDeque<InFlight> wire, Counts n, boolean overlap) {
+    while (b.peek() != null && (wire.isEmpty() || (overlap && wire.size() < WINDOW && mayOverlap(wire.peekLast().req, b.peek())))) {
+      InFlight f = startSend(b.take(), n);
+      if (f != null) {
+        wire.add(f);
+      }
+    }
+    b.peek(); // build the next one while these are on the wire
+  }
+
+  /**
+   * Whether {@code later} may go on the wire while {@code earlier} is unanswered: both upserts,
+   * or both deletes, of one table that has no foreign key to itself. Such batches touch disjoint
+   * rows (the scan moves on by key) that no foreign key ties together, so the server may apply
+   * them in either order.
+   */
+  private boolean mayOverlap(PushRequest earlier, PushRequest later) {
+    if (earlier.changes().isEmpty() || later.changes().isEmpty()) {
+      return false;
+    }
+    String table = tableOf(earlier);
+    if (!table.equals(tableOf(later)) || earlier.changes().get(0).deleted() != later.changes().get(0).deleted()) {
+      return false;
+    }
+    return earlier.schema().stream().filter(t -> t.name().equals(table))
+        .noneMatch(t -> t.foreignKeys().stream().anyMatch(fk -> fk.refTable().equals(table)));
   }
 
   private static String tableOf(PushRequest req) {
@@ -203,6 +281,18 @@ public final class TidesyncClient implements AutoCloseable {
     InFlight(PushRequest req, java.util.concurrent.Future<PushResult> answer) {
       this.req = req;
       this.answer = answer;
+    }
+
+    /** Waits for the exchange to end, whatever its outcome (which is not recorded). */
+    void settle() {
+      try {
+        answer.get();
+      } catch (InterruptedException e) {
+        answer.cancel(true);
+        Thread.currentThread().interrupt();
+      } catch (java.util.concurrent.ExecutionException | java.util.concurrent.CancellationException e) {
+        // its failure is not this push's to report: the failure being thrown is
+      }
     }
 
     /** The server's answer, or null when it refused the batch as a whole (then the table is skipped for this sync). */
@@ -239,18 +329,20 @@ public final class TidesyncClient implements AutoCloseable {
         throw e;
       }
       String table = tableOf(req);
-      n.failedTables.add(table);
-      n.errors.add("table '" + table + "': " + e.getMessage());
-      log.warn("{}: push of table {} refused: {}", replica.deviceId(), table, e.getMessage());
+      // Reported once per table: a second batch of it may have been on the wire already.
+      if (n.failedTables.add(table)) {
+        n.errors.add("table '" + table + "': " + e.getMessage());
+        log.warn("{}: push of table {} refused: {}", replica.deviceId(), table, e.getMessage());
+      }
     }
   }
 
-  /** The thread that sends push requests (created on first use, a daemon: it never keeps a JVM alive). */
+  /** The threads that send push requests (created on first use, daemons: they never keep a JVM alive). */
   private synchronized java.util.concurrent.ExecutorService sender() {
     if (sender == null) {
-      // One thread, and only while pushes come: it ends after 30 s idle, so a client that is
-      // never closed keeps no thread.
-      java.util.concurrent.ThreadPoolExecutor e = new java.util.concurrent.ThreadPoolExecutor(1, 1, 30, java.util.concurrent.TimeUnit.SECONDS,
+      // One thread per request the window allows on the wire, and only while pushes come: they
+      // end after 30 s idle, so a client that is never closed keeps no thread.
+      java.util.concurrent.ThreadPoolExecutor e = new java.util.concurrent.ThreadPoolExecutor(WINDOW, WINDOW, 30, java.util.concurrent.TimeUnit.SECONDS,
           new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
             Thread t = new Thread(r, "tidesync-push-" + replica.deviceId());
             t.setDaemon(true);

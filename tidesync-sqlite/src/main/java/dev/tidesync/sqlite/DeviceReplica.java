@@ -337,68 +337,15 @@ public final class DeviceReplica implements AutoCloseable {
     return total;
   }
 
-  /** The oldest {@link Capture#LOG_CHUNK} entries of the log, in commit order: the chunk {@link #absorbChunk} takes. */
-  private static final String CHUNK = "(SELECT seq, cap, pk, op, mask, wall, vals FROM _tidesync_changes ORDER BY seq LIMIT "
-      + Capture.LOG_CHUNK + ")";
-
-  /**
-   * The new rows of the chunk: an insert that is the only entry of its row in the chunk, in a
-   * synced table (the JSON parameter maps each to its packed clocks, see {@link #newRowClocks}),
-   * whose row has no metadata yet, with a one-column key that the log holds in its canonical
-   * form (an integer, or a plain string: see {@code Keys.canonical}). Such a row's metadata needs
-   * no Java: version 0, pending, every column written at the entry's clock. An initial load and
-   * an app's bulk inserts are almost all such rows. Columns: seq, tbl, pk, wall, packed clocks.
-   *
-   * <p>{@link #absorbChunk} reads the rest of the chunk with this query as it is before the rest
-   * is absorbed, and inserts these rows with it after: the set is the same both times, because
-   * absorbing an entry of another row never changes what this asks of a row (its entries, its
-   * key, its metadata), and the rest only ever writes metadata of rows outside the set.
-   */
-  private static final String NEW_ROWS = "SELECT max(l.seq) AS seq, g.tbl AS tbl, l.pk AS pk, max(l.wall) AS wall, max(p.value) AS packed "
-      + "FROM " + CHUNK + " l JOIN _tidesync_capture g ON g.id = l.cap JOIN json_each(?) p ON p.key = g.tbl "
-      + "WHERE g.keyform = 'raw' AND (typeof(l.pk) = 'integer' OR (typeof(l.pk) = 'text' AND length(l.pk) BETWEEN 1 AND 200 "
-      + "AND l.pk NOT GLOB '*[^a-zA-Z0-9._:-]*')) "
-      + "AND NOT EXISTS (SELECT 1 FROM _tidesync_rows r WHERE r.tbl = g.tbl AND r.pk = json_array(l.pk)) "
-      + "GROUP BY g.tbl, l.pk HAVING count(*) = 1 AND min(l.op) = 'I'";
-
-  /**
-   * Absorbs {@link #NEW_ROWS} by one statement. Parameters: the clock before the chunk as millis,
-   * this node, the tick after that clock (as text), then the packed clocks (as for NEW_ROWS). A new
-   * row's clock is what {@link HlcClock#tick} would give its entry if it were the chunk's first:
-   * its own wall time when that is past the clock before the chunk, else the tick after it. The
-   * rows' entries are their only ones in the chunk, so no clock of the same row is compared with
-   * it; another row may get the same clock, which nothing compares either.
-   */
-  static final String ABSORB_NEW = "INSERT INTO _tidesync_rows (tbl, pk, ver, dirty, live, pending) "
-      + "SELECT n.tbl, json_array(n.pk), 0, 1, CASE WHEN n.ms > ? THEN printf('%016d.%05d.%s', n.ms, 0, ?) ELSE ? END, n.packed "
-      + "FROM (SELECT tbl, pk, packed, CAST(round((wall - " + Capture.UNIX_EPOCH_JULIAN_DAY + ") * " + Capture.MILLIS_PER_DAY
-      + ") AS INTEGER) AS ms FROM (" + NEW_ROWS + ")) n";
-
-  /** Off only in tests, which hold {@link #ABSORB_NEW} to the same metadata as the per-entry path gives. */
-  static volatile boolean absorbNewRowsInSql = true;
-
   private int absorbChunk() throws SQLException {
-    long[] bounds = new long[3]; // entries in the chunk, its last seq, its newest wall time
-    try (ResultSet rs = io.statement("SELECT count(*), max(seq), max(wall) FROM " + CHUNK).executeQuery()) {
-      rs.next();
-      bounds[0] = rs.getLong(1);
-      bounds[1] = rs.getLong(2);
-      bounds[2] = bounds[0] == 0 ? 0 : Capture.wallMillis(rs.getDouble(3));
-    }
-    if (bounds[0] == 0) {
-      return 0;
-    }
-    Hlc before = clock.current();
-    String packed = absorbNewRowsInSql ? newRowClocks() : "{}";
-    // The rest of the chunk in commit order, each entry with the metadata of its row read in the
-    // same query. The join matches only when the log's key text is already canonical (one plain
-    // string or integer: the common case); other entries look their row up below.
+    // The oldest chunk of the log in commit order, each entry with the metadata of its row read
+    // in the same query. The join matches only when the log's key text is already canonical
+    // (one plain string or integer: the common case); other entries look their row up below.
     PreparedStatement read = io.statement("SELECT " + Capture.ENTRY_COLUMNS + ", " + Capture.JOIN_KEY + ", "
         + "r.pk IS NOT NULL, r.ver, r.dirty, r.live, r.dead, r.pending, r.err "
-        + "FROM " + CHUNK + " l JOIN _tidesync_capture g ON g.id = l.cap "
-        + "LEFT JOIN _tidesync_rows r ON r.tbl = g.tbl AND r.pk = " + Capture.JOIN_KEY
-        + " WHERE l.seq NOT IN (SELECT seq FROM (" + NEW_ROWS + ")) ORDER BY l.seq");
-    read.setString(1, packed);
+        + "FROM (SELECT seq, cap, pk, op, mask, wall, vals FROM _tidesync_changes ORDER BY seq LIMIT " + Capture.LOG_CHUNK + ") l "
+        + "JOIN _tidesync_capture g ON g.id = l.cap "
+        + "LEFT JOIN _tidesync_rows r ON r.tbl = g.tbl AND r.pk = " + Capture.JOIN_KEY + " ORDER BY l.seq");
     record Entry(Capture.LogEntry log, boolean joined, RowMeta meta) {}
     List<Entry> entries = new ArrayList<>();
     try (ResultSet rs = read.executeQuery()) {
@@ -413,6 +360,9 @@ public final class DeviceReplica implements AutoCloseable {
         }
         entries.add(new Entry(e, e.key().equals(rs.getString(10)), m));
       }
+    }
+    if (entries.isEmpty()) {
+      return 0;
     }
     // Coalesce per row in memory, in log order: clocks are ticked in the order the writes
     // committed, so a later local write always carries a newer clock than an earlier one.
@@ -458,33 +408,9 @@ public final class DeviceReplica implements AutoCloseable {
       int cut = r.getKey().indexOf('\u0000');
       saveMeta(r.getKey().substring(0, cut), r.getKey().substring(cut + 1), r.getValue());
     }
-    if (absorbNewRowsInSql) {
-      PreparedStatement absorbNew = io.statement(ABSORB_NEW);
-      absorbNew.setLong(1, before.millis());
-      absorbNew.setString(2, clock.node());
-      absorbNew.setString(3, new HlcClock(clock.node(), WallClock.SYSTEM, 0, before).tick(before.millis()).toString());
-      absorbNew.setString(4, packed);
-      if (absorbNew.executeUpdate() > 0) {
-        // The clock moves past every clock just given (none is past the chunk's newest wall time).
-        clock.tick(bounds[2]);
-      }
-    }
-    Capture.trimLog(io, bounds[1]);
+    Capture.trimLog(io, entries.get(entries.size() - 1).log().seq());
     setMeta("hlc", clock.current().toString());
-    return (int) bounds[0];
-  }
-
-  /** {table: packed clocks of a new row} for {@link #ABSORB_NEW}: every column at the row's live clock. */
-  private String newRowClocks() {
-    Map<String, Object> out = new LinkedHashMap<>();
-    for (TableSchema t : tables.values()) {
-      Map<String, String> all = new HashMap<>();
-      for (String c : t.nonKeyColumns()) {
-        all.put(c, "");
-      }
-      out.put(t.name(), Keys.packClocks(all, t.nonKeyColumns(), ""));
-    }
-    return Keys.valuesJson(out);
+    return entries.size();
   }
 
   // ---------------------------------------------------------------------------- push

@@ -45,9 +45,8 @@ public final class Capture {
   /** On a server: holds a row while the server writes (see {@link #installServerTriggers}). */
   static final String QUIET = "_tidesync_quiet";
 
-  /** julianday() of the Unix epoch, and milliseconds per day: see {@link #wallMillis}. */
-  public static final double UNIX_EPOCH_JULIAN_DAY = 2440587.5;
-  public static final double MILLIS_PER_DAY = 86_400_000.0;
+  private static final double UNIX_EPOCH_JULIAN_DAY = 2440587.5;
+  private static final double MILLIS_PER_DAY = 86_400_000.0;
 
   private Capture() {}
 
@@ -311,7 +310,7 @@ public final class Capture {
   }
 
   /** julianday() as the triggers log it, back to Unix milliseconds (a REAL day holds them exactly to well under 1 ms). */
-  public static long wallMillis(double julianDay) {
+  static long wallMillis(double julianDay) {
     return Math.round((julianDay - UNIX_EPOCH_JULIAN_DAY) * MILLIS_PER_DAY);
   }
 
