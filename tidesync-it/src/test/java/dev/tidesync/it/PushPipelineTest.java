@@ -210,20 +210,10 @@ class PushPipelineTest {
   @Test
   void batchesOfATableThatRefersToItselfGoOneAtATime() throws Exception {
     Path db = dir.resolve("device.db");
-    sql(db, "CREATE TABLE nodes (id TEXT PRIMARY KEY, parent TEXT REFERENCES nodes (id), v INTEGER)");
-    try (Connection c = dev.tidesync.it.replica.Db.connect(db)) {
-      c.setAutoCommit(false);
-      try (PreparedStatement s = c.prepareStatement("INSERT INTO nodes VALUES (?, ?, ?)")) {
-        for (int i = 0; i < 450; i++) {
-          // A chain, each node's parent the one before it, in key order as the scan sends them.
-          s.setString(1, String.format("n%04d", i));
-          s.setString(2, i == 0 ? null : String.format("n%04d", i - 1));
-          s.setInt(3, i);
-          s.executeUpdate();
-        }
-      }
-      c.commit();
-    }
+    // A chain, each node's parent the one before it, in key order as the scan sends them.
+    sql(db, "CREATE TABLE nodes (id TEXT PRIMARY KEY, parent TEXT REFERENCES nodes (id), v INTEGER)",
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 449) INSERT INTO nodes "
+            + "SELECT printf('n%04d', i), CASE WHEN i = 0 THEN NULL ELSE printf('n%04d', i - 1) END, i FROM n");
     try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"))) {
       Recording t = new Recording(new LocalTransport(storage));
       try (TidesyncClient client = client(db, t)) {
