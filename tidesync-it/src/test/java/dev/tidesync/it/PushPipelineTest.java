@@ -208,21 +208,60 @@ class PushPipelineTest {
   }
 
   @Test
-  void batchesOfATableThatRefersToItselfGoOneAtATime() throws Exception {
+  void aTableThatRefersToItselfGoesParentsFirstOneBatchAtATime() throws Exception {
     Path db = dir.resolve("device.db");
-    // A chain, each node's parent the one before it, in key order as the scan sends them.
+    // A chain whose parents sort after their children (n0551's parent is n0552, ..., the root is
+    // n1000): in key order every batch but the last would refer to rows of a later one.
     sql(db, "CREATE TABLE nodes (id TEXT PRIMARY KEY, parent TEXT REFERENCES nodes (id), v INTEGER)",
         "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 449) INSERT INTO nodes "
-            + "SELECT printf('n%04d', i), CASE WHEN i = 0 THEN NULL ELSE printf('n%04d', i - 1) END, i FROM n");
+            + "SELECT printf('n%04d', 1000 - i), CASE WHEN i = 0 THEN NULL ELSE printf('n%04d', 1001 - i) END, i FROM n");
     try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"))) {
       Recording t = new Recording(new LocalTransport(storage));
       try (TidesyncClient client = client(db, t)) {
         SyncReport r = client.flush();
         assertThat(r.ok()).as(r.toString()).isTrue();
         assertThat(r.pushed()).isEqualTo(450);
+        assertThat(r.applied()).isEqualTo(450);
+        // A later edit of a child and its parent goes the same way.
+        sql(db, "UPDATE nodes SET v = -1 WHERE id IN ('n0551', 'n0999')", "INSERT INTO nodes VALUES ('a-new-leaf', 'n0551', 0)");
+        SyncReport again = client.flush();
+        assertThat(again.ok()).as(again.toString()).isTrue();
+        assertThat(again.applied()).isEqualTo(3);
       }
       assertThat(t.maxInFlight.get()).as("push requests in flight at once").isEqualTo(1);
-      assertThat(server(storage, "SELECT count(*) FROM nodes")).isEqualTo(450);
+      assertThat(server(storage, "SELECT count(*) FROM nodes")).isEqualTo(451);
+    }
+  }
+
+  @Test
+  void aRandomTreeWithRandomKeysArrivesWholeInOneSync() throws Exception {
+    long seed = Long.getLong("tidesync.seed", System.nanoTime());
+    java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+    Path db = dir.resolve("device.db");
+    sql(db, "CREATE TABLE tree (id TEXT PRIMARY KEY, parent TEXT REFERENCES tree (id), other TEXT REFERENCES tree (id), v INTEGER)");
+    List<String> ids = new java.util.ArrayList<>();
+    try (Connection c = dev.tidesync.it.replica.Db.connect(db)) {
+      c.setAutoCommit(false);
+      try (PreparedStatement s = c.prepareStatement("INSERT INTO tree VALUES (?, ?, ?, ?)")) {
+        for (int i = 0; i < 1500; i++) {
+          String id = new java.util.UUID(rnd.nextLong(), rnd.nextLong()).toString();
+          // Two references to earlier nodes (or none): a tree with cross links, keys in no order.
+          s.setString(1, id);
+          s.setString(2, i == 0 || rnd.nextInt(10) == 0 ? null : ids.get(rnd.nextInt(ids.size())));
+          s.setString(3, i == 0 || rnd.nextInt(2) == 0 ? null : ids.get(rnd.nextInt(ids.size())));
+          s.setInt(4, i);
+          s.executeUpdate();
+          ids.add(id);
+        }
+      }
+      c.commit();
+    }
+    try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"));
+        TidesyncClient client = client(db, new LocalTransport(storage))) {
+      SyncReport r = client.flush();
+      assertThat(r.ok()).as("seed %d: %s", seed, r).isTrue();
+      assertThat(r.applied()).as("seed %d", seed).isEqualTo(1500);
+      assertThat(server(storage, "SELECT count(*) FROM tree")).isEqualTo(1500);
     }
   }
 

@@ -11,6 +11,7 @@ import dev.tidesync.protocol.Change;
 import dev.tidesync.protocol.ChangeResult;
 import dev.tidesync.protocol.ColumnSchema;
 import dev.tidesync.protocol.ConflictPolicy;
+import dev.tidesync.protocol.ForeignKey;
 import dev.tidesync.protocol.Hlc;
 import dev.tidesync.protocol.HlcClock;
 import dev.tidesync.protocol.PullPage;
@@ -111,6 +112,9 @@ public final class DeviceReplica implements AutoCloseable {
   public static final class PushScan {
     private int phase;
     private String lastKey = "";
+    /** For the upserts of a table that refers to itself: its pending keys, parents first, and how far the scan is. */
+    private List<String> parentsFirst;
+    private int parentsFirstAt;
     private int barriersPassed;
     private boolean atBarrier;
 
@@ -457,10 +461,29 @@ public final class DeviceReplica implements AutoCloseable {
           return null;
         }
         TableSchema t = deletes ? order.get(2 * n - 1 - scan.phase) : order.get(scan.phase);
-        List<Change> changes = collect(t, deletes, scan.lastKey, limit);
+        List<Change> changes;
+        List<String> selfRefs = deletes ? List.of() : selfReferences(t);
+        if (!selfRefs.isEmpty()) {
+          // Rows of a table that refers to itself go parents first, not in key order: a child in
+          // an earlier batch than its parent would fail its foreign key on the server. (Within a
+          // batch the server orders them itself.) The order is taken once per scan of the table.
+          if (scan.parentsFirst == null) {
+            scan.parentsFirst = pendingParentsFirst(t, selfRefs);
+            scan.parentsFirstAt = 0;
+          }
+          changes = List.of();
+          while (changes.isEmpty() && scan.parentsFirstAt < scan.parentsFirst.size()) {
+            List<String> keys = scan.parentsFirst.subList(scan.parentsFirstAt, Math.min(scan.parentsFirst.size(), scan.parentsFirstAt + limit));
+            scan.parentsFirstAt += keys.size();
+            changes = collectKeys(t, keys);
+          }
+        } else {
+          changes = collect(t, deletes, scan.lastKey, limit);
+        }
         if (changes.isEmpty()) {
           scan.phase++;
           scan.lastKey = "";
+          scan.parentsFirst = null;
           continue;
         }
         scan.lastKey = Keys.canonical(changes.get(changes.size() - 1).pk());
@@ -499,25 +522,150 @@ public final class DeviceReplica implements AutoCloseable {
     return req;
   }
 
+  /** Whether a pending row is live (0) or deleted (1), in SQL over {@code _tidesync_rows r}. */
+  private static final String DELETED = "(CASE WHEN r.live IS NOT NULL AND (r.dead IS NULL OR r.live > r.dead) THEN 0 ELSE 1 END)";
+
+  /** The user table's columns that {@link #changes} reads after the metadata when it joins the row: the key, then the rest. */
+  private static String joinedColumns(TableSchema t) {
+    return ", u." + Sql.q(t.primaryKey().get(0)) + t.nonKeyColumns().stream().map(c -> ", u." + Sql.q(c)).collect(java.util.stream.Collectors.joining());
+  }
+
+  private static String joinRow(TableSchema t) {
+    return " LEFT JOIN " + Sql.q(t.name()) + " u ON u." + Sql.q(t.primaryKey().get(0)) + " = (r.pk ->> 0)";
+  }
+
   private List<Change> collect(TableSchema t, boolean deletes, String afterKey, int limit) throws SQLException {
-    List<String> allCols = t.nonKeyColumns();
     // Upserts of a one-column key read the row's current values in the same query (a join on
     // the key taken from the canonical text) instead of one point query per row. A row the join
     // does not find under that value is read by its key as before (see below).
     boolean join = !deletes && t.primaryKey().size() == 1;
     // INDEXED BY: without statistics the planner prefers the primary key and walks every row
     // of the table; the partial index holds only the pending ones.
-    PreparedStatement ps = io.statement("SELECT r.pk, r.ver, r.live, r.dead, r.pending"
-        + (join ? ", u." + Sql.q(t.primaryKey().get(0)) + allCols.stream().map(c -> ", u." + Sql.q(c)).collect(java.util.stream.Collectors.joining())
-            : "")
-        + " FROM _tidesync_rows r INDEXED BY _tidesync_rows_pending"
-        + (join ? " LEFT JOIN " + Sql.q(t.name()) + " u ON u." + Sql.q(t.primaryKey().get(0)) + " = (r.pk ->> 0)" : "")
-        + " WHERE r.dirty = 1 AND r.tbl = ? AND r.pk > ? AND "
-        + "(CASE WHEN r.live IS NOT NULL AND (r.dead IS NULL OR r.live > r.dead) THEN 0 ELSE 1 END) = ? ORDER BY r.pk LIMIT ?");
+    PreparedStatement ps = io.statement("SELECT r.pk, r.ver, r.live, r.dead, r.pending" + (join ? joinedColumns(t) : "")
+        + " FROM _tidesync_rows r INDEXED BY _tidesync_rows_pending" + (join ? joinRow(t) : "")
+        + " WHERE r.dirty = 1 AND r.tbl = ? AND r.pk > ? AND " + DELETED + " = ? ORDER BY r.pk LIMIT ?");
     ps.setString(1, t.name());
     ps.setString(2, afterKey);
     ps.setInt(3, deletes ? 1 : 0);
     ps.setInt(4, limit);
+    return changes(t, deletes, join, ps);
+  }
+
+  /** The pending upserts among the rows {@code keys} (canonical) of a table with a one-column key, in that order. */
+  private List<Change> collectKeys(TableSchema t, List<String> keys) throws SQLException {
+    PreparedStatement ps = io.statement(collectKeysSql(t));
+    ps.setString(1, jsonArray(keys));
+    ps.setString(2, t.name());
+    return changes(t, false, true, ps);
+  }
+
+  /** {@link #collectKeys}'s statement: parameters are the keys as a JSON array, then the table. */
+  static String collectKeysSql(TableSchema t) {
+    return "SELECT r.pk, r.ver, r.live, r.dead, r.pending" + joinedColumns(t)
+        + " FROM json_each(?) k JOIN _tidesync_rows r ON r.tbl = ? AND r.pk = k.value" + joinRow(t)
+        + " WHERE r.dirty = 1 AND " + DELETED + " = 0 ORDER BY k.key";
+  }
+
+  private static String jsonArray(List<String> strings) {
+    java.io.StringWriter w = new java.io.StringWriter(strings.size() * 48);
+    try (com.fasterxml.jackson.core.JsonGenerator g = Wire.factory().createGenerator(w)) {
+      g.writeStartArray();
+      for (String k : strings) {
+        g.writeString(k);
+      }
+      g.writeEndArray();
+    } catch (java.io.IOException ex) {
+      throw new java.io.UncheckedIOException(ex);
+    }
+    return w.toString();
+  }
+
+  /**
+   * The columns of {@code t}'s foreign keys to itself, when every one is a single column and the
+   * table's key is a single column (the case {@link #pendingParentsFirst} orders); else none.
+   */
+  private static List<String> selfReferences(TableSchema t) {
+    List<String> out = new ArrayList<>();
+    for (ForeignKey fk : t.foreignKeys()) {
+      if (fk.refTable().equals(t.name())) {
+        if (fk.columns().size() != 1 || t.primaryKey().size() != 1) {
+          return List.of();
+        }
+        out.add(fk.columns().get(0));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The canonical keys of the table's pending upserts, each after every pending row it refers to
+   * through {@code refs} (its depth among pending rows, then key order; a cycle, which only
+   * deferred foreign keys allow, counts as depth 0). Holds the table's pending keys in memory.
+   */
+  private List<String> pendingParentsFirst(TableSchema t, List<String> refs) throws SQLException {
+    PreparedStatement ps = io.statement("SELECT r.pk" + refs.stream().map(c -> ", u." + Sql.q(c)).collect(java.util.stream.Collectors.joining())
+        + " FROM _tidesync_rows r INDEXED BY _tidesync_rows_pending" + joinRow(t)
+        + " WHERE r.dirty = 1 AND r.tbl = ? AND " + DELETED + " = 0 ORDER BY r.pk");
+    ps.setString(1, t.name());
+    Map<String, List<String>> parents = new LinkedHashMap<>();
+    try (ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        List<String> ps2 = new ArrayList<>(refs.size());
+        for (int i = 0; i < refs.size(); i++) {
+          Object v = Sql.read(rs, 2 + i);
+          if (v != null) {
+            ps2.add(Keys.canonical(java.util.Collections.singletonList(v)));
+          }
+        }
+        parents.put(rs.getString(1), ps2);
+      }
+    }
+    Map<String, Integer> depth = new HashMap<>();
+    for (String key : parents.keySet()) {
+      depthOf(key, parents, depth);
+    }
+    List<String> out = new ArrayList<>(parents.keySet()); // in key order: the sort below is stable
+    out.sort(java.util.Comparator.comparingInt(depth::get));
+    return out;
+  }
+
+  /** Depth of {@code key} among the pending rows: 0 without a pending parent. Iterative, so a deep chain cannot overflow the stack. */
+  private static void depthOf(String key, Map<String, List<String>> parents, Map<String, Integer> depth) {
+    if (depth.containsKey(key)) {
+      return;
+    }
+    java.util.ArrayDeque<String> stack = new java.util.ArrayDeque<>();
+    java.util.Set<String> onStack = new java.util.HashSet<>();
+    stack.push(key);
+    onStack.add(key);
+    while (!stack.isEmpty()) {
+      String k = stack.peek();
+      int d = 0;
+      boolean ready = true;
+      for (String p : parents.get(k)) {
+        if (p.equals(k) || !parents.containsKey(p) || onStack.contains(p)) {
+          continue; // itself, not pending (on the server already, or not a row here), or a cycle
+        }
+        Integer pd = depth.get(p);
+        if (pd == null) {
+          stack.push(p);
+          onStack.add(p);
+          ready = false;
+          break;
+        }
+        d = Math.max(d, pd + 1);
+      }
+      if (ready) {
+        depth.put(k, d);
+        stack.pop();
+        onStack.remove(k);
+      }
+    }
+  }
+
+  /** The changes of the rows {@code ps} selects (see {@link #collect}; joined: the row's columns follow the metadata). */
+  private List<Change> changes(TableSchema t, boolean deletes, boolean join, PreparedStatement ps) throws SQLException {
+    List<String> allCols = t.nonKeyColumns();
     // A row whose pending columns are all of them at its live clock (packed "*N", every new row)
     // needs no clock map and no filtering: the common case of a push, kept free of both.
     String allPending = allCols.isEmpty() ? null : "*" + allCols.size();

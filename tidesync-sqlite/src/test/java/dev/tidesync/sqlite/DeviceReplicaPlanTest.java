@@ -35,4 +35,26 @@ class DeviceReplicaPlanTest {
     assertThat(plan).anySatisfy(step -> assertThat(step).contains("SEARCH r USING PRIMARY KEY (tbl=? AND pk=?)"))
         .noneSatisfy(step -> assertThat(step).matches("SEARCH r USING PRIMARY KEY \\(tbl=\\?\\)|SCAN r.*"));
   }
+
+  @Test
+  void collectingATreesRowsByKeyLooksEachUpByItsKey() throws Exception {
+    Path db = dir.resolve("tree.db");
+    TestDb.sql(db, "CREATE TABLE nodes (id TEXT PRIMARY KEY, parent TEXT REFERENCES nodes (id), v INTEGER)");
+    dev.tidesync.protocol.TableSchema nodes;
+    try (DeviceReplica replica = DeviceReplica.open(db, DeviceReplica.Options.defaults().withDevice("dev-a"))) {
+      nodes = replica.tables().get(0);
+    }
+    List<String> plan = new ArrayList<>();
+    try (Connection c = TestDb.connect(db); PreparedStatement ps = c.prepareStatement("EXPLAIN QUERY PLAN " + DeviceReplica.collectKeysSql(nodes))) {
+      ps.setString(1, "[\"[\\\"n1\\\"]\"]");
+      ps.setString(2, "nodes");
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          plan.add(rs.getString(4));
+        }
+      }
+    }
+    assertThat(plan).anySatisfy(step -> assertThat(step).contains("SEARCH r USING PRIMARY KEY (tbl=? AND pk=?)"))
+        .noneSatisfy(step -> assertThat(step).matches("SEARCH r USING PRIMARY KEY \\(tbl=\\?\\)|SCAN r.*|SCAN u.*"));
+  }
 }

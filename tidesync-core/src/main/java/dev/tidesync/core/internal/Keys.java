@@ -31,13 +31,31 @@ public final class Keys {
     return plain(s, 0, s.length());
   }
 
+  /** The characters of {@link #plain}: a-z, A-Z, 0-9, '-', '_', '.', ':' (a table: it runs several times per row pushed). */
+  private static final boolean[] PLAIN = new boolean[128];
+
+  static {
+    for (char c = 'a'; c <= 'z'; c++) {
+      PLAIN[c] = true;
+    }
+    for (char c = 'A'; c <= 'Z'; c++) {
+      PLAIN[c] = true;
+    }
+    for (char c = '0'; c <= '9'; c++) {
+      PLAIN[c] = true;
+    }
+    for (char c : new char[] {'-', '_', '.', ':'}) {
+      PLAIN[c] = true;
+    }
+  }
+
   private static boolean plain(String s, int from, int to) {
     if (to <= from || to - from > 200) {
       return false;
     }
     for (int i = from; i < to; i++) {
       char c = s.charAt(i);
-      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':')) {
+      if (c >= 128 || !PLAIN[c]) {
         return false;
       }
     }

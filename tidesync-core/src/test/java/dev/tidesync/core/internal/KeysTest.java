@@ -56,6 +56,17 @@ class KeysTest {
   }
 
   @Test
+  void everyCharacterOfTheFirstTwoHundredFiftySixIsSpelledAsTheJsonWriterSpellsIt() throws Exception {
+    for (char c = 0; c < 256; c++) {
+      for (String text : List.of(String.valueOf(c), "a" + c + "z")) {
+        List<Object> pk = List.of(text);
+        assertThat(Keys.canonical(pk)).as("U+%04X", (int) c).isEqualTo(reference(pk));
+        assertThat(Keys.parseCanonical(Keys.canonical(pk))).as("U+%04X", (int) c).isEqualTo(pk);
+      }
+    }
+  }
+
+  @Test
   void sqliteJsonArrayKeysParseToTheSameValues() {
     assertThat(Keys.parseSqlite("[\"0f3c-ab\"]")).containsExactly("0f3c-ab");
     assertThat(Keys.parseSqlite("[-42]")).containsExactly(-42L);
