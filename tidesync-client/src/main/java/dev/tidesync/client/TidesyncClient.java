@@ -157,6 +157,15 @@ public final class TidesyncClient implements AutoCloseable {
     do {
       pipeline(() -> replica.nextBatch(config.dataset(), scan, config.batchLimit()), n, true);
     } while (scan.resume());
+    if (n.deferred > 0) {
+      // Rows refused in a batch that shared the wire with another (see recordPushResult's
+      // deferRefusals) are pushed once more, one batch at a time: a refusal now is their own.
+      n.deferred = 0;
+      DeviceReplica.PushScan again = new DeviceReplica.PushScan();
+      do {
+        pipeline(() -> replica.nextBatch(config.dataset(), again, config.batchLimit()), n, false);
+      } while (again.resume());
+    }
   }
 
   /** Batches on the wire at once, at most (see {@link #push}). */
@@ -182,7 +191,8 @@ public final class TidesyncClient implements AutoCloseable {
         // The next request goes out before this answer is recorded: the server works meanwhile.
         send(b, wire, n, overlap);
         if (result != null) {
-          DeviceReplica.PushOutcome o = replica.recordPushResult(head.req, result);
+          DeviceReplica.PushOutcome o = replica.recordPushResult(head.req, result, head.shared);
+          n.deferred += o.deferred();
           n.pushed += head.req.changes().size();
           n.applied += o.applied();
           n.conflicts += o.conflicts();
@@ -192,10 +202,10 @@ public final class TidesyncClient implements AutoCloseable {
         }
       }
     } catch (RuntimeException | Error e) {
-      // Nothing of this push may still be on the wire when it fails: a flush retried at once
+      // Nothing of this push should still be on the wire when it fails: a flush retried at once
       // would otherwise send the same outbox batch beside it (harmless, the server answers one
       // from its record, but untidy). Their answers stay unrecorded; their batches stay in the
-      // outbox.
+      // outbox. An interrupted flush does not wait: its requests are cancelled (see settle).
       for (InFlight f : wire) {
         f.settle();
       }
@@ -234,6 +244,11 @@ public final class TidesyncClient implements AutoCloseable {
     while (b.peek() != null && (wire.isEmpty() || (overlap && wire.size() < WINDOW && mayOverlap(wire.peekLast().req, b.peek())))) {
       InFlight f = startSend(b.take(), n);
       if (f != null) {
+        if (!wire.isEmpty()) {
+          // Both may be applied in either order: their refusals are retried (see push).
+          f.shared = true;
+          wire.forEach(w -> w.shared = true);
+        }
         wire.add(f);
       }
     }
@@ -277,13 +292,15 @@ public final class TidesyncClient implements AutoCloseable {
   private final class InFlight {
     final PushRequest req;
     final java.util.concurrent.Future<PushResult> answer;
+    /** On the wire beside another batch at some point (see {@link #send}). */
+    boolean shared;
 
     InFlight(PushRequest req, java.util.concurrent.Future<PushResult> answer) {
       this.req = req;
       this.answer = answer;
     }
 
-    /** Waits for the exchange to end, whatever its outcome (which is not recorded). */
+    /** Waits for the exchange to end, whatever its outcome (which is not recorded); if this thread is interrupted, cancels it instead. */
     void settle() {
       try {
         answer.get();
@@ -361,6 +378,8 @@ public final class TidesyncClient implements AutoCloseable {
     int rejected;
     int pulled;
     int pages;
+    /** Rows refused in a shared batch, pending for the push's second round (see push). */
+    int deferred;
     boolean bootstrap;
     final List<String> errors = new ArrayList<>();
     final List<String> superseded = new ArrayList<>();

@@ -266,6 +266,43 @@ class PushPipelineTest {
   }
 
   @Test
+  void aRefusalThatOnlyTheOrderOfTwoBatchesOnTheWireCausedIsRetriedAndGoesThrough() throws Exception {
+    Path db = dir.resolve("device.db");
+    sql(db, "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, n INTEGER)",
+        "WITH RECURSIVE u(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM u WHERE i < 199) INSERT INTO users "
+            + "SELECT printf('k%03d', i), printf('u%03d@example.org', i), 0 FROM u");
+    try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"))) {
+      Recording t = new Recording(new LocalTransport(storage));
+      try (TidesyncClient client = client(db, t)) {
+        assertThat(client.flush().ok()).isTrue();
+        // A backend puts a unique index on the server's table (the device's has none).
+        new SqliteStorageFactory().backendSql(storage, DatasetId.of("field"), "CREATE UNIQUE INDEX users_email ON users (email)");
+        // k050 (first batch) gives up its address, k150 (second batch) takes it: applied second
+        // batch first, k150 would collide with k050's old address.
+        sql(db, "UPDATE users SET n = 1", "UPDATE users SET email = 'moved@example.org' WHERE id = 'k050'",
+            "UPDATE users SET email = 'u050@example.org' WHERE id = 'k150'");
+        int before = t.batches.size();
+        t.beforePush = i -> {
+          if (i == before) {
+            try {
+              Thread.sleep(300); // the first batch is late: the second, beside it, is applied first
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+          }
+        };
+        SyncReport r = client.flush();
+        assertThat(r.ok()).as(r.toString()).isTrue();
+        assertThat(r.rejected()).isZero();
+        assertThat(client.status().failed()).isEmpty();
+        assertThat(client.status().pendingTotal()).isZero();
+      }
+      assertThat(server(storage, "SELECT count(*) FROM users WHERE id = 'k150' AND email = 'u050@example.org'")).isEqualTo(1);
+      assertThat(server(storage, "SELECT count(*) FROM users WHERE n = 1")).isEqualTo(200);
+    }
+  }
+
+  @Test
   void aFailureMidwayLosesNothingAndAppliesNothingTwice() throws Exception {
     Path db = dir.resolve("device.db");
     seed(db, 100, 900);

@@ -562,8 +562,10 @@ public final class Wire {
       g.writeNumber(l);
     } else if (v instanceof Double d) {
       if (Double.isFinite(d)) {
-        // Written like Double.toString (always a '.' or an 'E', so readers see a float), as the
-        // shortest text that parses back to the same bits (the factory's fast writer).
+        // The factory's fast writer (Schubfach): the shortest text that parses back to the same
+        // bits, always with a '.' or an 'E', so readers see a float (RealCodecTest). It is not
+        // always Double.toString's text on JDK 17 (that is not always the shortest), but it is
+        // the same on every JDK, which matters where the text is an identity (Keys.canonical).
         g.writeNumber(d.doubleValue());
       } else {
         g.writeStartObject();

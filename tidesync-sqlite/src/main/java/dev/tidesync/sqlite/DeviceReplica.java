@@ -676,7 +676,8 @@ public final class DeviceReplica implements AutoCloseable {
         String pkText = rs.getString(1);
         List<Object> key = Keys.parseCanonical(pkText);
         Map<String, Object> values = null;
-        if (join && key.get(0).equals(Sql.read(rs, 6))) {
+        // A NULL key (SQLite allows one in a non-integer key) joins nothing: read by its key below.
+        if (join && key.get(0) != null && key.get(0).equals(Sql.read(rs, 6))) {
           values = new LinkedHashMap<>();
           for (int i = 0; i < allCols.size(); i++) {
             values.put(allCols.get(i), Sql.read(rs, 7 + i));
@@ -727,7 +728,16 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   /** What a push did to the local rows. */
-  public record PushOutcome(int applied, int conflicts, int rejected, List<String> errors) {}
+  /**
+   * What a push did to the local rows. {@code deferred}: rows the server refused for good in a
+   * batch whose refusals were to be retried (see {@link #recordPushResult(PushRequest, PushResult,
+   * boolean)}); they stay pending and are not in {@code rejected} or {@code errors}.
+   */
+  public record PushOutcome(int applied, int conflicts, int rejected, List<String> errors, int deferred) {
+    public PushOutcome(int applied, int conflicts, int rejected, List<String> errors) {
+      this(applied, conflicts, rejected, errors, 0);
+    }
+  }
 
   /**
    * Records the server's answer: rows become clean (unless written again since the batch was
@@ -735,11 +745,23 @@ public final class DeviceReplica implements AutoCloseable {
    * failed with the server's reason. Removes the batch from the outbox.
    */
   public synchronized PushOutcome recordPushResult(PushRequest sent, PushResult result) {
+    return recordPushResult(sent, result, false);
+  }
+
+  /**
+   * As {@link #recordPushResult(PushRequest, PushResult)}; with {@code deferRefusals}, a row the
+   * server refused for good (a constraint) stays pending instead of failed, to be pushed again.
+   * For a batch that was on the wire beside another of its table: the server may have applied the
+   * two in either order, and a refusal can come of that order alone (a unique value that the
+   * other batch's row gave up only after this one was applied).
+   */
+  public synchronized PushOutcome recordPushResult(PushRequest sent, PushResult result, boolean deferRefusals) {
     return Sql.inTx(conn, "recording a push result", () -> {
       absorbTx();
       int applied = 0;
       int conflicts = 0;
       int rejected = 0;
+      int deferred = 0;
       List<String> errors = new ArrayList<>();
       // One statement per table for the whole answer (the rows as a JSON array of [key, clock,
       // version]). A row is clean only if no local write came after the one we sent: every
@@ -756,6 +778,10 @@ public final class DeviceReplica implements AutoCloseable {
         Change c = sent.changes().get(r.index());
         String key = Keys.canonical(c.pk());
         if (r.rejected()) {
+          if (deferRefusals && !r.retriable()) {
+            deferred++;
+            continue;
+          }
           rejected++;
           errors.add(c.table() + " " + key + ": " + r.reason());
           if (!r.retriable()) {
@@ -787,7 +813,7 @@ public final class DeviceReplica implements AutoCloseable {
       Sql.update(conn, "DELETE FROM _tidesync_outbox WHERE batch = ?", sent.batch());
       encoded.remove(sent.batch());
       setMeta("pushed_schema", new String(Wire.writeSchema(sent.schema()), StandardCharsets.UTF_8));
-      return new PushOutcome(applied, conflicts, rejected, errors);
+      return new PushOutcome(applied, conflicts, rejected, errors, deferred);
     });
   }
 

@@ -256,6 +256,9 @@ public final class SqliteDatasetStore implements DatasetStore {
     List<TableSchema> tables = Batches.validate(changes, schema, name);
     readAhead(changes);
     Capture.quiet(writer, true);
+    // Belt and braces: the connection's TEMP trigger also drops whatever log row a trigger
+    // without the guard (reinstalled by an older build while this one runs) would write.
+    Capture.beginApply(writer);
     ChangeResult[] results = new ChangeResult[changes.size()];
     List<Integer> order = Batches.applyOrder(changes, schema.values());
     // Fast path: the whole batch under one savepoint. Almost every batch applies cleanly; when
@@ -295,6 +298,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     for (int i : order) {
       results[i] = applyOne(i, changes.get(i), tables.get(i), req.device(), true);
     }
+    Capture.endApply(writer);
     Capture.quiet(writer, false);
     long now = clock.wallMillis();
     String cursor = cursorOf(false, seq);
@@ -549,9 +553,11 @@ public final class SqliteDatasetStore implements DatasetStore {
         if (cascadeParents.contains(t.name())) {
           // ON DELETE CASCADE / SET NULL change other rows: let the triggers capture those and
           // give them versions, so every device hears of them. Our own row is skipped.
+          Capture.endApply(writer);
           Capture.quiet(writer, false);
           io.delete(t, pk);
           Capture.quiet(writer, true);
+          Capture.beginApply(writer);
           absorbLocal(t.name(), key);
         } else {
           io.delete(t, pk);

@@ -110,4 +110,11 @@ class ChangedColumnsTest {
     // would overwrite a concurrent edit made on another device.
     assertThat(changes).allSatisfy(c -> assertThat(c.cols()).isEmpty());
   }
+
+  @Test
+  void aRowWithANullKeyDoesNotStopThePushOfTheOthers() throws Exception {
+    // SQLite allows NULL in a non-integer key; such a row has no identity to sync by.
+    sql(db, "INSERT INTO items VALUES (NULL, 'nameless', 0, NULL)", "INSERT INTO items VALUES ('i2', 'pear', 2, NULL)");
+    assertThat(nextBatchChanges()).extracting(c -> c.pk().get(0)).containsExactly("i2");
+  }
 }

@@ -2,9 +2,11 @@ package dev.tidesync.sqlite;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.tidesync.protocol.TableSchema;
 import dev.tidesync.sqlite.internal.Capture;
 import dev.tidesync.sqlite.internal.Sql;
 import java.sql.Connection;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -61,5 +63,24 @@ class ServerTriggersTest extends SqliteStoreSupport {
     assertThat(logged()).as("the push after the reopen is not logged").isZero();
     TestDb.sql(file(), "UPDATE items SET qty = 5 WHERE id = 'i1'");
     assertThat(pullAll(null, "dev-b").row("items", "i1").cols()).containsEntry("qty", 5L);
+  }
+
+  @Test
+  void theCascadeOfAPushedDeleteIsCapturedAndReachesOtherDevices() throws Exception {
+    List<TableSchema> schema = List.of(table("folders", List.of("id"), col("id", "TEXT"), col("name", "TEXT")),
+        child("docs", "folder", "folders", "CASCADE", col("id", "TEXT"), col("folder", "TEXT"), col("title", "TEXT")));
+    push(store(), "dev-a", schema, upsert("dev-a", "folders", "f1", 0, cols("name", "one")),
+        upsert("dev-a", "docs", "d1", 0, cols("folder", "f1", "title", "x")));
+    long base = pullAll(null, "dev-b").row("folders", "f1").version();
+    push(store(), "dev-a", schema, delete("dev-a", "folders", "f1", base));
+    assertThat(TestDb.rows(file(), "SELECT count(*) FROM _tidesync_quiet")).containsExactly("0");
+    assertThat(TestDb.rows(file(), "SELECT count(*) FROM docs")).containsExactly("0");
+    // The server's own delete of f1 was not logged as a backend write; the cascade to d1 was,
+    // and it reaches a device that holds d1.
+    Pulled p = pullAll(null, "dev-b");
+    assertThat(p.row("folders", "f1").deleted()).isTrue();
+    assertThat(p.row("docs", "d1").deleted()).as("the cascaded delete").isTrue();
+    TestDb.sql(file(), "INSERT INTO folders (id, name) VALUES ('f2', 'backend')");
+    assertThat(pullAll(null, "dev-b").row("folders", "f2").cols()).containsEntry("name", "backend");
   }
 }

@@ -67,6 +67,21 @@ class KeysTest {
   }
 
   @Test
+  void aRealKeysTextIsPinnedAndTheSameOnEveryJdk() {
+    // A key's text is its identity in metadata, so it must not move under a replica. REALs are
+    // written by Jackson's own shortest-text writer (not Double.toString, whose text differs
+    // between JDK 17 and 19+: 1e23 is "9.999999999999999E22" on JDK 17, "1.0E23" on 19+).
+    assertThat(Keys.canonical(List.of(1e23))).isEqualTo("[1.0E23]");
+    assertThat(Keys.canonical(List.of(0.1))).isEqualTo("[0.1]");
+    assertThat(Keys.canonical(List.of(-2.5))).isEqualTo("[-2.5]");
+    assertThat(Keys.canonical(List.of(2e-7))).isEqualTo("[2.0E-7]");
+    assertThat(Keys.canonical(List.of(1.2345678901234568E17))).isEqualTo("[1.2345678901234568E17]");
+    assertThat(Keys.canonical(List.of(Double.MIN_VALUE))).isEqualTo("[4.9E-324]");
+    assertThat(Keys.canonical(List.of("k", 1.0))).isEqualTo("[\"k\",1.0]");
+    assertThat(Keys.parseCanonical("[1.0E23]")).containsExactly(1e23);
+  }
+
+  @Test
   void sqliteJsonArrayKeysParseToTheSameValues() {
     assertThat(Keys.parseSqlite("[\"0f3c-ab\"]")).containsExactly("0f3c-ab");
     assertThat(Keys.parseSqlite("[-42]")).containsExactly(-42L);

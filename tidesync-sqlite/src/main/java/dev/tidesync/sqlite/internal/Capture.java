@@ -28,12 +28,17 @@ import java.util.stream.Collectors;
  * absorb), and an insert's mask is left NULL ("all columns").
  *
  * <p>Tidesync's own writes (applying pulled changes) must not be captured, or they would be
- * pushed back. The triggers have no WHEN clause for that (it would cost every app write a
+ * pushed back. A device's triggers have no WHEN clause for that (it would cost every app write a
  * lookup); instead the connection that applies has a TEMP trigger on the log, which exists only
  * on that connection, and which drops the log row with {@code RAISE(IGNORE)} while
  * {@code temp._tidesync_applying} holds a row. That row is written inside the apply's own write
  * transaction and no other connection can write meanwhile (SQLite has one writer), so no app
  * write is ever mistaken for a remote one, and no other connection even sees the TEMP trigger.
+ *
+ * <p>A server's triggers are the other way round (see {@link #installServerTriggers}): there the
+ * server's own writes are the hot path and other writers are rare, so each trigger has a WHEN
+ * guard on {@code _tidesync_quiet} and skips the server's writes before it logs anything. The
+ * server keeps the TEMP trigger armed as well, as a safety net for triggers without the guard.
  */
 public final class Capture {
   /** Columns beyond this many get no per-column bit: an update then counts as touching all columns. */
