@@ -234,38 +234,6 @@ class PushPipelineTest {
   }
 
   @Test
-  void aRandomTreeWithRandomKeysArrivesWholeInOneSync() throws Exception {
-    long seed = Long.getLong("tidesync.seed", System.nanoTime());
-    java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
-    Path db = dir.resolve("device.db");
-    sql(db, "CREATE TABLE tree (id TEXT PRIMARY KEY, parent TEXT REFERENCES tree (id), other TEXT REFERENCES tree (id), v INTEGER)");
-    List<String> ids = new java.util.ArrayList<>();
-    try (Connection c = dev.tidesync.it.replica.Db.connect(db)) {
-      c.setAutoCommit(false);
-      try (PreparedStatement s = c.prepareStatement("INSERT INTO tree VALUES (?, ?, ?, ?)")) {
-        for (int i = 0; i < 1500; i++) {
-          String id = new java.util.UUID(rnd.nextLong(), rnd.nextLong()).toString();
-          // Two references to earlier nodes (or none): a tree with cross links, keys in no order.
-          s.setString(1, id);
-          s.setString(2, i == 0 || rnd.nextInt(10) == 0 ? null : ids.get(rnd.nextInt(ids.size())));
-          s.setString(3, i == 0 || rnd.nextInt(2) == 0 ? null : ids.get(rnd.nextInt(ids.size())));
-          s.setInt(4, i);
-          s.executeUpdate();
-          ids.add(id);
-        }
-      }
-      c.commit();
-    }
-    try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"));
-        TidesyncClient client = client(db, new LocalTransport(storage))) {
-      SyncReport r = client.flush();
-      assertThat(r.ok()).as("seed %d: %s", seed, r).isTrue();
-      assertThat(r.applied()).as("seed %d", seed).isEqualTo(1500);
-      assertThat(server(storage, "SELECT count(*) FROM tree")).isEqualTo(1500);
-    }
-  }
-
-  @Test
   void aRefusalThatOnlyTheOrderOfTwoBatchesOnTheWireCausedIsRetriedAndGoesThrough() throws Exception {
     Path db = dir.resolve("device.db");
     sql(db, "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, n INTEGER)",
