@@ -64,8 +64,10 @@ class PushPipelineTest {
       }
       onWire.add(table);
       try {
-        // Long enough for the device to build the next batch meanwhile, had it no reason to wait.
-        Thread.sleep(5);
+        // Long enough for the device to build the next batch meanwhile, had it no reason to wait
+        // (and for a second batch of the same table to join this one on the wire), even on a
+        // loaded machine.
+        Thread.sleep(15);
         if (!request.changes().isEmpty() && request.changes().get(0).pk().get(0).equals(failFirstKey)) {
           failFirstKey = null;
           throw new TidesyncException("connection reset (injected)", true);
