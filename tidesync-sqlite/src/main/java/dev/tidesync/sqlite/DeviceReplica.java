@@ -581,14 +581,16 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   /**
-   * The columns of {@code t}'s foreign keys to itself, when every one is a single column and the
-   * table's key is a single column (the case {@link #pendingParentsFirst} orders); else none.
+   * The columns of {@code t}'s foreign keys to itself, when the table's key is a single column and
+   * every such foreign key is a single column referring to it (the case {@link #pendingParentsFirst}
+   * orders); else none, and the table goes in key order.
    */
   private static List<String> selfReferences(TableSchema t) {
     List<String> out = new ArrayList<>();
     for (ForeignKey fk : t.foreignKeys()) {
       if (fk.refTable().equals(t.name())) {
-        if (fk.columns().size() != 1 || t.primaryKey().size() != 1) {
+        boolean toKey = fk.refColumns().isEmpty() || fk.refColumns().equals(t.primaryKey());
+        if (fk.columns().size() != 1 || t.primaryKey().size() != 1 || !toKey) {
           return List.of();
         }
         out.add(fk.columns().get(0));

@@ -188,8 +188,9 @@ public final class Capture {
    *       row once, and on the server that is the hot path, while backend writes are rare. The
    *       guard reads {@value #QUIET}, which holds a row only inside the server's own write
    *       transaction (see {@link #quiet}); no other connection can write meanwhile or ever see
-   *       that row. Skipping at the trigger costs a push a third of what the device's way
-   *       (a log insert dropped by a TEMP trigger, see the class comment) costs.
+   *       that row. The triggers cost the store about 15 % of a push's time with the device's
+   *       way (a log insert dropped by a TEMP trigger, see the class comment); the guard wins
+   *       back most of it (BENCHMARKS.md, Session 4).
    * </ul>
    */
   public static void installServerTriggers(Connection c, TableSchema t) throws SQLException {

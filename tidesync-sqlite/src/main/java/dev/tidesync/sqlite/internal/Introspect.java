@@ -59,6 +59,20 @@ public final class Introspect {
     return new Result(tables, skipped);
   }
 
+  /** A table's primary key columns, in key order. */
+  private static List<String> primaryKey(Connection c, String name) throws SQLException {
+    Map<Integer, String> pk = new TreeMap<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT name, pk FROM pragma_table_xinfo(?) WHERE pk > 0")) {
+      ps.setString(1, name);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          pk.put(rs.getInt(2), rs.getString(1));
+        }
+      }
+    }
+    return new ArrayList<>(pk.values());
+  }
+
   public static TableSchema table(Connection c, String name, ConflictPolicy policy) throws SQLException {
     List<ColumnSchema> cols = new ArrayList<>();
     Map<Integer, String> pk = new TreeMap<>();
@@ -96,9 +110,14 @@ public final class Introspect {
     List<ForeignKey> fkList = new ArrayList<>();
     for (ForeignKeyBuilder b : fks.values()) {
       if (b.to.contains(null)) {
-        // REFERENCES parent without columns means the parent's primary key.
-        TableSchema parent = table(c, b.refTable, policy);
-        b.to = new ArrayList<>(parent.primaryKey());
+        // REFERENCES parent without columns means the parent's primary key. Only the key is read:
+        // introspecting the whole parent would recurse for ever on a table that refers to itself
+        // (or two that refer to each other) this way.
+        b.to = b.refTable.equals(name) ? new ArrayList<>(pk.values()) : primaryKey(c, b.refTable);
+        if (b.to.isEmpty()) {
+          throw new ProtocolException("bad_schema", "table '" + name + "' refers to table '" + b.refTable
+              + "' by its primary key, and it has none");
+        }
       }
       fkList.add(new ForeignKey(b.from, b.refTable, b.to, b.onDelete));
     }

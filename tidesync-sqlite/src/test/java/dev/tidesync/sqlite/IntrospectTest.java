@@ -1,0 +1,42 @@
+package dev.tidesync.sqlite;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.tidesync.protocol.ForeignKey;
+import dev.tidesync.protocol.TableSchema;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Tables as Tidesync reads them from a file: {@code REFERENCES t} without columns means t's primary key. */
+class IntrospectTest {
+  @TempDir Path dir;
+
+  private Map<String, TableSchema> open(String... ddl) throws Exception {
+    Path db = dir.resolve("app.db");
+    TestDb.sql(db, ddl);
+    try (DeviceReplica r = DeviceReplica.open(db, DeviceReplica.Options.defaults().withDevice("dev-a"))) {
+      assertThat(r.skipped()).isEmpty();
+      return r.tables().stream().collect(Collectors.toMap(TableSchema::name, t -> t));
+    }
+  }
+
+  @Test
+  void aTableThatRefersToItselfWithoutNamingTheColumnRefersToItsKey() throws Exception {
+    // This once recursed until the stack overflowed.
+    TableSchema t = open("CREATE TABLE nodes (id TEXT PRIMARY KEY, parent TEXT REFERENCES nodes)").get("nodes");
+    assertThat(t.foreignKeys()).containsExactly(new ForeignKey(List.of("parent"), "nodes", List.of("id"), "NO ACTION"));
+  }
+
+  @Test
+  void twoTablesThatReferToEachOtherWithoutNamingColumnsReferToEachOthersKeys() throws Exception {
+    Map<String, TableSchema> t = open("PRAGMA foreign_keys = OFF",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, b_id TEXT REFERENCES b)",
+        "CREATE TABLE b (code TEXT PRIMARY KEY, a_id INTEGER REFERENCES a ON DELETE SET NULL)");
+    assertThat(t.get("a").foreignKeys()).containsExactly(new ForeignKey(List.of("b_id"), "b", List.of("code"), "NO ACTION"));
+    assertThat(t.get("b").foreignKeys()).containsExactly(new ForeignKey(List.of("a_id"), "a", List.of("id"), "SET NULL"));
+  }
+}
