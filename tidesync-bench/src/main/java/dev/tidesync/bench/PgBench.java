@@ -289,12 +289,12 @@ public final class PgBench implements BenchSupport.Scenarios {
     addRow("push, initial load (open + flush)", total(n), m.get("seconds"), m.get("raw"), m.get("ratio"), "batched insert");
     m = medianRun(samples);
     double perChange = m.get("storePush") / total(n);
-    note(String.format(Locale.ROOT, "push (the median run): open %s s + flush; %.0f push requests; HTTP push calls %s s, of which "
-            + "the PostgreSQL store %s s (%.0f µs per change); device-side work (flush − HTTP) %s s; pull after the push %s s. "
+    note(String.format(Locale.ROOT, "push (the median run): open %s s + flush %s s; %.0f push requests; HTTP push calls %s s, of which "
+            + "the PostgreSQL store %s s (%.0f µs per change), both summed over requests that are two at a time on the wire (so "
+            + "each sum includes the time one waited for the other) and overlapping the device's own work; pull after the push %s s. "
             + "CPU used meanwhile by this JVM (device and server): %s s, by the device's thread %s s.",
-        f(m.get("open")), m.get("pushes"), f(m.get("httpPush")), f(m.get("storePush")), perChange * 1e6,
-        f(m.get("seconds") - m.get("open") - m.get("httpPush") - m.get("httpPull")), f(m.get("httpPull")),
-        f(m.get("cpu")), f(m.get("deviceCpu"))));
+        f(m.get("open")), f(m.get("seconds") - m.get("open")), m.get("pushes"), f(m.get("httpPush")), f(m.get("storePush")),
+        perChange * 1e6, f(m.get("httpPull")), f(m.get("cpu")), f(m.get("deviceCpu"))));
     if (report) {
       note(String.format(Locale.ROOT, "PostgreSQL round trips: a prepared SELECT 1 takes %.0f µs (median of 2,000). The same %,d rows "
               + "inserted row by row (one round trip per row, one transaction) took %s s (%.0f µs per row) vs %s s batched "
