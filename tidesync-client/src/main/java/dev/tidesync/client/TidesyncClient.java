@@ -160,6 +160,9 @@ public final class TidesyncClient implements AutoCloseable {
     if (n.deferred > 0) {
       // Rows refused in a batch that shared the wire with another (see recordPushResult's
       // deferRefusals) are pushed once more, one batch at a time: a refusal now is their own.
+      // The round goes over every pending row (rows refused as retriable in the first round are
+      // sent again too; their refusals are reported once), which is rare: it needs a refusal for
+      // good in a batch that shared the wire.
       n.deferred = 0;
       DeviceReplica.PushScan again = new DeviceReplica.PushScan();
       do {
@@ -196,8 +199,13 @@ public final class TidesyncClient implements AutoCloseable {
           n.pushed += head.req.changes().size();
           n.applied += o.applied();
           n.conflicts += o.conflicts();
-          n.rejected += o.rejected();
-          n.errors.addAll(o.errors());
+          // A row refused again in the push's second round (see push) was reported in the first.
+          for (String err : o.errors()) {
+            if (n.rowErrors.add(err)) {
+              n.errors.add(err);
+              n.rejected++;
+            }
+          }
           config.listener().batchPushed(tableOf(head.req), head.req.changes().size(), o.conflicts(), o.rejected());
         }
       }
@@ -382,6 +390,8 @@ public final class TidesyncClient implements AutoCloseable {
     int deferred;
     boolean bootstrap;
     final List<String> errors = new ArrayList<>();
+    /** The row refusals in errors ("table key: reason"), each reported once however often its row was sent. */
+    final java.util.Set<String> rowErrors = new java.util.HashSet<>();
     final List<String> superseded = new ArrayList<>();
     final java.util.Set<String> failedTables = new java.util.HashSet<>();
 

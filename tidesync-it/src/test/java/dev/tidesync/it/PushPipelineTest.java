@@ -42,6 +42,8 @@ class PushPipelineTest {
     final List<String> batches = new CopyOnWriteArrayList<>();
     /** The first key of the batch whose push fails once (null: none). */
     volatile Object failFirstKey;
+    /** The first key of the batch whose push is held 300 ms before it is forwarded, once (null: none). */
+    volatile Object delayFirstKey;
     /** Tables of the pushes on the wire; a push that starts beside one of another table is noted in mixed. */
     final List<String> onWire = new CopyOnWriteArrayList<>();
     final List<String> mixed = new CopyOnWriteArrayList<>();
@@ -68,6 +70,10 @@ class PushPipelineTest {
         // (and for a second batch of the same table to join this one on the wire), even on a
         // loaded machine.
         Thread.sleep(15);
+        if (!request.changes().isEmpty() && request.changes().get(0).pk().get(0).equals(delayFirstKey)) {
+          delayFirstKey = null;
+          Thread.sleep(300);
+        }
         if (!request.changes().isEmpty() && request.changes().get(0).pk().get(0).equals(failFirstKey)) {
           failFirstKey = null;
           throw new TidesyncException("connection reset (injected)", true);
@@ -252,18 +258,12 @@ class PushPipelineTest {
         sql(db, "UPDATE users SET n = 1", "UPDATE users SET email = 'moved@example.org' WHERE id = 'k050'",
             "UPDATE users SET email = 'u050@example.org' WHERE id = 'k150'");
         int before = t.batches.size();
-        t.beforePush = i -> {
-          if (i == before) {
-            try {
-              Thread.sleep(300); // the first batch is late: the second, beside it, is applied first
-            } catch (InterruptedException e) {
-              Thread.currentThread().interrupt();
-            }
-          }
-        };
+        // The first batch is late: the second, on the wire beside it, is applied first.
+        t.delayFirstKey = "k000";
         SyncReport r = client.flush();
         assertThat(r.ok()).as(r.toString()).isTrue();
         assertThat(r.rejected()).isZero();
+        assertThat(t.batches.size() - before).as("two batches, then k150 again alone").isEqualTo(3);
         assertThat(client.status().failed()).isEmpty();
         assertThat(client.status().pendingTotal()).isZero();
       }

@@ -116,5 +116,8 @@ class ChangedColumnsTest {
     // SQLite allows NULL in a non-integer key; such a row has no identity to sync by.
     sql(db, "INSERT INTO items VALUES (NULL, 'nameless', 0, NULL)", "INSERT INTO items VALUES ('i2', 'pear', 2, NULL)");
     assertThat(nextBatchChanges()).extracting(c -> c.pk().get(0)).containsExactly("i2");
+    // Not pending for ever: failed, with a reason that says what to do.
+    assertThat(replica.pending().failed()).containsEntry("items", 1L);
+    assertThat(replica.failures().values()).singleElement().asString().contains("NULL primary key");
   }
 }
