@@ -39,4 +39,15 @@ class IntrospectTest {
     assertThat(t.get("a").foreignKeys()).containsExactly(new ForeignKey(List.of("b_id"), "b", List.of("code"), "NO ACTION"));
     assertThat(t.get("b").foreignKeys()).containsExactly(new ForeignKey(List.of("a_id"), "a", List.of("id"), "SET NULL"));
   }
+
+  @Test
+  void aForeignKeyOfOneColumnToACompositeKeyIsReportedAndTheTableSkipped() throws Exception {
+    Path db = dir.resolve("mismatch.db");
+    TestDb.sql(db, "CREATE TABLE pairs (a TEXT, b TEXT, PRIMARY KEY (a, b))", "CREATE TABLE refs (id TEXT PRIMARY KEY, p TEXT REFERENCES pairs)");
+    try (DeviceReplica r = DeviceReplica.open(db, DeviceReplica.Options.defaults().withDevice("dev-a"))) {
+      assertThat(r.tables()).extracting(TableSchema::name).containsExactly("pairs");
+      assertThat(r.skipped()).containsOnlyKeys("refs");
+      assertThat(r.skipped().get("refs")).contains("1 column(s) [p]", "2 column(s) [a, b]", "'pairs'");
+    }
+  }
 }

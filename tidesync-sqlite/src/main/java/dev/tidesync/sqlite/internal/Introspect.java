@@ -119,6 +119,11 @@ public final class Introspect {
               + "' by its primary key, and it has none");
         }
       }
+      if (b.to.size() != b.from.size()) {
+        // SQLite itself only notices at the first write ("foreign key mismatch").
+        throw new ProtocolException("bad_schema", "table '" + name + "' has a foreign key of " + b.from.size() + " column(s) " + b.from
+            + " referring to " + b.to.size() + " column(s) " + b.to + " of table '" + b.refTable + "'");
+      }
       fkList.add(new ForeignKey(b.from, b.refTable, b.to, b.onDelete));
     }
     return new TableSchema(name, cols, new ArrayList<>(pk.values()), fkList, policy);
