@@ -558,7 +558,7 @@ public final class DeviceReplica implements AutoCloseable {
   /** The pending upserts among the rows {@code keys} (canonical) of a table with a one-column key, in that order. */
   private List<Change> collectKeys(TableSchema t, List<String> keys) throws SQLException {
     PreparedStatement ps = io.statement(collectKeysSql(t));
-    ps.setString(1, jsonArray(keys));
+    ps.setString(1, Sql.jsonArray(keys));
     ps.setString(2, t.name());
     return changes(t, false, true, ps);
   }
@@ -568,20 +568,6 @@ public final class DeviceReplica implements AutoCloseable {
     return "SELECT r.pk, r.ver, r.live, r.dead, r.pending" + joinedColumns(t)
         + " FROM json_each(?) k JOIN _tidesync_rows r ON r.tbl = ? AND r.pk = k.value" + joinRow(t)
         + " WHERE r.dirty = 1 AND " + DELETED + " = 0 ORDER BY k.key";
-  }
-
-  private static String jsonArray(List<String> strings) {
-    java.io.StringWriter w = new java.io.StringWriter(strings.size() * 48);
-    try (com.fasterxml.jackson.core.JsonGenerator g = Wire.factory().createGenerator(w)) {
-      g.writeStartArray();
-      for (String k : strings) {
-        g.writeString(k);
-      }
-      g.writeEndArray();
-    } catch (java.io.IOException ex) {
-      throw new java.io.UncheckedIOException(ex);
-    }
-    return w.toString();
   }
 
   /**

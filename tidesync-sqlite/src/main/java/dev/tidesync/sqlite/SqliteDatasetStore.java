@@ -486,21 +486,11 @@ public final class SqliteDatasetStore implements DatasetStore {
     PreparedStatement ps = io.statement("SELECT pk, ver, live, dead, clocks, tomb FROM _tidesync_rows "
         + "WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))");
     for (Map.Entry<String, List<String>> e : keys.entrySet()) {
-      java.io.StringWriter w = new java.io.StringWriter(e.getValue().size() * 48);
-      try (com.fasterxml.jackson.core.JsonGenerator g = Wire.factory().createGenerator(w)) {
-        g.writeStartArray();
-        for (String k : e.getValue()) {
-          g.writeString(k);
-        }
-        g.writeEndArray();
-      } catch (java.io.IOException ex) {
-        throw new java.io.UncheckedIOException(ex);
-      }
       for (String k : e.getValue()) {
         ahead.put(e.getKey() + '\u0000' + k, NO_META);
       }
       ps.setString(1, e.getKey());
-      ps.setString(2, w.toString());
+      ps.setString(2, Sql.jsonArray(e.getValue()));
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           ahead.put(e.getKey() + '\u0000' + rs.getString(1),

@@ -22,16 +22,7 @@ class DeviceReplicaPlanTest {
     try (DeviceReplica replica = DeviceReplica.open(db, DeviceReplica.Options.defaults().withDevice("dev-a"))) {
       assertThat(replica.tables()).hasSize(1);
     }
-    List<String> plan = new ArrayList<>();
-    try (Connection c = TestDb.connect(db); PreparedStatement ps = c.prepareStatement("EXPLAIN QUERY PLAN " + DeviceReplica.SETTLE)) {
-      ps.setString(1, "[[\"[\\\"i1\\\"]\", \"h\", 1]]");
-      ps.setString(2, "items");
-      try (ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          plan.add(rs.getString(4));
-        }
-      }
-    }
+    List<String> plan = plan(db, DeviceReplica.SETTLE, "[[\"[\\\"i1\\\"]\", \"h\", 1]]", "items");
     assertThat(plan).anySatisfy(step -> assertThat(step).contains("SEARCH r USING PRIMARY KEY (tbl=? AND pk=?)"))
         .noneSatisfy(step -> assertThat(step).matches("SEARCH r USING PRIMARY KEY \\(tbl=\\?\\)|SCAN r.*"));
   }
@@ -44,17 +35,24 @@ class DeviceReplicaPlanTest {
     try (DeviceReplica replica = DeviceReplica.open(db, DeviceReplica.Options.defaults().withDevice("dev-a"))) {
       nodes = replica.tables().get(0);
     }
+    List<String> plan = plan(db, DeviceReplica.collectKeysSql(nodes), "[\"[\\\"n1\\\"]\"]", "nodes");
+    assertThat(plan).anySatisfy(step -> assertThat(step).contains("SEARCH r USING PRIMARY KEY (tbl=? AND pk=?)"))
+        .noneSatisfy(step -> assertThat(step).matches("SEARCH r USING PRIMARY KEY \\(tbl=\\?\\)|SCAN r.*|SCAN u.*"));
+  }
+
+  /** The steps of SQLite's plan for {@code sql} with these (text) parameters. */
+  private static List<String> plan(Path db, String sql, String... params) throws Exception {
     List<String> plan = new ArrayList<>();
-    try (Connection c = TestDb.connect(db); PreparedStatement ps = c.prepareStatement("EXPLAIN QUERY PLAN " + DeviceReplica.collectKeysSql(nodes))) {
-      ps.setString(1, "[\"[\\\"n1\\\"]\"]");
-      ps.setString(2, "nodes");
+    try (Connection c = TestDb.connect(db); PreparedStatement ps = c.prepareStatement("EXPLAIN QUERY PLAN " + sql)) {
+      for (int i = 0; i < params.length; i++) {
+        ps.setString(i + 1, params[i]);
+      }
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           plan.add(rs.getString(4));
         }
       }
     }
-    assertThat(plan).anySatisfy(step -> assertThat(step).contains("SEARCH r USING PRIMARY KEY (tbl=? AND pk=?)"))
-        .noneSatisfy(step -> assertThat(step).matches("SEARCH r USING PRIMARY KEY \\(tbl=\\?\\)|SCAN r.*|SCAN u.*"));
+    return plan;
   }
 }
