@@ -160,6 +160,41 @@ public abstract class PushContract extends ContractSupport {
     assertThat(delta.row("events", "e1").deleted()).isTrue();
   }
 
+  @Test
+  void oneRowTwiceInOneBatchIsAppliedInOrderAndTheSecondSeesTheFirst() {
+    // A store may queue its writes; the second change of i1 must still merge with the first.
+    PushResult r = push("dev-a", upsert("dev-a", "items", "i1", 0, cols("name", "apple", "qty", 1L)),
+        upsert("dev-a", "items", "i2", 0, cols("name", "pear", "qty", 2L)), upsert("dev-a", "items", "i1", 0, cols("qty", 3L)));
+    assertThat(r.results()).extracting(ChangeResult::rejected).containsOnly(false);
+    assertThat(r.results().get(2).version()).isGreaterThan(r.results().get(1).version());
+    assertThat(backendQuery(ID, "SELECT id, name, qty FROM items ORDER BY id"))
+        .containsExactly(List.of("i1", "apple", 3L), List.of("i2", "pear", 2L));
+    Change i1 = pullAll(null, "dev-b").row("items", "i1");
+    assertThat(i1.version()).isEqualTo(r.results().get(2).version());
+    assertThat(i1.cols()).containsEntry("name", "apple").containsEntry("qty", 3L);
+  }
+
+  @Test
+  void rowsWrittenBeforeACascadingDeleteInTheSameBatchAreTheDevicesOwnAndNotEchoed() {
+    PushResult made = push(store(), "dev-a", List.of(SESSIONS, EVENTS), upsert("dev-a", "sessions", "s1", 0, cols("name", "one")),
+        upsert("dev-a", "sessions", "s2", 0, cols("name", "two")), upsert("dev-a", "events", "e1", 0, cols("session_id", "s1", "v", 1.0)));
+    String cursorA = pullAll(null, "dev-a").cursor();
+    // e2 and e3 are written before the delete of s1 cascades to e1 (the store may still hold
+    // their writes queued when the cascade lets triggers fire): they must stay dev-a's own writes.
+    PushResult r = push(store(), "dev-a", List.of(SESSIONS, EVENTS), upsert("dev-a", "events", "e2", 0, cols("session_id", "s2", "v", 2.0)),
+        upsert("dev-a", "events", "e3", 0, cols("session_id", "s2", "v", 3.0)), delete("dev-a", "sessions", "s1", made.results().get(0).version()));
+    assertThat(statuses(r)).containsOnly(ChangeResult.APPLIED);
+    Pulled own = pullAll(cursorA, "dev-a");
+    assertThat(own.row("events", "e1")).as("the cascaded delete of e1").isNotNull();
+    assertThat(own.row("events", "e1").deleted()).isTrue();
+    assertThat(own.row("events", "e2")).as("dev-a's own write, not echoed").isNull();
+    assertThat(own.row("events", "e3")).as("dev-a's own write, not echoed").isNull();
+    Pulled other = pullAll(null, "dev-b");
+    assertThat(other.row("events", "e2").version()).isEqualTo(r.results().get(0).version());
+    assertThat(other.row("events", "e3").version()).isEqualTo(r.results().get(1).version());
+    assertThat(backendQuery(ID, "SELECT id FROM events ORDER BY id")).containsExactly(List.of("e2"), List.of("e3"));
+  }
+
   /** The whole batch is checked before anything is written: a malformed batch changes nothing. */
   @ParameterizedTest
   @ValueSource(strings = {"unknown_table", "unknown_column", "bad_key:arity", "bad_key:null"})

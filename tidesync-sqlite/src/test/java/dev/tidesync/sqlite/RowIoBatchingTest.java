@@ -1,0 +1,137 @@
+package dev.tidesync.sqlite;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.tidesync.protocol.ColumnSchema;
+import dev.tidesync.protocol.ConflictPolicy;
+import dev.tidesync.protocol.ForeignKey;
+import dev.tidesync.protocol.TableSchema;
+import dev.tidesync.sqlite.internal.RowIo;
+import dev.tidesync.sqlite.internal.Sql;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@link RowIo}'s batched writes: what is queued, when it is sent, and what a failure leaves. */
+class RowIoBatchingTest {
+  static final TableSchema PARENTS = new TableSchema("parents", List.of(new ColumnSchema("id", "TEXT", false, null),
+      new ColumnSchema("name", "TEXT", false, null)), List.of("id"), List.of(), ConflictPolicy.FIELD_MERGE);
+  static final TableSchema KIDS = new TableSchema("kids", List.of(new ColumnSchema("id", "TEXT", false, null),
+      new ColumnSchema("parent", "TEXT", false, null)), List.of("id"),
+      List.of(new ForeignKey(List.of("parent"), "parents", List.of("id"), "NO ACTION")), ConflictPolicy.FIELD_MERGE);
+
+  @TempDir Path dir;
+  Connection c;
+  RowIo io;
+
+  @BeforeEach
+  void open() throws SQLException {
+    c = Sql.open(dir.resolve("t.db"), false, true);
+    Sql.exec(c, "CREATE TABLE parents (id TEXT PRIMARY KEY, name TEXT)");
+    Sql.exec(c, "CREATE TABLE kids (id TEXT PRIMARY KEY, parent TEXT REFERENCES parents (id))");
+    Sql.exec(c, "CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT)");
+    c.setAutoCommit(false);
+    io = new RowIo(c);
+  }
+
+  @AfterEach
+  void close() throws SQLException {
+    io.close();
+    c.close();
+  }
+
+  private long count(String table) throws SQLException {
+    return Sql.number(c, "SELECT count(*) FROM " + table);
+  }
+
+  private static Map<String, Object> values(Object... nameValue) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    for (int i = 0; i < nameValue.length; i += 2) {
+      m.put((String) nameValue[i], nameValue[i + 1]);
+    }
+    return m;
+  }
+
+  private void meta(String k, String v) throws SQLException {
+    PreparedStatement ps = io.statement("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v");
+    ps.setString(1, k);
+    ps.setString(2, v);
+    io.write(ps);
+  }
+
+  @Test
+  void queuedWritesAreSentInOrderAtTheFlushAndNotBefore() throws SQLException {
+    io.startBatching();
+    io.upsert(PARENTS, List.of("p1"), values("name", "one"));
+    io.upsert(PARENTS, List.of("p1"), values("name", "uno")); // the same row again: order kept
+    meta("m1", "a");
+    meta("m1", "b");
+    assertThat(count("parents")).as("queued, not sent").isZero();
+    assertThat(count("meta")).isZero();
+    io.flush();
+    assertThat(Sql.string(c, "SELECT name FROM parents WHERE id = 'p1'")).isEqualTo("uno");
+    assertThat(Sql.string(c, "SELECT v FROM meta WHERE k = 'm1'")).isEqualTo("b");
+    // Still batching after a flush; stopBatching sends the rest and runs later writes at once.
+    io.upsert(PARENTS, List.of("p2"), values("name", "two"));
+    assertThat(count("parents")).isEqualTo(1);
+    io.stopBatching();
+    assertThat(count("parents")).isEqualTo(2);
+    meta("m2", "now");
+    assertThat(count("meta")).isEqualTo(2);
+  }
+
+  @Test
+  void aReadOrADeleteSendsTheQueueFirst() throws SQLException {
+    io.startBatching();
+    io.upsert(PARENTS, List.of("p1"), values("name", "one"));
+    assertThat(io.read(PARENTS, List.of("p1"), null)).containsEntry("name", "one");
+    io.upsert(PARENTS, List.of("p2"), values("name", "two"));
+    assertThat(io.delete(PARENTS, List.of("p2"))).isEqualTo(1);
+    io.stopBatching();
+    assertThat(count("parents")).isEqualTo(1);
+  }
+
+  @Test
+  void anotherRowStatementSendsTheQueuedOnesFirstSoAChildFindsItsParent() throws SQLException {
+    io.startBatching();
+    io.upsert(PARENTS, List.of("p1"), values("name", "one"));
+    io.upsert(KIDS, List.of("k1"), values("parent", "p1"));
+    assertThat(count("parents")).as("the parents went when the kids' statement came").isEqualTo(1);
+    io.stopBatching();
+    assertThat(count("kids")).isEqualTo(1);
+  }
+
+  @Test
+  void aFailureSurfacesAtTheFlushDropsTheQueueAndStopsBatching() throws SQLException {
+    io.startBatching();
+    io.upsert(KIDS, List.of("k1"), values("parent", "missing"));
+    meta("m1", "a");
+    assertThatThrownBy(io::flush).isInstanceOf(SQLException.class).hasMessageContaining("FOREIGN KEY");
+    // Nothing is left queued to be sent by a later flush, and writes run at once again.
+    io.flush();
+    meta("m2", "b");
+    assertThat(Sql.number(c, "SELECT count(*) FROM meta WHERE k = 'm1'")).isZero();
+    assertThat(count("meta")).isEqualTo(1);
+    assertThat(count("kids")).isZero();
+  }
+
+  @Test
+  void discardDropsWhatIsQueued() throws SQLException {
+    io.startBatching();
+    io.upsert(PARENTS, List.of("p1"), values("name", "one"));
+    meta("m1", "a");
+    io.discard();
+    io.flush();
+    assertThat(count("parents")).isZero();
+    assertThat(count("meta")).isZero();
+  }
+}
