@@ -796,14 +796,13 @@ public final class DeviceReplica implements AutoCloseable {
       int rejected = 0;
       int deferred = 0;
       List<String> errors = new ArrayList<>();
-      // One statement per table for the whole answer (the rows as a JSON array of [key, clock,
-      // version]). A row is clean only if no local write came after the one we sent: every
-      // local write ticks the clock, so "its newest clock is still the one we sent" says exactly
-      // that.
+      // The settled rows go as one JDBC batch of SETTLE. A row is clean only if no local write
+      // came after the one we sent: every local write ticks the clock, so "its newest clock is
+      // still the one we sent" says exactly that.
       PreparedStatement ok = io.statement(SETTLE);
       PreparedStatement failed = io.statement("UPDATE _tidesync_rows SET dirty = 2, err = ? "
           + "WHERE tbl = ? AND pk = ? AND dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?");
-      Map<String, List<Object[]>> settled = new LinkedHashMap<>();
+      List<Object[]> settled = new ArrayList<>(result.results().size());
       for (ChangeResult r : result.results()) {
         if (r.index() < 0 || r.index() >= sent.changes().size()) {
           continue;
@@ -835,13 +834,20 @@ public final class DeviceReplica implements AutoCloseable {
         // our new base. After a merge or a conflict the server's row differs; we keep the old
         // base so that the pull that follows delivers the merged row (and a local edit made
         // before that is pushed as a conflict, resolved on the server, never lost).
-        settled.computeIfAbsent(c.table(), k -> new ArrayList<>())
-            .add(new Object[] {key, c.hlc(), ChangeResult.APPLIED.equals(r.status()) ? r.version() : 0L});
+        settled.add(new Object[] {key, c.hlc(), ChangeResult.APPLIED.equals(r.status()) ? r.version() : 0L, c.table()});
       }
-      for (Map.Entry<String, List<Object[]>> e : settled.entrySet()) {
-        ok.setString(1, settledJson(e.getValue()));
-        ok.setString(2, e.getKey());
-        ok.executeUpdate();
+      io.startBatching();
+      try {
+        for (Object[] row : settled) {
+          ok.setString(1, (String) row[0]);
+          ok.setString(2, (String) row[1]);
+          ok.setLong(3, (Long) row[2]);
+          ok.setString(4, (String) row[3]);
+          io.write(ok);
+        }
+        io.stopBatching();
+      } finally {
+        io.discard(); // a no-op once stopBatching sent the queue
       }
       Sql.update(conn, "DELETE FROM _tidesync_outbox WHERE batch = ?", sent.batch());
       encoded.remove(sent.batch());
@@ -851,35 +857,15 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   /**
-   * Settles the pushed rows of one table: parameters are the rows as [[key, clock, version], ...]
-   * and the table. The rows are MATERIALIZED first: without it SQLite's planner walks every
-   * metadata row of the table once per pushed row (it prefers the primary key's tbl prefix),
-   * which makes a large push quadratic. {@code DeviceReplicaPlanTest} holds it to the key lookup.
+   * Settles one pushed row: parameters are the key, the clock it was pushed with, the version the
+   * server gave it (0: keep the base) and the table. Sent as a JDBC batch per answer: that costs
+   * less than one statement over the answer's rows as a JSON array, which it replaced (BENCHMARKS.md,
+   * session 5). {@code DeviceReplicaPlanTest} holds it to the key lookup.
    */
-  static final String SETTLE = "WITH x AS MATERIALIZED (SELECT value ->> 0 AS pk, value ->> 1 AS hlc, value ->> 2 AS ver "
-      + "FROM json_each(?)) UPDATE _tidesync_rows AS r SET ver = max(r.ver, x.ver), "
-      + "dirty = CASE WHEN r.dirty = 1 AND max(coalesce(r.live, ''), coalesce(r.dead, '')) = x.hlc THEN 0 ELSE r.dirty END, "
-      + "pending = CASE WHEN r.dirty = 1 AND max(coalesce(r.live, ''), coalesce(r.dead, '')) = x.hlc THEN NULL ELSE r.pending END "
-      + "FROM x WHERE r.tbl = ? AND r.pk = x.pk";
-
-  /** [[key, clock, version], ...] for {@link #recordPushResult}'s one statement per table. */
-  private static String settledJson(List<Object[]> rows) {
-    java.io.StringWriter w = new java.io.StringWriter(rows.size() * 96);
-    try (com.fasterxml.jackson.core.JsonGenerator g = Wire.factory().createGenerator(w)) {
-      g.writeStartArray();
-      for (Object[] row : rows) {
-        g.writeStartArray();
-        g.writeString((String) row[0]);
-        g.writeString((String) row[1]);
-        g.writeNumber((Long) row[2]);
-        g.writeEndArray();
-      }
-      g.writeEndArray();
-    } catch (java.io.IOException ex) {
-      throw new java.io.UncheckedIOException(ex);
-    }
-    return w.toString();
-  }
+  static final String SETTLE = "UPDATE _tidesync_rows AS r SET ver = max(ver, ?3), "
+      + "dirty = CASE WHEN dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?2 THEN 0 ELSE dirty END, "
+      + "pending = CASE WHEN dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?2 THEN NULL ELSE pending END "
+      + "WHERE tbl = ?4 AND pk = ?1";
 
   /** Drops an outbox batch the server refused as a whole (its rows stay dirty and are rebuilt). */
   public synchronized void discardBatch(String batch) {

@@ -22,7 +22,7 @@ class DeviceReplicaPlanTest {
     try (DeviceReplica replica = DeviceReplica.open(db, DeviceReplica.Options.defaults().withDevice("dev-a"))) {
       assertThat(replica.tables()).hasSize(1);
     }
-    List<String> plan = plan(db, DeviceReplica.SETTLE, "[[\"[\\\"i1\\\"]\", \"h\", 1]]", "items");
+    List<String> plan = plan(db, DeviceReplica.SETTLE, "[\"i1\"]", "h", "1", "items");
     assertThat(plan).anySatisfy(step -> assertThat(step).contains("SEARCH r USING PRIMARY KEY (tbl=? AND pk=?)"))
         .noneSatisfy(step -> assertThat(step).matches("SEARCH r USING PRIMARY KEY \\(tbl=\\?\\)|SCAN r.*"));
   }
