@@ -211,6 +211,7 @@ public final class Bench implements BenchSupport.Scenarios {
       }
       long t2 = System.nanoTime();
       cpu.stop();
+      System.out.println("    CPU of other threads: " + cpu.byPool(5));
       check(r.ok() && r.pushed() == total(n) && r.applied() == total(n), "initial-load push: " + r);
       Map<String, Double> s = flushSample(t0, t1, t2, p, r, cpu);
       s.put("heapMax", mib(h.maxSampled()));
@@ -267,6 +268,7 @@ public final class Bench implements BenchSupport.Scenarios {
         }
         long t2 = System.nanoTime();
         cpu.stop();
+        System.out.println("    CPU of other threads: " + cpu.byPool(5));
         check(r.ok() && r.pushed() == total(n) && r.applied() == total(n), "trigger-captured push: " + r);
         s = flushSample(t0, t0, t2, p, r, cpu);
         s.put("heapMax", mib(h.maxSampled()));

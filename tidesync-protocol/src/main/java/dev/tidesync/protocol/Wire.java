@@ -484,8 +484,32 @@ public final class Wire {
     return out;
   }
 
+  /** Where in a push's changes a value is, for error messages ({@link #readChange}). Reused per change. */
+  private static final class Where {
+    private final int index;
+    private String part = "";
+    private String column = "";
+
+    Where(int index) {
+      this.index = index;
+    }
+
+    Where at(String part, String column) {
+      this.part = part;
+      this.column = column == null ? "" : column;
+      return this;
+    }
+
+    @Override
+    public String toString() {
+      return "changes[" + index + "]" + part + column;
+    }
+  }
+
   private static Change readChange(JsonParser p, int index) throws IOException {
-    String where = "changes[" + index + "]";
+    // The place named in an error message, built into text only when one is thrown: building
+    // it for every value was a tenth of what decoding a batch allocated.
+    Where where = new Where(index);
     String table = null;
     List<Object> pk = null;
     String op = null;
@@ -498,53 +522,53 @@ public final class Wire {
       String f = p.currentName();
       p.nextToken();
       switch (f) {
-        case "table" -> table = string(p, where + ".table");
+        case "table" -> table = string(p, where.at(".table", null));
         case "pk" -> {
-          expect(p, JsonToken.START_ARRAY, where + ".pk");
+          expect(p, JsonToken.START_ARRAY, where.at(".pk", null));
           pk = new ArrayList<>(2);
           while (p.nextToken() != JsonToken.END_ARRAY) {
-            pk.add(readValue(p, where + ".pk"));
+            pk.add(readValue(p, where.at(".pk", null)));
           }
         }
-        case "op" -> op = string(p, where + ".op");
+        case "op" -> op = string(p, where.at(".op", null));
         case "cols" -> {
-          expect(p, JsonToken.START_OBJECT, where + ".cols");
+          expect(p, JsonToken.START_OBJECT, where.at(".cols", null));
           cols = new LinkedHashMap<>();
           while (p.nextToken() == JsonToken.FIELD_NAME) {
             String col = p.currentName();
             p.nextToken();
-            if (cols.put(col, readValue(p, where + ".cols." + col)) != null) {
-              throw new ProtocolException("bad_change", where + ".cols names column '" + col + "' twice");
+            if (cols.put(col, readValue(p, where.at(".cols.", col))) != null) {
+              throw new ProtocolException("bad_change", where.at(".cols", null) + " names column '" + col + "' twice");
             }
           }
         }
-        case "hlc" -> hlc = string(p, where + ".hlc");
+        case "hlc" -> hlc = string(p, where.at(".hlc", null));
         case "clocks" -> {
-          expect(p, JsonToken.START_OBJECT, where + ".clocks");
+          expect(p, JsonToken.START_OBJECT, where.at(".clocks", null));
           clocks = new LinkedHashMap<>();
           while (p.nextToken() == JsonToken.FIELD_NAME) {
             String col = p.currentName();
             p.nextToken();
-            clocks.put(col, string(p, where + ".clocks." + col));
+            clocks.put(col, string(p, where.at(".clocks.", col)));
           }
         }
-        case "base" -> base = longValue(p, where + ".base");
-        case "version" -> version = longValue(p, where + ".version");
-        default -> throw new ProtocolException("bad_change", where + " has unknown field '" + f + "'");
+        case "base" -> base = longValue(p, where.at(".base", null));
+        case "version" -> version = longValue(p, where.at(".version", null));
+        default -> throw new ProtocolException("bad_change", where.at("", null) + " has unknown field '" + f + "'");
       }
     }
-    require(table, where + ".table");
-    require(pk, where + ".pk");
-    require(op, where + ".op");
-    require(hlc, where + ".hlc");
+    require(table, where.at(".table", null));
+    require(pk, where.at(".pk", null));
+    require(op, where.at(".op", null));
+    require(hlc, where.at(".hlc", null));
     if (!op.equals("upsert") && !op.equals("delete")) {
-      throw new ProtocolException("bad_change", where + ".op must be 'upsert' or 'delete', not '" + op + "'");
+      throw new ProtocolException("bad_change", where.at(".op", null) + " must be 'upsert' or 'delete', not '" + op + "'");
     }
     if (pk.isEmpty()) {
-      throw new ProtocolException("bad_change", where + ".pk is empty");
+      throw new ProtocolException("bad_change", where.at(".pk", null) + " is empty");
     }
     if (base < 0 || version < 0) {
-      throw new ProtocolException("bad_change", where + " has a negative version");
+      throw new ProtocolException("bad_change", where.at("", null) + " has a negative version");
     }
     Hlc.parse(hlc);
     if (clocks != null) {
@@ -583,7 +607,7 @@ public final class Wire {
     }
   }
 
-  public static Object readValue(JsonParser p, String where) throws IOException {
+  public static Object readValue(JsonParser p, Object where) throws IOException {
     JsonToken t = p.currentToken();
     switch (t) {
       case VALUE_NULL:
@@ -659,13 +683,16 @@ public final class Wire {
   }
 
   static byte[] bytes(IoWrite body) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream(4096);
-    try (JsonGenerator g = FACTORY.createGenerator(out)) {
-      body.run(g);
+    // Jackson's builder grows in segments joined once at the end; a ByteArrayOutputStream copies
+    // the whole body at every doubling (a 200 KB batch allocated about 3x its size).
+    try (com.fasterxml.jackson.core.util.ByteArrayBuilder out = new com.fasterxml.jackson.core.util.ByteArrayBuilder(8192)) {
+      try (JsonGenerator g = FACTORY.createGenerator(out)) {
+        body.run(g);
+      }
+      return out.toByteArray();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return out.toByteArray();
   }
 
   static <T> T read(InputStream in, IoBody<T> body) {
@@ -702,7 +729,7 @@ public final class Wire {
     }
   }
 
-  private static void expect(JsonParser p, JsonToken t, String where) {
+  private static void expect(JsonParser p, JsonToken t, Object where) {
     if (p.currentToken() != t) {
       throw new ProtocolException("bad_json", where + ": expected " + describe(t) + " but found " + describe(p.currentToken()));
     }
@@ -723,7 +750,7 @@ public final class Wire {
     };
   }
 
-  private static String string(JsonParser p, String where) throws IOException {
+  private static String string(JsonParser p, Object where) throws IOException {
     if (p.currentToken() != JsonToken.VALUE_STRING) {
       throw new ProtocolException("bad_json", where + ": expected a string but found " + describe(p.currentToken()));
     }
@@ -738,7 +765,7 @@ public final class Wire {
     return t == JsonToken.VALUE_TRUE;
   }
 
-  private static long longValue(JsonParser p, String where) throws IOException {
+  private static long longValue(JsonParser p, Object where) throws IOException {
     if (p.currentToken() != JsonToken.VALUE_NUMBER_INT) {
       throw new ProtocolException("bad_json", where + ": expected an integer but found " + describe(p.currentToken()));
     }
@@ -754,7 +781,7 @@ public final class Wire {
     return out;
   }
 
-  private static <T> T require(T v, String field) {
+  private static <T> T require(T v, Object field) {
     if (v == null) {
       throw new ProtocolException("bad_json", "missing field '" + field + "'");
     }
