@@ -157,19 +157,35 @@ public final class TidesyncClient implements AutoCloseable {
     do {
       pipeline(() -> replica.nextBatch(config.dataset(), scan, config.batchLimit()), n, true);
     } while (scan.resume());
-    if (n.deferred > 0) {
-      // Rows refused in a batch that shared the wire with another (see recordPushResult's
-      // deferRefusals) are pushed once more, one batch at a time: a refusal now is their own.
-      // The round goes over every pending row (rows refused as retriable in the first round are
-      // sent again too; their refusals are reported once), which is rare: it needs a refusal for
-      // good in a batch that shared the wire.
+    // More rounds over the rows still pending, one batch at a time, while a round settles rows:
+    // - rows refused in a batch that shared the wire with another (see recordPushResult's
+    //   deferRefusals): a refusal now is their own;
+    // - rows refused for now, by a foreign key whose other row was in a later batch: a parent
+    //   deleted in a batch before its children's, or a child whose parent the scan did not put
+    //   first (a table that refers to itself, where parents-first ordering does not reach: see
+    //   DeviceReplica.nextBatch). Each round gets past at least the rows the last one settled.
+    // A round sends every pending row again, so they are capped; what is left waits for the next
+    // sync, reported as the last round's refusals.
+    for (int round = 1; round <= MAX_ROUNDS && (n.deferred > 0 || (!n.retry.isEmpty() && n.settledInRound > 0)); round++) {
       n.deferred = 0;
+      n.retry.clear();
+      n.settledInRound = 0;
       DeviceReplica.PushScan again = new DeviceReplica.PushScan();
       do {
         pipeline(() -> replica.nextBatch(config.dataset(), again, config.batchLimit()), n, false);
       } while (again.resume());
     }
+    // Refusals for now that the last round still met: each row reported once.
+    for (String err : n.retry) {
+      if (n.rowErrors.add(err)) {
+        n.errors.add(err);
+        n.rejected++;
+      }
+    }
   }
+
+  /** Rounds of a push after its first scan, at most (see {@link #push}). */
+  static final int MAX_ROUNDS = 32;
 
   /** Batches on the wire at once, at most (see {@link #push}). */
   private static final int WINDOW = 2;
@@ -199,9 +215,14 @@ public final class TidesyncClient implements AutoCloseable {
           n.pushed += head.req.changes().size();
           n.applied += o.applied();
           n.conflicts += o.conflicts();
-          // A row refused again in the push's second round (see push) was reported in the first.
+          n.settledInRound += o.applied() + o.conflicts();
+          // A refusal for now is held until the push's rounds end (see push): a later round may
+          // settle its row. A row refused for good again in a later round was reported already.
+          java.util.Set<String> retriable = new java.util.HashSet<>(o.retriable());
           for (String err : o.errors()) {
-            if (n.rowErrors.add(err)) {
+            if (retriable.contains(err)) {
+              n.retry.add(err);
+            } else if (n.rowErrors.add(err)) {
               n.errors.add(err);
               n.rejected++;
             }
@@ -386,8 +407,12 @@ public final class TidesyncClient implements AutoCloseable {
     int rejected;
     int pulled;
     int pages;
-    /** Rows refused in a shared batch, pending for the push's second round (see push). */
+    /** Rows refused in a shared batch, pending for the push's next round (see push). */
     int deferred;
+    /** Refusals for now in the push's current round, "table key: reason" (see push). */
+    final java.util.Set<String> retry = new java.util.LinkedHashSet<>();
+    /** Rows applied or merged in the push's current round. */
+    int settledInRound;
     boolean bootstrap;
     final List<String> errors = new ArrayList<>();
     /** The row refusals in errors ("table key: reason"), each reported once however often its row was sent. */

@@ -304,4 +304,26 @@ class PushPipelineTest {
           .isEqualTo(1000);
     }
   }
+
+  @Test
+  void aRowRefusedForNowThatNoRoundSettlesIsReportedOnceAndTheRoundsStop() throws Exception {
+    Path db = dir.resolve("device.db");
+    seed(db, 10, 250);
+    // A sample whose site exists nowhere: the server refuses it for now (a foreign key) every time.
+    sql(db, "INSERT INTO samples VALUES ('a-orphan', 'ghost', 0)");
+    try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"))) {
+      Recording t = new Recording(new LocalTransport(storage));
+      try (TidesyncClient client = client(db, t)) {
+        SyncReport r = client.flush();
+        assertThat(r.applied()).isEqualTo(260);
+        assertThat(r.rejected()).isEqualTo(1);
+        assertThat(r.errors()).singleElement().asString().contains("a-orphan").contains("FOREIGN KEY");
+        // sites (1 batch), samples (3 batches of 100, 100, 51), then one more round with the orphan
+        // alone, which settles nothing: no third round.
+        assertThat(t.batches).hasSize(5);
+        assertThat(client.status().pendingTotal()).isEqualTo(1);
+      }
+      assertThat(server(storage, "SELECT count(*) FROM samples")).isEqualTo(250);
+    }
+  }
 }

@@ -760,13 +760,23 @@ public final class DeviceReplica implements AutoCloseable {
     return out;
   }
 
-  /** What a push did to the local rows. */
   /**
    * What a push did to the local rows. {@code deferred}: rows the server refused for good in a
    * batch whose refusals were to be retried (see {@link #recordPushResult(PushRequest, PushResult,
    * boolean)}); they stay pending and are not in {@code rejected} or {@code errors}.
+   * {@code retriable}: the entries of {@code errors} whose rows were refused for now (a foreign
+   * key whose other row is not there yet, or still there): they stay pending.
    */
-  public record PushOutcome(int applied, int conflicts, int rejected, List<String> errors, int deferred) {
+  public record PushOutcome(int applied, int conflicts, int rejected, List<String> errors, int deferred, List<String> retriable) {
+    public PushOutcome {
+      errors = List.copyOf(errors);
+      retriable = List.copyOf(retriable);
+    }
+
+    public PushOutcome(int applied, int conflicts, int rejected, List<String> errors, int deferred) {
+      this(applied, conflicts, rejected, errors, deferred, List.of());
+    }
+
     public PushOutcome(int applied, int conflicts, int rejected, List<String> errors) {
       this(applied, conflicts, rejected, errors, 0);
     }
@@ -796,6 +806,7 @@ public final class DeviceReplica implements AutoCloseable {
       int rejected = 0;
       int deferred = 0;
       List<String> errors = new ArrayList<>();
+      List<String> retriable = new ArrayList<>();
       // The settled rows go as one JDBC batch of SETTLE. A row is clean only if no local write
       // came after the one we sent: every local write ticks the clock, so "its newest clock is
       // still the one we sent" says exactly that.
@@ -815,8 +826,11 @@ public final class DeviceReplica implements AutoCloseable {
             continue;
           }
           rejected++;
-          errors.add(c.table() + " " + key + ": " + r.reason());
-          if (!r.retriable()) {
+          String error = c.table() + " " + key + ": " + r.reason();
+          errors.add(error);
+          if (r.retriable()) {
+            retriable.add(error);
+          } else {
             failed.setString(1, r.reason());
             failed.setString(2, c.table());
             failed.setString(3, key);
@@ -852,7 +866,7 @@ public final class DeviceReplica implements AutoCloseable {
       Sql.update(conn, "DELETE FROM _tidesync_outbox WHERE batch = ?", sent.batch());
       encoded.remove(sent.batch());
       setMeta("pushed_schema", new String(Wire.writeSchema(sent.schema()), StandardCharsets.UTF_8));
-      return new PushOutcome(applied, conflicts, rejected, errors, deferred);
+      return new PushOutcome(applied, conflicts, rejected, errors, deferred, retriable);
     });
   }
 
