@@ -50,4 +50,17 @@ class IntrospectTest {
       assertThat(r.skipped().get("refs")).contains("1 column(s) [p]", "2 column(s) [a, b]", "'pairs'");
     }
   }
+
+  @Test
+  void aForeignKeySpelledInAnotherCaseNamesTheTableAndColumnsAsDeclared() throws Exception {
+    // SQLite matches these names without regard to case; the server and the parents-first order
+    // match them exactly, so introspection gives the declared spelling.
+    Map<String, TableSchema> t = open("CREATE TABLE sessions (id TEXT PRIMARY KEY, name TEXT)",
+        "CREATE TABLE events (id TEXT PRIMARY KEY, Session_ID TEXT REFERENCES SESSIONS (ID))",
+        "CREATE TABLE nodes (id TEXT PRIMARY KEY, parent TEXT, FOREIGN KEY (PARENT) REFERENCES Nodes (Id))",
+        "CREATE TABLE leaves (id TEXT PRIMARY KEY, node TEXT REFERENCES NODES)");
+    assertThat(t.get("events").foreignKeys()).containsExactly(new ForeignKey(List.of("Session_ID"), "sessions", List.of("id"), "NO ACTION"));
+    assertThat(t.get("nodes").foreignKeys()).containsExactly(new ForeignKey(List.of("parent"), "nodes", List.of("id"), "NO ACTION"));
+    assertThat(t.get("leaves").foreignKeys()).containsExactly(new ForeignKey(List.of("node"), "nodes", List.of("id"), "NO ACTION"));
+  }
 }

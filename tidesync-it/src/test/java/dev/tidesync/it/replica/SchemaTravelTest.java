@@ -48,6 +48,21 @@ class SchemaTravelTest extends ReplicaTestSupport {
   }
 
   @Test
+  void foreignKeysSpelledInAnotherCaseSyncAsDeclared() throws Exception {
+    // SQLite takes REFERENCES ITEMS (ID) for items (id); the server must too.
+    sql(a, ITEMS, "CREATE TABLE notes (id TEXT PRIMARY KEY, Item TEXT REFERENCES ITEMS (ID), up TEXT REFERENCES Notes)",
+        "INSERT INTO items VALUES ('i1', 'apple', 3)", "INSERT INTO notes VALUES ('n2', 'i1', NULL)",
+        "INSERT INTO notes VALUES ('n1', 'i1', 'n2')");
+    SyncReport r = cluster.device("a").flush();
+    assertThat(r.ok()).as(r.toString()).isTrue();
+    assertThat(r.applied()).isEqualTo(3);
+    assertThat(ServerStores.foreignKeys(cluster.store, cluster.storage, Cluster.ID, "notes")).containsExactlyInAnyOrder("items|Item|id",
+        "notes|up|id");
+    assertThat(cluster.device("b").flush().ok()).isTrue();
+    assertThat(rows(b, "SELECT id, Item, up FROM notes ORDER BY id")).containsExactly("n1|i1|n2", "n2|i1|null");
+  }
+
+  @Test
   void aBrandNewEmptyFileBootstrapsTablesAndAllRowsOverManyPages() throws Exception {
     int n = 1050;
     sql(a, ITEMS, "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT)", "INSERT INTO tags VALUES (1, 'red'), (2, 'blue')");

@@ -109,6 +109,18 @@ public final class Introspect {
     }
     List<ForeignKey> fkList = new ArrayList<>();
     for (ForeignKeyBuilder b : fks.values()) {
+      // SQLite matches table and column names without regard to case, and the foreign key list
+      // gives them as the REFERENCES clause spelled them: use the names the tables declare, or
+      // the server (which matches names exactly) and the parents-first order would not find them.
+      String declared = b.refTable.equalsIgnoreCase(name) ? name
+          : Sql.string(c, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", b.refTable);
+      if (declared != null) {
+        b.refTable = declared;
+      }
+      b.from = declaredColumns(cols.stream().map(ColumnSchema::name).toList(), b.from);
+      if (!b.to.contains(null) && declared != null) {
+        b.to = declaredColumns(b.refTable.equals(name) ? cols.stream().map(ColumnSchema::name).toList() : columnNames(c, b.refTable), b.to);
+      }
       if (b.to.contains(null)) {
         // REFERENCES parent without columns means the parent's primary key. Only the key is read:
         // introspecting the whole parent would recurse for ever on a table that refers to itself
@@ -127,6 +139,29 @@ public final class Introspect {
       fkList.add(new ForeignKey(b.from, b.refTable, b.to, b.onDelete));
     }
     return new TableSchema(name, cols, new ArrayList<>(pk.values()), fkList, policy);
+  }
+
+  /** The names of a table's columns as declared. */
+  private static List<String> columnNames(Connection c, String table) throws SQLException {
+    List<String> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT name FROM pragma_table_xinfo(?)")) {
+      ps.setString(1, table);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(rs.getString(1));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Each of {@code names} as {@code declared} spells it (matched without regard to case), or as it is when none matches. */
+  private static List<String> declaredColumns(List<String> declared, List<String> names) {
+    List<String> out = new ArrayList<>(names.size());
+    for (String n : names) {
+      out.add(n == null ? null : declared.stream().filter(d -> d.equalsIgnoreCase(n)).findFirst().orElse(n));
+    }
+    return out;
   }
 
   private static final class ForeignKeyBuilder {
