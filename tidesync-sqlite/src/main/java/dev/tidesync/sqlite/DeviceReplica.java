@@ -945,6 +945,60 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   private int applyChanges(PullPage page, boolean isolate, List<String> errors, List<String> superseded) throws SQLException {
+    if (isolate) {
+      return applyEach(page, Map.of(), true, errors, superseded);
+    }
+    // The whole page at once: the rows' metadata read with one query per table, and the writes
+    // sent as JDBC batches (RowIo.startBatching); a failure surfaces at a flush and fails the
+    // page, which applyPage then applies row by row.
+    Map<String, RowMeta> ahead = readAheadMeta(page.changes());
+    io.startBatching();
+    try {
+      int applied = applyEach(page, ahead, false, errors, superseded);
+      io.stopBatching();
+      return applied;
+    } finally {
+      io.discard(); // a no-op once stopBatching sent the queue
+    }
+  }
+
+  /** {@link #readAheadMeta}'s answer for a row that has no metadata. */
+  private static final RowMeta NO_META = new RowMeta(-1, -1, null, null, Map.of(), null);
+
+  /**
+   * The metadata of the pulled rows, with one query per table: "table \0 key" to the row's
+   * metadata, or {@link #NO_META}. Only keys that JSON carries to SQLite unchanged are read ahead;
+   * the others are looked up one by one.
+   */
+  private Map<String, RowMeta> readAheadMeta(List<Change> changes) throws SQLException {
+    Map<String, List<String>> keys = new LinkedHashMap<>();
+    Map<String, RowMeta> out = new HashMap<>();
+    for (Change c : changes) {
+      String key = Keys.canonical(c.pk());
+      if (tables.containsKey(c.table()) && Sql.printableAscii(key)) {
+        keys.computeIfAbsent(c.table(), k -> new ArrayList<>()).add(key);
+        out.put(c.table() + '\u0000' + key, NO_META);
+      }
+    }
+    PreparedStatement ps = io.statement("SELECT pk, ver, dirty, live, dead, pending, err FROM _tidesync_rows "
+        + "WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))");
+    for (Map.Entry<String, List<String>> e : keys.entrySet()) {
+      List<String> nonKey = tables.get(e.getKey()).nonKeyColumns();
+      ps.setString(1, e.getKey());
+      ps.setString(2, Sql.jsonArray(e.getValue()));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          String live = rs.getString(4);
+          out.put(e.getKey() + '\u0000' + rs.getString(1), new RowMeta(rs.getLong(2), rs.getInt(3), live, rs.getString(5),
+              Keys.unpackClocks(rs.getString(6), nonKey, live), rs.getString(7)));
+        }
+      }
+    }
+    return out;
+  }
+
+  private int applyEach(PullPage page, Map<String, RowMeta> ahead, boolean isolate, List<String> errors, List<String> superseded)
+      throws SQLException {
     int applied = 0;
     for (Change c : page.changes()) {
       TableSchema t = tables.get(c.table());
@@ -952,7 +1006,9 @@ public final class DeviceReplica implements AutoCloseable {
         continue;
       }
       String key = Keys.canonical(c.pk());
-      RowMeta m = loadMeta(c.table(), key);
+      // Taken out when used: a row the page holds twice is looked up again, after its first write.
+      RowMeta m = ahead.isEmpty() ? null : ahead.remove(c.table() + '\u0000' + key);
+      m = m == null ? loadMeta(c.table(), key) : m == NO_META ? null : m;
       Hlc h = Hlc.parse(c.hlc());
       clock.receive(h);
       if (m != null && m.dirty() == 1) {

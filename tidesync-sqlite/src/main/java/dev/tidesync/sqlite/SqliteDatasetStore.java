@@ -485,7 +485,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     Map<String, List<String>> keys = new LinkedHashMap<>();
     for (Change c : changes) {
       String key = Keys.canonical(c.pk());
-      if (printableAscii(key)) {
+      if (Sql.printableAscii(key)) {
         keys.computeIfAbsent(c.table(), k -> new ArrayList<>()).add(key);
       }
     }
@@ -504,17 +504,6 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
       }
     }
-  }
-
-  /** Keys that JSON carries to SQLite and back unchanged beyond doubt (UUIDs, numbers, slugs). */
-  private static boolean printableAscii(String s) {
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      if (c < 0x20 || c > 0x7e) {
-        return false;
-      }
-    }
-    return true;
   }
 
   private RowState loadState(TableSchema t, String key, List<Object> pk) throws SQLException {

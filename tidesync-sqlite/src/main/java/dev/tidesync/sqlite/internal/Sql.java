@@ -22,6 +22,17 @@ public final class Sql {
   }
 
   /** An SQL string literal. */
+  /** Keys that JSON carries to SQLite and back unchanged beyond doubt (UUIDs, numbers, slugs): safe in a {@link #jsonArray} lookup. */
+  public static boolean printableAscii(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c < 0x20 || c > 0x7e) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** Strings as a JSON array: the parameter of a {@code json_each(?)} that looks many keys up in one statement. */
   public static String jsonArray(java.util.Collection<String> strings) {
     java.io.StringWriter w = new java.io.StringWriter(strings.size() * 48);
