@@ -45,6 +45,7 @@ final class Cpu {
     process = processNanos() - process0;
     thread = THREADS.getCurrentThreadCpuTime() - thread0;
     long self = Thread.currentThread().getId();
+    groups.clear(); // a second stop measures again from the start, it does not add
     for (java.lang.management.ThreadInfo info : THREADS.getThreadInfo(THREADS.getAllThreadIds())) {
       if (info == null || info.getThreadId() == self) {
         continue;
@@ -74,10 +75,6 @@ final class Cpu {
         .collect(java.util.stream.Collectors.joining(", "));
   }
 
-  /** CPU seconds of the other Java threads alive at the end (see {@link #byPool}). */
-  double othersSeconds() {
-    return groups.values().stream().mapToLong(Long::longValue).sum() / 1e9;
-  }
 
   double processSeconds() {
     return process0 < 0 ? Double.NaN : process / 1e9;

@@ -9,6 +9,10 @@ import java.util.List;
  * line each naming the table, key and columns (the values are kept: see
  * {@link dev.tidesync.sqlite.DeviceReplica#superseded()}). A superseded change is not an error:
  * the row is resolved as the server would have resolved it.
+ *
+ * <p>{@code pushed} counts changes sent: a row a push sends again in a later round (see {@link
+ * TidesyncClient#flush()}: rows refused for now go again while that gets some through) counts
+ * each time. {@code rejected} counts rows refused, each once, however often it was sent.
  */
 public record SyncReport(
     int pushed,

@@ -77,7 +77,9 @@ public final class TidesyncClient implements AutoCloseable {
    * One complete sync: push every pending change, then pull until the server has nothing more.
    * A table whose batches the server refuses does not stop the others; a retriable failure
    * (network, server busy) aborts the sync with a {@link TidesyncException} and leaves the
-   * outbox to be resent, so nothing is lost or applied twice.
+   * outbox to be resent, so nothing is lost or applied twice. Rows the server refuses for now (a
+   * foreign key whose other row comes in a later batch) are pushed again in later rounds of the
+   * same sync while that gets some of them through, up to {@value #MAX_ROUNDS} rounds.
    */
   public SyncReport flush() {
     synchronized (flushLock) {
@@ -157,16 +159,25 @@ public final class TidesyncClient implements AutoCloseable {
     do {
       pipeline(() -> replica.nextBatch(config.dataset(), scan, config.batchLimit()), n, true);
     } while (scan.resume());
-    // More rounds over the rows still pending, one batch at a time, while a round settles rows:
+    // More rounds over the rows still pending, one batch at a time:
     // - rows refused in a batch that shared the wire with another (see recordPushResult's
-    //   deferRefusals): a refusal now is their own;
-    // - rows refused for now, by a foreign key whose other row was in a later batch: a parent
+    //   deferRefusals) go once more: a refusal now is their own;
+    // - rows refused for now, by a foreign key whose other row was in a later batch (a parent
     //   deleted in a batch before its children's, or a child whose parent the scan did not put
-    //   first (a table that refers to itself, where parents-first ordering does not reach: see
-    //   DeviceReplica.nextBatch). Each round gets past at least the rows the last one settled.
-    // A round sends every pending row again, so they are capped; what is left waits for the next
-    // sync, reported as the last round's refusals.
-    for (int round = 1; round <= MAX_ROUNDS && (n.deferred > 0 || (!n.retry.isEmpty() && n.settledInRound > 0)); round++) {
+    //   first: a table that refers to itself where parents-first ordering does not reach, see
+    //   DeviceReplica.nextBatch), go again while that gets some of them through: after the scan,
+    //   if it settled any row at all; after a round, only if a row refused for now in the round
+    //   before is no longer refused. Rows the app writes meanwhile are no such progress: a row
+    //   whose parent exists nowhere must not be sent again and again while the app writes.
+    // A round sends every row still pending, so rounds are capped; what is left waits for the
+    // next sync, reported as the last round's refusals.
+    java.util.Set<String> before = null; // the refusals for now of the round before the last one
+    for (int round = 1; round <= MAX_ROUNDS; round++) {
+      boolean progress = before == null ? n.settledInRound > 0 : !n.retry.containsAll(before);
+      if (n.deferred == 0 && (n.retry.isEmpty() || !progress)) {
+        break;
+      }
+      before = new java.util.HashSet<>(n.retry);
       n.deferred = 0;
       n.retry.clear();
       n.settledInRound = 0;

@@ -49,6 +49,8 @@ class PushPipelineTest {
     final List<String> mixed = new CopyOnWriteArrayList<>();
     /** Runs before a push is forwarded, with the number of pushes forwarded so far. */
     volatile java.util.function.IntConsumer beforePush = i -> {};
+    /** The first key value of every change forwarded, in order. */
+    final List<Object> sentKeys = new CopyOnWriteArrayList<>();
 
     Recording(Transport inner) {
       this.inner = inner;
@@ -79,6 +81,7 @@ class PushPipelineTest {
           throw new TidesyncException("connection reset (injected)", true);
         }
         beforePush.accept(batches.size());
+        request.changes().forEach(c -> sentKeys.add(c.pk().get(0)));
         batches.add(request.batch());
         tables.add(table);
         return inner.push(dataset, request);
@@ -324,6 +327,32 @@ class PushPipelineTest {
         assertThat(client.status().pendingTotal()).isEqualTo(1);
       }
       assertThat(server(storage, "SELECT count(*) FROM samples")).isEqualTo(250);
+    }
+  }
+
+  @Test
+  void rowsTheAppWritesDuringAPushDoNotKeepAStuckRowGoingRoundAndRound() throws Exception {
+    Path db = dir.resolve("device.db");
+    seed(db, 10, 250);
+    sql(db, "INSERT INTO samples VALUES ('a-orphan', 'ghost', 0)");
+    try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"))) {
+      Recording t = new Recording(new LocalTransport(storage));
+      // The app writes a new site before every request: each round settles rows, none of them
+      // the orphan's missing parent. That is no reason for another round.
+      AtomicInteger appRows = new AtomicInteger();
+      t.beforePush = i -> {
+        try {
+          sql(db, "INSERT INTO sites VALUES ('app" + appRows.incrementAndGet() + "', 'new')");
+        } catch (java.sql.SQLException e) {
+          throw new IllegalStateException(e);
+        }
+      };
+      try (TidesyncClient client = client(db, t)) {
+        SyncReport r = client.flush();
+        assertThat(r.rejected()).isEqualTo(1);
+        assertThat(r.errors()).singleElement().asString().contains("a-orphan");
+        assertThat(t.sentKeys.stream().filter("a-orphan"::equals).count()).as("the scan, then one round").isEqualTo(2);
+      }
     }
   }
 }

@@ -46,6 +46,29 @@ public final class Identifiers {
     return Character.isLetterOrDigit(ch) || ch == '_' || ch == '$' || ch == '-' || ch == ' ';
   }
 
+  /**
+   * Whether SQLite takes two names for one: it ignores the case of ASCII letters only, so "Items"
+   * and "items" are one table, "Étape" and "étape" two (Java's equalsIgnoreCase would say one).
+   */
+  public static boolean same(String a, String b) {
+    return folded(a).equals(folded(b));
+  }
+
+  /** A name with its ASCII letters lower-cased and everything else as it is: see {@link #same}. */
+  public static String folded(String name) {
+    StringBuilder sb = null;
+    for (int i = 0; i < name.length(); i++) {
+      char c = name.charAt(i);
+      if (c >= 'A' && c <= 'Z') {
+        if (sb == null) {
+          sb = new StringBuilder(name);
+        }
+        sb.setCharAt(i, (char) (c + ('a' - 'A')));
+      }
+    }
+    return sb == null ? name : sb.toString();
+  }
+
   /** Double-quotes an identifier for SQL, doubling embedded quotes. */
   public static String quote(String name) {
     return '"' + name.replace("\"", "\"\"") + '"';

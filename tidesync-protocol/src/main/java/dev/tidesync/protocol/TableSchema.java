@@ -30,7 +30,7 @@ public record TableSchema(
     }
     java.util.Set<String> seen = new java.util.HashSet<>();
     for (ColumnSchema c : columns) {
-      if (!seen.add(c.name().toLowerCase(java.util.Locale.ROOT))) {
+      if (!seen.add(Identifiers.folded(c.name()))) { // as SQLite compares names: ASCII case only
         throw new ProtocolException("bad_schema", "table '" + name + "' declares column '" + c.name() + "' twice");
       }
     }

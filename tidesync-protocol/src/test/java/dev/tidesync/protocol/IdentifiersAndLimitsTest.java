@@ -18,6 +18,19 @@ class IdentifiersAndLimitsTest {
   }
 
   @Test
+  void namesAreOneWhereSqliteTakesThemForOneIgnoringTheCaseOfAsciiLettersOnly() {
+    assertThat(Identifiers.same("Items", "iTEMS")).isTrue();
+    assertThat(Identifiers.same("Étape", "étape")).isFalse();
+    assertThat(Identifiers.same("ä", "Ä")).isFalse();
+    assertThat(Identifiers.folded("Order-Items_2")).isEqualTo("order-items_2");
+    ColumnSchema id = new ColumnSchema("id", "TEXT", false, null);
+    assertThat(new TableSchema("t", List.of(id, new ColumnSchema("ä", "TEXT", false, null), new ColumnSchema("Ä", "TEXT", false, null)),
+        List.of("id"), List.of(), null).columns()).hasSize(3);
+    assertThatThrownBy(() -> new TableSchema("t", List.of(id, new ColumnSchema("Name", "TEXT", false, null),
+        new ColumnSchema("nAME", "TEXT", false, null)), List.of("id"), List.of(), null)).hasMessageContaining("twice");
+  }
+
+  @Test
   void injectionAttemptsAndOddNamesAreRefusedByName() {
     for (String name : List.of("x\"; DROP TABLE t; --", "a.b", "`x`", "[x]", "x'y", "t;", " lead", "trail ", "a\u0000b", "a\nb",
         "_tidesync_rows", "sqlite_master", "")) {

@@ -317,21 +317,15 @@ public final class DeviceReplica implements AutoCloseable {
     }
   }
 
+  private static final String SAVE_META = "INSERT INTO _tidesync_rows (tbl, pk, ver, dirty, live, dead, pending, err) "
+      + "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tbl, pk) DO UPDATE SET ver = excluded.ver, dirty = excluded.dirty, "
+      + "live = excluded.live, dead = excluded.dead, pending = excluded.pending, err = excluded.err";
+
   private void saveMeta(String table, String key, RowMeta m) throws SQLException {
-    PreparedStatement ps = io.statement("INSERT INTO _tidesync_rows (tbl, pk, ver, dirty, live, dead, pending, err) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-        + "ON CONFLICT (tbl, pk) DO UPDATE SET ver = excluded.ver, dirty = excluded.dirty, live = excluded.live, dead = excluded.dead, "
-        + "pending = excluded.pending, err = excluded.err");
-    ps.setString(1, table);
-    ps.setString(2, key);
-    ps.setLong(3, m.ver());
-    ps.setInt(4, m.dirty());
-    ps.setString(5, m.live());
-    ps.setString(6, m.dead());
     TableSchema t = tables.get(table);
-    ps.setString(7, m.pending() == null || m.pending().isEmpty() ? null
-        : t == null ? Keys.clocksJson(m.pending()) : Keys.packClocks(m.pending(), t.nonKeyColumns(), m.live()));
-    ps.setString(8, m.err());
-    io.write(ps);
+    String pending = m.pending() == null || m.pending().isEmpty() ? null
+        : t == null ? Keys.clocksJson(m.pending()) : Keys.packClocks(m.pending(), t.nonKeyColumns(), m.live());
+    io.write(SAVE_META, table, key, m.ver(), (long) m.dirty(), m.live(), m.dead(), pending, m.err());
   }
 
   private int absorbTx() throws SQLException {
@@ -810,7 +804,6 @@ public final class DeviceReplica implements AutoCloseable {
       // The settled rows go as one JDBC batch of SETTLE. A row is clean only if no local write
       // came after the one we sent: every local write ticks the clock, so "its newest clock is
       // still the one we sent" says exactly that.
-      PreparedStatement ok = io.statement(SETTLE);
       PreparedStatement failed = io.statement("UPDATE _tidesync_rows SET dirty = 2, err = ? "
           + "WHERE tbl = ? AND pk = ? AND dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?");
       List<Object[]> settled = new ArrayList<>(result.results().size());
@@ -853,11 +846,7 @@ public final class DeviceReplica implements AutoCloseable {
       io.startBatching();
       try {
         for (Object[] row : settled) {
-          ok.setString(1, (String) row[0]);
-          ok.setString(2, (String) row[1]);
-          ok.setLong(3, (Long) row[2]);
-          ok.setString(4, (String) row[3]);
-          io.write(ok);
+          io.write(SETTLE, row);
         }
         io.stopBatching();
       } finally {

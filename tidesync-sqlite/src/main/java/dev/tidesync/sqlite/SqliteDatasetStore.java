@@ -220,9 +220,10 @@ public final class SqliteDatasetStore implements DatasetStore {
           ahead.clear(); // read ahead for this transaction only
         }
       });
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       // The transaction rolled back: forget versions and tables it had taken, and keep the pulls
-      // it was to write for the next write.
+      // it was to write for the next write. An Error too (an OutOfMemoryError amid a batch): the
+      // writes it left queued must never reach a later transaction (io.reset drops them).
       seq = seqBefore;
       setSchema(schemaBefore.values());
       pullStats.restore(pullsInTx);
@@ -271,14 +272,17 @@ public final class SqliteDatasetStore implements DatasetStore {
       // one execution per row. All of them are sent before the savepoint is released and before
       // the triggers are switched back on, so none can be captured as a local write.
       io.startBatching();
-      for (int i : order) {
-        results[i] = applyCore(i, changes.get(i), tables.get(i), req.device());
+      try {
+        for (int i : order) {
+          results[i] = applyCore(i, changes.get(i), tables.get(i), req.device());
+        }
+        io.stopBatching();
+      } finally {
+        io.discard(); // whatever failed (an Error too), nothing queued outlives this block
       }
-      io.stopBatching();
       io.statement("RELEASE batch").execute();
       order = List.of();
     } catch (SQLException | ProtocolException e) {
-      io.discard();
       io.statement("ROLLBACK TO batch").execute();
       io.statement("RELEASE batch").execute();
       seq = seqAtStart;
@@ -563,20 +567,15 @@ public final class SqliteDatasetStore implements DatasetStore {
     }
   }
 
+  private static final String SAVE_ROW_META = "INSERT INTO _tidesync_rows (tbl, pk, ver, live, dead, clocks, origin, tomb) "
+      + "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tbl, pk) DO UPDATE SET ver = excluded.ver, live = excluded.live, "
+      + "dead = excluded.dead, clocks = excluded.clocks, origin = excluded.origin, tomb = excluded.tomb";
+
   private void saveRowMeta(String table, String key, RowState s, long version, String origin) throws SQLException {
-    PreparedStatement ps = io.statement("INSERT INTO _tidesync_rows (tbl, pk, ver, live, dead, clocks, origin, tomb) "
-        + "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tbl, pk) DO UPDATE SET ver = excluded.ver, live = excluded.live, "
-        + "dead = excluded.dead, clocks = excluded.clocks, origin = excluded.origin, tomb = excluded.tomb");
-    ps.setString(1, table);
-    ps.setString(2, key);
-    ps.setLong(3, version);
-    ps.setString(4, s.live());
-    ps.setString(5, s.dead());
     TableSchema t = schema.get(table);
-    ps.setString(6, t == null ? Keys.clocksJson(s.clocks()) : packClocks(t, s.clocks(), s.live()));
-    ps.setString(7, origin);
-    ps.setString(8, s.deleted() ? Keys.valuesJson(s.values()) : null);
-    io.write(ps);
+    io.write(SAVE_ROW_META, table, key, version, s.live(), s.dead(),
+        t == null ? Keys.clocksJson(s.clocks()) : packClocks(t, s.clocks(), s.live()), origin,
+        s.deleted() ? Keys.valuesJson(s.values()) : null);
   }
 
   private void logConflict(TableSchema t, String key, String device, Change in, RowState stored, MergeResult m) throws SQLException {

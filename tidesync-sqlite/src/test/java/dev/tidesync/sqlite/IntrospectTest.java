@@ -63,4 +63,15 @@ class IntrospectTest {
     assertThat(t.get("nodes").foreignKeys()).containsExactly(new ForeignKey(List.of("parent"), "nodes", List.of("id"), "NO ACTION"));
     assertThat(t.get("leaves").foreignKeys()).containsExactly(new ForeignKey(List.of("node"), "nodes", List.of("id"), "NO ACTION"));
   }
+
+  @Test
+  void namesThatDifferOnlyInTheCaseOfANonAsciiLetterAreDifferentNames() throws Exception {
+    // SQLite ignores the case of ASCII letters only: "étape" and "Étape" are two tables, "ä" and "Ä" two columns.
+    Map<String, TableSchema> t = open("CREATE TABLE \"étape\" (id TEXT PRIMARY KEY, name TEXT)",
+        "CREATE TABLE \"Étape\" (id TEXT PRIMARY KEY, prev TEXT REFERENCES \"étape\" (id))",
+        "CREATE TABLE p (id TEXT PRIMARY KEY, \"ä\" TEXT UNIQUE, \"Ä\" TEXT UNIQUE)",
+        "CREATE TABLE c (id TEXT PRIMARY KEY, x TEXT REFERENCES p (\"Ä\"))");
+    assertThat(t.get("Étape").foreignKeys()).containsExactly(new ForeignKey(List.of("prev"), "étape", List.of("id"), "NO ACTION"));
+    assertThat(t.get("c").foreignKeys()).containsExactly(new ForeignKey(List.of("x"), "p", List.of("Ä"), "NO ACTION"));
+  }
 }

@@ -61,11 +61,10 @@ class RowIoBatchingTest {
     return m;
   }
 
+  private static final String META = "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v";
+
   private void meta(String k, String v) throws SQLException {
-    PreparedStatement ps = io.statement("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v");
-    ps.setString(1, k);
-    ps.setString(2, v);
-    io.write(ps);
+    io.write(META, k, v);
   }
 
   @Test
@@ -133,5 +132,32 @@ class RowIoBatchingTest {
     io.flush();
     assertThat(count("parents")).isZero();
     assertThat(count("meta")).isZero();
+  }
+
+  @Test
+  void theSameStatementUsedDirectlyWhileWritesAreQueuedSendsThemFirst() throws SQLException {
+    // sqlite-jdbc would run it with the first queued parameters, not the ones bound here.
+    io.startBatching();
+    meta("m1", "a");
+    PreparedStatement direct = io.statement(META);
+    direct.setString(1, "m2");
+    direct.setString(2, "b");
+    direct.executeUpdate();
+    io.stopBatching();
+    assertThat(Sql.string(c, "SELECT group_concat(k || '=' || v, ',') FROM (SELECT k, v FROM meta ORDER BY k)")).isEqualTo("m1=a,m2=b");
+  }
+
+  @Test
+  void writesLeftQueuedByABlockThatFailedAreDroppedNotSentWithTheNextOne() throws SQLException {
+    io.startBatching();
+    io.upsert(PARENTS, List.of("p1"), values("name", "left behind"));
+    meta("m1", "left behind");
+    // The block ends without stopBatching or discard (an Error went past it); its transaction rolls back.
+    c.rollback();
+    io.startBatching();
+    meta("m2", "b");
+    io.stopBatching();
+    assertThat(count("parents")).isZero();
+    assertThat(Sql.string(c, "SELECT group_concat(k) FROM meta")).isEqualTo("m2");
   }
 }

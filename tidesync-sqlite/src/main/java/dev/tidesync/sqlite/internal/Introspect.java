@@ -112,7 +112,7 @@ public final class Introspect {
       // SQLite matches table and column names without regard to case, and the foreign key list
       // gives them as the REFERENCES clause spelled them: use the names the tables declare, or
       // the server (which matches names exactly) and the parents-first order would not find them.
-      String declared = b.refTable.equalsIgnoreCase(name) ? name
+      String declared = Identifiers.same(b.refTable, name) ? name
           : Sql.string(c, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", b.refTable);
       if (declared != null) {
         b.refTable = declared;
@@ -155,11 +155,11 @@ public final class Introspect {
     return out;
   }
 
-  /** Each of {@code names} as {@code declared} spells it (matched without regard to case), or as it is when none matches. */
+  /** Each of {@code names} as {@code declared} spells it (matched as SQLite matches names), or as it is when none matches. */
   private static List<String> declaredColumns(List<String> declared, List<String> names) {
     List<String> out = new ArrayList<>(names.size());
     for (String n : names) {
-      out.add(n == null ? null : declared.stream().filter(d -> d.equalsIgnoreCase(n)).findFirst().orElse(n));
+      out.add(n == null ? null : declared.stream().filter(d -> Identifiers.same(d, n)).findFirst().orElse(n));
     }
     return out;
   }

@@ -59,8 +59,10 @@ public final class RowIo implements AutoCloseable {
    * fire again. A failure surfaces at the flush, not at the write that caused it: the caller must
    * then undo the whole batch (a savepoint); the queue is already dropped.
    */
-  public void startBatching() throws SQLException {
-    flush();
+  public void startBatching() {
+    // Anything still queued was left by a block that failed (and whose transaction rolled back):
+    // it is dropped, never sent with this one.
+    discard();
     batching = true;
   }
 
@@ -121,8 +123,16 @@ public final class RowIo implements AutoCloseable {
     }
   }
 
-  /** Runs a metadata write now, or queues it while batching (see {@link #startBatching}). */
-  public void write(PreparedStatement ps) throws SQLException {
+  /**
+   * Runs a metadata write ({@code sql} with {@code args}) now, or queues it while batching (see
+   * {@link #startBatching}). Queued statements are sent one after the other, each with all its
+   * executions: a block must not queue two different statements that write the same row.
+   */
+  public void write(String sql, Object... args) throws SQLException {
+    PreparedStatement ps = prepare(sql);
+    for (int i = 0; i < args.length; i++) {
+      Sql.bind(ps, i + 1, args[i]);
+    }
     if (batching) {
       ps.addBatch();
       sideBatches.add(ps);
@@ -209,9 +219,17 @@ public final class RowIo implements AutoCloseable {
     return ps.executeUpdate();
   }
 
-  /** A cached statement for metadata access. */
+  /**
+   * A cached statement for metadata access. If {@link #write} has queued executions of the same
+   * SQL, they are sent first: sqlite-jdbc would otherwise run the statement with the first queued
+   * parameters, not the ones the caller binds.
+   */
   public PreparedStatement statement(String sql) throws SQLException {
-    return prepare(sql);
+    PreparedStatement ps = prepare(sql);
+    if (ps == rowBatch || sideBatches.contains(ps)) {
+      flush();
+    }
+    return ps;
   }
 
   @Override

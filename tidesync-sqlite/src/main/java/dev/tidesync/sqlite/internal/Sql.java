@@ -21,7 +21,6 @@ public final class Sql {
     return Identifiers.quote(identifier);
   }
 
-  /** An SQL string literal. */
   /** Keys that JSON carries to SQLite and back unchanged beyond doubt (UUIDs, numbers, slugs): safe in a {@link #jsonArray} lookup. */
   public static boolean printableAscii(String s) {
     for (int i = 0; i < s.length(); i++) {
@@ -48,6 +47,7 @@ public final class Sql {
     return w.toString();
   }
 
+  /** An SQL string literal. */
   public static String lit(String s) {
     return "'" + s.replace("'", "''") + "'";
   }
