@@ -21,6 +21,8 @@ final class FaultyTransport implements Transport {
   private volatile boolean enabled = true;
   int dropped;
   int duplicated;
+  /** Every push the client attempted, in the order it sent them (faulty or not); a test may clear it. */
+  final java.util.List<PushRequest> pushes = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
 
   FaultyTransport(Transport inner, long seed, double rate) {
     this.inner = inner;
@@ -41,6 +43,7 @@ final class FaultyTransport implements Transport {
 
   @Override
   public PushResult push(String dataset, PushRequest request) {
+    pushes.add(request);
     switch (next()) {
       case DROP_REQUEST -> {
         dropped++;
