@@ -29,6 +29,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class TidesyncServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(TidesyncServer.class);
+  /** The gzip level of answers (see {@link #start}'s comment): 1, the fastest. */
+  static final int RESPONSE_GZIP_LEVEL = 1;
 
   private final Javalin app;
   private final Storage storage;
@@ -75,6 +77,11 @@ public final class TidesyncServer implements AutoCloseable {
       // Only bodyAsBytes() honours this; push bodies are streamed and bounded by PushBodies.
       c.http.maxRequestSize = config.maxRequestBytes();
       c.http.prefer405over404 = true;
+      // Answers are gzipped at the fastest level when the client accepts gzip (Javalin's default
+      // is 6): a page of rows still shrinks about 4x, and at level 6 compressing pages was a third
+      // of the server's CPU in a bootstrap (BENCHMARKS.md, session 5). The client sends pushes
+      // at the same level.
+      c.http.compressionStrategy = new io.javalin.compression.CompressionStrategy(null, new io.javalin.compression.Gzip(RESPONSE_GZIP_LEVEL));
       api.configure(c);
     });
     try {

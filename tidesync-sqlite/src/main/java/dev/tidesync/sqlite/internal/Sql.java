@@ -65,11 +65,30 @@ public final class Sql {
     // sqlite-jdbc otherwise runs "SELECT last_insert_rowid()" (a fresh prepare) after every
     // INSERT; we never read generated keys, and it was a fifth of the cost of applying a page.
     cfg.setGetGeneratedKeys(false);
-    try {
-      return cfg.createConnection("jdbc:sqlite:" + file.toAbsolutePath());
-    } catch (SQLException e) {
-      throw new StoreException("cannot open SQLite database " + file, e);
+    // Opening runs the pragmas above, and switching a new file to WAL takes a lock that the busy
+    // timeout does not cover: several openers at once (threads, or a server and a CLI command)
+    // can get SQLITE_BUSY here. They try again, within the same 30 s.
+    long until = System.nanoTime() + 30_000_000_000L;
+    for (int attempt = 0; ; attempt++) {
+      try {
+        return cfg.createConnection("jdbc:sqlite:" + file.toAbsolutePath());
+      } catch (SQLException e) {
+        if (!isBusy(e) || System.nanoTime() > until) {
+          throw new StoreException("cannot open SQLite database " + file, e);
+        }
+        try {
+          Thread.sleep(Math.min(100, 1L << Math.min(attempt, 6)));
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          throw new StoreException("interrupted while opening SQLite database " + file, e);
+        }
+      }
     }
+  }
+
+  /** SQLITE_BUSY or one of its extended codes. */
+  private static boolean isBusy(SQLException e) {
+    return e instanceof org.sqlite.SQLiteException se && (se.getResultCode().code & 0xff) == 5;
   }
 
   /** Closes a connection on a failure path, where a second failure must not hide the first. */
