@@ -240,7 +240,8 @@ public final class DeviceReplica implements AutoCloseable {
       return;
     }
     Sql.inTx(conn, "discovering tables of " + file, () -> {
-      Capture.migrateLegacyLog(conn);
+      // An earlier build's triggers, replaced here: they captured everything, nothing was lost.
+      boolean migrated = Capture.migrateLegacyLog(conn);
       Capture.dropStrayTriggers(conn);
       Map<String, TableSchema> known = new LinkedHashMap<>();
       String stored = meta("schema");
@@ -253,6 +254,7 @@ public final class DeviceReplica implements AutoCloseable {
           : options.policies().getOrDefault(n, ConflictPolicy.FIELD_MERGE));
       Map<String, TableSchema> next = new LinkedHashMap<>();
       Map<String, String> skip = new TreeMap<>(found.skipped());
+      List<TableSchema> lostTriggers = new ArrayList<>();
       for (TableSchema t : found.tables()) {
         if (options.tables() != null && !options.tables().contains(t.name())) {
           skip.put(t.name(), "not in the configured table list");
@@ -263,7 +265,14 @@ public final class DeviceReplica implements AutoCloseable {
         if (before == null) {
           Capture.installTriggers(conn, t);
           Capture.logExistingRows(conn, t);
-        } else if (!before.columns().equals(t.columns()) || !Capture.hasTriggers(conn, t.name())) {
+        } else if (!Capture.hasTriggers(conn, t.name())) {
+          // Rebuilt (new table, copy, drop, rename) or its triggers dropped: writes since then
+          // were not captured. Inserts and deletes among them are found below.
+          Capture.installTriggers(conn, t);
+          if (!migrated) {
+            lostTriggers.add(t);
+          }
+        } else if (!before.columns().equals(t.columns())) {
           Capture.installTriggers(conn, t);
         }
         next.put(t.name(), t);
@@ -273,6 +282,18 @@ public final class DeviceReplica implements AutoCloseable {
       }
       setTables(next);
       skipped = skip;
+      if (!lostTriggers.isEmpty()) {
+        // The log first, under the new schema as any absorb after a refresh: then every write the
+        // old triggers logged is in the metadata, and the comparison finds only uncaptured ones.
+        absorbTx();
+        for (TableSchema t : lostTriggers) {
+          int n = Capture.logUncaptured(conn, t);
+          if (n > 0) {
+            log.warn("{}: table {} had no capture triggers (rebuilt?); logged {} uncaptured insert(s)/delete(s); "
+                + "updates made meanwhile were not captured", file, t.name(), n);
+          }
+        }
+      }
       // Read inside the write transaction: no other connection can change the schema between
       // our discovery and this reading, so no DDL can slip past unnoticed.
       schemaVersion = Sql.number(conn, "PRAGMA schema_version");

@@ -37,6 +37,23 @@ class CaptureFromAnyConnectionTest extends ReplicaTestSupport {
   }
 
   @Test
+  void insertsAndDeletesMadeRightAfterATableRebuildReachAnotherDevice() throws Exception {
+    TidesyncClient[] d = twoSyncedDevices();
+    // The SQLite way to change a table: new table, copy, drop, rename. The copy has no capture
+    // triggers until the next sync looks at the schema; the writes in between are found then.
+    sql(a, "CREATE TABLE items_new (id TEXT PRIMARY KEY, name TEXT, qty INTEGER, note TEXT)",
+        "INSERT INTO items_new (id, name, qty) SELECT id, name, qty FROM items", "DROP TABLE items",
+        "ALTER TABLE items_new RENAME TO items", "INSERT INTO items (id, name, qty) VALUES ('r1', 'after the rebuild', 1)",
+        "DELETE FROM items WHERE id = 'seed'");
+    SyncReport r = d[0].flush();
+    assertThat(r.ok()).as(r.toString()).isTrue();
+    assertThat(r.pushed()).isEqualTo(2);
+    assertThat(d[1].flush().ok()).isTrue();
+    assertThat(rows(b, "SELECT id, name, qty FROM items ORDER BY id")).containsExactly("r1|after the rebuild|1");
+    assertThat(Db.columns(b, "items")).contains("note TEXT");
+  }
+
+  @Test
   void writesFromASecondPlainJdbcConnectionReachAnotherDevice() throws Exception {
     TidesyncClient[] d = twoSyncedDevices();
     TidesyncClient ca = d[0];

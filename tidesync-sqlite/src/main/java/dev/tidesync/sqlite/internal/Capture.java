@@ -367,6 +367,88 @@ public final class Capture {
         + q(t.name()));
   }
 
+  /**
+   * Logs the inserts and deletes a table took while it had no triggers (rebuilt the SQLite way:
+   * new table, copy, drop, rename), found by comparing its rows' keys with the device's metadata:
+   * a row with no live metadata was inserted, live metadata with no row was deleted. Updates in
+   * that window leave no trace and stay uncaptured. Call after the triggers are reinstalled, in
+   * the same write transaction, with the log absorbed (so that every write the old triggers
+   * logged is in the metadata already). Returns how many entries it logged.
+   */
+  public static int logUncaptured(Connection c, TableSchema t) throws SQLException {
+    long cap = Sql.number(c, "SELECT max(id) FROM _tidesync_capture WHERE tbl = ?", t.name());
+    List<String> pk = t.primaryKey();
+    String keyCols = pk.stream().map(Sql::q).collect(Collectors.joining(", "));
+    String live = "r.live IS NOT NULL AND (r.dead IS NULL OR r.live > r.dead)";
+    exec(c, "CREATE TEMP TABLE IF NOT EXISTS _tidesync_seen (pk TEXT PRIMARY KEY) WITHOUT ROWID");
+    exec(c, "DELETE FROM temp._tidesync_seen");
+    try {
+      // The rows' keys in canonical text (the metadata's form), through a TEMP table, not the heap.
+      try (java.sql.PreparedStatement read = c.prepareStatement("SELECT " + keyCols + " FROM " + q(t.name()));
+          java.sql.PreparedStatement seen = c.prepareStatement("INSERT OR IGNORE INTO temp._tidesync_seen (pk) VALUES (?)");
+          java.sql.ResultSet rs = read.executeQuery()) {
+        int n = 0;
+        while (rs.next()) {
+          List<Object> key = new java.util.ArrayList<>(pk.size());
+          for (int i = 0; i < pk.size(); i++) {
+            key.add(Sql.read(rs, i + 1));
+          }
+          seen.setString(1, Keys.canonical(key));
+          seen.addBatch();
+          if (++n % 1000 == 0) {
+            seen.executeBatch();
+          }
+        }
+        seen.executeBatch();
+      }
+      String byKey = pk.stream().map(k -> q(k) + " = ?").collect(Collectors.joining(" AND "));
+      // Inserted: logged from the row itself, with the triggers' own key expression.
+      int logged = logEach(c, "SELECT s.pk FROM temp._tidesync_seen s WHERE NOT EXISTS (SELECT 1 FROM _tidesync_rows r "
+          + "WHERE r.tbl = ? AND r.pk = s.pk AND " + live + ")", t.name(), "INSERT INTO " + LOG + " (cap, pk, op, wall) SELECT " + cap
+          + ", " + key(t, null) + ", 'I', julianday() FROM " + q(t.name()) + " WHERE " + byKey);
+      // Deleted: the row is gone, so its key is logged from the metadata's, in the triggers' form.
+      logged += logEach(c, "SELECT r.pk FROM _tidesync_rows r WHERE r.tbl = ? AND " + live
+          + " AND NOT EXISTS (SELECT 1 FROM temp._tidesync_seen s WHERE s.pk = r.pk)", t.name(),
+          "INSERT INTO " + LOG + " (cap, pk, op, wall) VALUES (" + cap + ", " + keyOfParameters(pk.size()) + ", 'D', julianday())");
+      return logged;
+    } finally {
+      exec(c, "DELETE FROM temp._tidesync_seen");
+    }
+  }
+
+  /** {@link #key}'s expression over parameters ?1..?n instead of a row's columns. */
+  private static String keyOfParameters(int n) {
+    if (n == 1) {
+      return "?1";
+    }
+    return "json_array(" + java.util.stream.IntStream.rangeClosed(1, n)
+        .mapToObj(i -> "CASE typeof(?" + i + ") WHEN 'blob' THEN json_object('$hex', hex(?" + i + ")) ELSE ?" + i + " END")
+        .collect(Collectors.joining(", ")) + ")";
+  }
+
+  /**
+   * Runs {@code write} once for each canonical key {@code select} yields (its one parameter is
+   * the table), with the key's values as parameters; returns the rows written. Streams: the
+   * writes go to the log, which the select does not read.
+   */
+  private static int logEach(Connection c, String select, String table, String write) throws SQLException {
+    int n = 0;
+    try (java.sql.PreparedStatement keys = c.prepareStatement(select); java.sql.PreparedStatement log = c.prepareStatement(write)) {
+      keys.setString(1, table);
+      try (java.sql.ResultSet rs = keys.executeQuery()) {
+        while (rs.next()) {
+          List<Object> key = Keys.parseCanonical(rs.getString(1));
+          for (int i = 0; i < key.size(); i++) {
+            Sql.bind(log, i + 1, key.get(i));
+          }
+          n += log.executeUpdate();
+        }
+      }
+    }
+    return n;
+  }
+
+
   /** A JSON object of OLD's values: BLOBs as {"$hex": ...}, REALs as {"$r": 17-digit text}. */
   private static String oldValues(TableSchema t) {
     return "json_object(" + t.columns().stream().map(col -> {
