@@ -269,8 +269,14 @@ public final class DeviceReplica implements AutoCloseable {
           // Rebuilt (new table, copy, drop, rename) or its triggers dropped: writes since then
           // were not captured. Inserts and deletes among them are found below.
           Capture.installTriggers(conn, t);
-          if (!migrated) {
+          if (!migrated && t.primaryKey().size() == 1 && sameKey(before, t)) {
             lostTriggers.add(t);
+          } else if (!migrated) {
+            // A composite key's logged form rounds REAL parts (json_array), so its metadata keys
+            // cannot be matched exactly with the rows' (a row would be taken for deleted); a key
+            // that changed would make every row look deleted and inserted again.
+            log.warn("{}: table {} had no capture triggers (rebuilt?); inserts and deletes made meanwhile are not recovered "
+                + "for a {} key: sync them by writing the rows again", file, t.name(), t.primaryKey().size() == 1 ? "changed" : "composite");
           }
         } else if (!before.columns().equals(t.columns())) {
           Capture.installTriggers(conn, t);
@@ -299,6 +305,19 @@ public final class DeviceReplica implements AutoCloseable {
       schemaVersion = Sql.number(conn, "PRAGMA schema_version");
       return null;
     });
+  }
+
+  /** Whether two versions of a table have the same key: the same columns, declared with the same types. */
+  private static boolean sameKey(TableSchema a, TableSchema b) {
+    if (!a.primaryKey().equals(b.primaryKey())) {
+      return false;
+    }
+    for (String k : a.primaryKey()) {
+      if (!a.column(k).map(ColumnSchema::type).orElse("").equalsIgnoreCase(b.column(k).map(ColumnSchema::type).orElse(""))) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private void setTables(Map<String, TableSchema> next) throws SQLException {

@@ -29,7 +29,7 @@ class RebuiltTableTest {
   void insertsAndDeletesMadeWhileTheTableHadNoTriggersAreLoggedAtTheNextRefresh() throws Exception {
     Path db = dir.resolve("app.db");
     sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT)", "INSERT INTO items VALUES ('a', 'one'), ('b', 'two'), ('c', 'three')",
-        // A composite key with a BLOB part: the log's key form for it is a JSON array.
+        // A composite key: not recovered (its logged form rounds REAL parts; see Capture.logUncaptured).
         "CREATE TABLE parts (k BLOB, n INTEGER, v TEXT, PRIMARY KEY (k, n))", "INSERT INTO parts VALUES (x'00ff', 1, 'p1'), (x'00ff', 2, 'p2')");
     List<String> before;
     try (DeviceReplica r = open(db)) {
@@ -45,7 +45,7 @@ class RebuiltTableTest {
         "DELETE FROM parts WHERE n = 1");
     try (DeviceReplica r = open(db)) {
       r.absorb();
-      assertThat(r.pending().pending()).containsEntry("items", 4L).containsEntry("parts", 3L);
+      assertThat(r.pending().pending()).containsEntry("items", 4L).containsEntry("parts", 2L);
     }
     List<String> after = rows(db, META.replace("?", "'items'"));
     assertThat(after).hasSize(4);
@@ -53,13 +53,60 @@ class RebuiltTableTest {
     assertThat(after.get(1)).startsWith("[\"b\"]|dead|");
     assertThat(after.get(2)).as("c: unchanged, its clock too").isEqualTo(before.get(2));
     assertThat(after.get(3)).startsWith("[\"d\"]|live|");
-    assertThat(rows(db, "SELECT pk || '|' || CASE WHEN live IS NOT NULL AND (dead IS NULL OR live > dead) THEN 'live' ELSE 'dead' END "
-        + "FROM _tidesync_rows WHERE tbl = 'parts' ORDER BY pk")).hasSize(3).anySatisfy(row -> assertThat(row).contains(",1]").endsWith("dead"))
-        .anySatisfy(row -> assertThat(row).contains(",3]").endsWith("live"));
+    assertThat(rows(db, "SELECT CASE WHEN live IS NOT NULL AND (dead IS NULL OR live > dead) THEN 'live' ELSE 'dead' END "
+        + "FROM _tidesync_rows WHERE tbl = 'parts'")).containsExactly("live", "live");
     // The new triggers capture as before.
     sql(db, "INSERT INTO items (id, name) VALUES ('e', 'five')");
     try (DeviceReplica r = open(db)) {
       assertThat(r.absorb()).isEqualTo(1);
+    }
+  }
+
+  /** Creates table t, absorbs, rebuilds it unchanged (or as {@code rebuilt}), opens again: the entries that refresh logged. */
+  private List<String> rebuild(String create, String rebuilt, String... rows) throws Exception {
+    Path db = dir.resolve("t" + System.nanoTime() + ".db");
+    sql(db, create);
+    sql(db, rows);
+    try (DeviceReplica r = open(db)) {
+      r.absorb();
+    }
+    sql(db, (rebuilt == null ? create : rebuilt).replaceFirst("CREATE TABLE t ", "CREATE TABLE t_new "), "INSERT INTO t_new SELECT * FROM t",
+        "DROP TABLE t", "ALTER TABLE t_new RENAME TO t");
+    try (DeviceReplica r = open(db)) {
+      return TestDb.rows(db, "SELECT op || ' ' || quote(pk) FROM _tidesync_changes ORDER BY seq");
+    }
+  }
+
+  @Test
+  void unchangedRowsWithKeysOfEveryKindAreNotLoggedAgain() throws Exception {
+    // REAL values (-0.0, 0.1 + 0.2) in a one-column key: logged raw and read back the same.
+    assertThat(rebuild("CREATE TABLE t (id NUMERIC PRIMARY KEY, v TEXT)", null, "INSERT INTO t VALUES (-0.0, 'neg'), (0.1 + 0.2, 'x'), "
+        + "('2.50', 'a'), ('0x10', 'b'), (' 7 ', 'c'), (x'00', 'd'), ('é\u2028\u0001', 'e'), (9223372036854775807, 'f')")).isEmpty();
+    assertThat(rebuild("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", null, "INSERT INTO t VALUES (-9223372036854775808, 'min'), (7, 's')"))
+        .isEmpty();
+  }
+
+  @Test
+  void aCompositeKeyOrAKeyTheRebuildChangedIsNotReconciled() throws Exception {
+    // json_array rounds 0.1 + 0.2 to 0.3: matching would take the unchanged row for deleted and inserted.
+    assertThat(rebuild("CREATE TABLE t (a, b TEXT, v TEXT, PRIMARY KEY (a, b))", null, "INSERT INTO t VALUES (0.1 + 0.2, 'x', 'kept')"))
+        .isEmpty();
+    // TEXT to INTEGER: every key would look deleted and inserted again.
+    assertThat(rebuild("CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)",
+        "INSERT INTO t VALUES ('1', 'a'), ('2', 'b')")).isEmpty();
+  }
+
+  @Test
+  void aTableDroppedAndCreatedAgainEmptyLogsADeleteForEveryRow() throws Exception {
+    // The "truncate" pattern: the rows are gone, and so they are deleted everywhere (README).
+    Path db = dir.resolve("trunc.db");
+    sql(db, "CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)", "INSERT INTO t VALUES ('1', 'a'), ('2', 'b')");
+    try (DeviceReplica r = open(db)) {
+      r.absorb();
+    }
+    sql(db, "DROP TABLE t", "CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)");
+    try (DeviceReplica r = open(db)) {
+      assertThat(TestDb.rows(db, "SELECT op || ' ' || quote(pk) FROM _tidesync_changes ORDER BY seq")).containsExactly("D '1'", "D '2'");
     }
   }
 }
