@@ -394,12 +394,13 @@ public final class DeviceReplica implements AutoCloseable {
         Capture.LogEntry e = Capture.entry(rs, 1);
         RowMeta m = null;
         TableSchema t = tables.get(e.table());
-        if (rs.getBoolean(11) && t != null) {
-          String live = rs.getString(14);
-          m = new RowMeta(rs.getLong(12), rs.getInt(13), live, rs.getString(15), Keys.unpackClocks(rs.getString(16), t.nonKeyColumns(), live),
-              rs.getString(17));
+        // After the entry's columns (Capture.ENTRY_COLUMNS, 10 of them): the join key, then the metadata.
+        if (rs.getBoolean(12) && t != null) {
+          String live = rs.getString(15);
+          m = new RowMeta(rs.getLong(13), rs.getInt(14), live, rs.getString(16), Keys.unpackClocks(rs.getString(17), t.nonKeyColumns(), live),
+              rs.getString(18));
         }
-        entries.add(new Entry(e, e.key().equals(rs.getString(10)), m));
+        entries.add(new Entry(e, e.key().equals(rs.getString(11)), m));
       }
     }
     if (entries.isEmpty()) {

@@ -59,8 +59,14 @@ public final class Capture {
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID");
     // keyform: 'raw' when the trigger logs a one-column key as its value, 'json' when it logs a
     // json_array of the key's columns (BLOBs as {"$hex": ...}).
+    // cols: the names of the table's columns when the triggers were installed, in the order of
+    // the update mask's bits (a JSON array; NULL for capture rows of earlier builds, whose masks
+    // are read by position): a rebuild may drop or reorder columns before an entry is absorbed.
     exec(c, "CREATE TABLE IF NOT EXISTS _tidesync_capture (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, ncols INTEGER NOT NULL, "
-        + "keyform TEXT NOT NULL)");
+        + "keyform TEXT NOT NULL, cols TEXT)");
+    if (Sql.number(c, "SELECT count(*) FROM pragma_table_info('_tidesync_capture') WHERE name = 'cols'") == 0) {
+      exec(c, "ALTER TABLE _tidesync_capture ADD COLUMN cols TEXT");
+    }
     // pk and wall have no declared type: no affinity, so a key is kept exactly as the row holds
     // it (TEXT, INTEGER, BLOB, even NULL, which SQLite allows in a non-integer key: the app's
     // write must never fail because of capture) and julianday() stays a REAL.
@@ -256,8 +262,8 @@ public final class Capture {
   }
 
   private static long captureId(Connection c, TableSchema t) throws SQLException {
-    Sql.update(c, "INSERT INTO _tidesync_capture (tbl, ncols, keyform) VALUES (?, ?, ?)", t.name(), t.columns().size(),
-        t.primaryKey().size() == 1 ? "raw" : "json");
+    Sql.update(c, "INSERT INTO _tidesync_capture (tbl, ncols, keyform, cols) VALUES (?, ?, ?, ?)", t.name(), t.columns().size(),
+        t.primaryKey().size() == 1 ? "raw" : "json", Sql.jsonArray(t.columnNames()));
     return Sql.number(c, "SELECT last_insert_rowid()");
   }
 
@@ -268,25 +274,48 @@ public final class Capture {
    * computed, and a write to it must not be lost. An update that changed nothing yields none.
    */
   public static List<String> changedColumns(TableSchema t, String op, long mask, int ncols) {
+    return changedColumns(t, op, mask, ncols, null);
+  }
+
+  /**
+   * As {@link #changedColumns(TableSchema, String, long, int)}, with the mask's bits named by
+   * {@code cols} (the columns when the trigger was installed; null: by position): a column the
+   * table no longer has is left out, one it has that the trigger did not know counts as written.
+   */
+  public static List<String> changedColumns(TableSchema t, String op, long mask, int ncols, List<String> cols) {
     List<String> out = new java.util.ArrayList<>();
     for (int i = 0; i < t.columns().size(); i++) {
       String col = t.columns().get(i).name();
       if (t.isPrimaryKey(col)) {
         continue;
       }
-      if (!op.equals("U") || mask == -1 || i >= ncols || (i < MASK_COLUMNS && (mask & (1L << i)) != 0)) {
+      int bit = cols == null ? (i < ncols ? i : -1) : cols.indexOf(col);
+      if (!op.equals("U") || mask == -1 || bit < 0 || (bit < MASK_COLUMNS && (mask & (1L << bit)) != 0)) {
         out.add(col);
       }
     }
     return out;
   }
 
-  /** One captured write, as a trigger logged it; {@code key} is already canonical (see {@link Keys#canonical}). */
-  public record LogEntry(long seq, String table, String key, String op, long mask, long wall, int ncols, String values) {
+  /**
+   * One captured write, as a trigger logged it; {@code key} is already canonical (see {@link
+   * Keys#canonical}); {@code cols} names the mask's bits (null for an earlier build's trigger).
+   */
+  public record LogEntry(long seq, String table, String key, String op, long mask, long wall, int ncols, String values, List<String> cols) {
     /** The non-key columns this entry counts as written (see {@link Capture#changedColumns}). */
     public List<String> written(TableSchema t) {
-      return changedColumns(t, op, mask, ncols);
+      return changedColumns(t, op, mask, ncols, cols);
     }
+  }
+
+  /** The parsed {@code cols} of capture rows, by their JSON text (a handful per file). */
+  private static final java.util.Map<String, List<String>> COLS = new java.util.concurrent.ConcurrentHashMap<>();
+
+  private static List<String> cols(String json) {
+    if (json == null) {
+      return null;
+    }
+    return COLS.computeIfAbsent(json, j -> Keys.parseCanonical(j).stream().map(String::valueOf).toList());
   }
 
   /** Log entries processed per step: bounds memory however large a backlog grows. */
@@ -294,9 +323,9 @@ public final class Capture {
 
   /**
    * The columns {@link #entry} reads, from a query over {@code LOG l JOIN _tidesync_capture g}:
-   * seq, table, key, keyform, op, mask, wall, ncols, vals.
+   * seq, table, key, keyform, op, mask, wall, ncols, vals, cols.
    */
-  public static final String ENTRY_COLUMNS = "l.seq, g.tbl, l.pk, g.keyform, l.op, l.mask, l.wall, g.ncols, l.vals";
+  public static final String ENTRY_COLUMNS = "l.seq, g.tbl, l.pk, g.keyform, l.op, l.mask, l.wall, g.ncols, l.vals, g.cols";
 
   /**
    * The key text a log entry's row has in {@code _tidesync_rows} when the log holds it in its
@@ -312,7 +341,7 @@ public final class Capture {
     String key = "json".equals(rs.getString(at + 3)) ? Keys.canonicalOfSqlite((String) pk) : Keys.canonical(java.util.Collections.singletonList(pk));
     long mask = rs.getObject(at + 5) == null ? -1 : rs.getLong(at + 5);
     return new LogEntry(rs.getLong(at), rs.getString(at + 1), key, rs.getString(at + 4), mask, wallMillis(rs.getDouble(at + 6)),
-        rs.getInt(at + 7), rs.getString(at + 8));
+        rs.getInt(at + 7), rs.getString(at + 8), cols(rs.getString(at + 9)));
   }
 
   /** julianday() as the triggers log it, back to Unix milliseconds (a REAL day holds them exactly to well under 1 ms). */
