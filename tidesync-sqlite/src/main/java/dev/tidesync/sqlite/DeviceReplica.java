@@ -571,7 +571,7 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   /** Whether a pending row is live (0) or deleted (1), in SQL over {@code _tidesync_rows r}. */
-  private static final String DELETED = "(CASE WHEN r.live IS NOT NULL AND (r.dead IS NULL OR r.live > r.dead) THEN 0 ELSE 1 END)";
+  private static final String DELETED = "(CASE WHEN " + Capture.LIVE + " THEN 0 ELSE 1 END)";
 
   /** The user table's columns that {@link #changes} reads after the metadata when it joins the row: the key, then the rest. */
   private static String joinedColumns(TableSchema t) {

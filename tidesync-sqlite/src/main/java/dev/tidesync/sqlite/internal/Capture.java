@@ -318,6 +318,12 @@ public final class Capture {
     return COLS.computeIfAbsent(json, j -> Keys.parseCanonical(j).stream().map(String::valueOf).toList());
   }
 
+  /**
+   * Whether a row of {@code _tidesync_rows r} exists (its newest insert or update is newer than
+   * its newest delete), in SQL; as {@link dev.tidesync.core.Clocks#newer}.
+   */
+  public static final String LIVE = "(r.live IS NOT NULL AND (r.dead IS NULL OR r.live > r.dead))";
+
   /** Log entries processed per step: bounds memory however large a backlog grows. */
   public static final int LOG_CHUNK = 5000;
 
@@ -414,23 +420,17 @@ public final class Capture {
       throw new IllegalArgumentException("table '" + t.name() + "' has a composite key: its uncaptured writes cannot be matched exactly");
     }
     long cap = Sql.number(c, "SELECT max(id) FROM _tidesync_capture WHERE tbl = ?", t.name());
-    List<String> pk = t.primaryKey();
-    String keyCols = pk.stream().map(Sql::q).collect(Collectors.joining(", "));
-    String live = "r.live IS NOT NULL AND (r.dead IS NULL OR r.live > r.dead)";
+    String keyCol = q(t.primaryKey().get(0));
     exec(c, "CREATE TEMP TABLE IF NOT EXISTS _tidesync_seen (pk TEXT PRIMARY KEY) WITHOUT ROWID");
     exec(c, "DELETE FROM temp._tidesync_seen");
     try {
       // The rows' keys in canonical text (the metadata's form), through a TEMP table, not the heap.
-      try (java.sql.PreparedStatement read = c.prepareStatement("SELECT " + keyCols + " FROM " + q(t.name()));
+      try (java.sql.PreparedStatement read = c.prepareStatement("SELECT " + keyCol + " FROM " + q(t.name()));
           java.sql.PreparedStatement seen = c.prepareStatement("INSERT OR IGNORE INTO temp._tidesync_seen (pk) VALUES (?)");
           java.sql.ResultSet rs = read.executeQuery()) {
         int n = 0;
         while (rs.next()) {
-          List<Object> key = new java.util.ArrayList<>(pk.size());
-          for (int i = 0; i < pk.size(); i++) {
-            key.add(Sql.read(rs, i + 1));
-          }
-          seen.setString(1, Keys.canonical(key));
+          seen.setString(1, Keys.canonical(java.util.Collections.singletonList(Sql.read(rs, 1))));
           seen.addBatch();
           if (++n % 1000 == 0) {
             seen.executeBatch();
@@ -438,13 +438,12 @@ public final class Capture {
         }
         seen.executeBatch();
       }
-      String byKey = pk.stream().map(k -> q(k) + " = ?").collect(Collectors.joining(" AND "));
-      // Inserted: logged from the row itself, with the triggers' own key expression.
+      // Inserted: logged from the row itself, as the triggers log it.
       int logged = logEach(c, "SELECT s.pk FROM temp._tidesync_seen s WHERE NOT EXISTS (SELECT 1 FROM _tidesync_rows r "
-          + "WHERE r.tbl = ? AND r.pk = s.pk AND " + live + ")", t.name(), "INSERT INTO " + LOG + " (cap, pk, op, wall) SELECT " + cap
-          + ", " + key(t, null) + ", 'I', julianday() FROM " + q(t.name()) + " WHERE " + byKey);
-      // Deleted: the row is gone, so its key is logged from the metadata's, in the triggers' form.
-      logged += logEach(c, "SELECT r.pk FROM _tidesync_rows r WHERE r.tbl = ? AND " + live
+          + "WHERE r.tbl = ? AND r.pk = s.pk AND " + LIVE + ")", t.name(), "INSERT INTO " + LOG + " (cap, pk, op, wall) SELECT " + cap
+          + ", " + keyCol + ", 'I', julianday() FROM " + q(t.name()) + " WHERE " + keyCol + " = ?");
+      // Deleted: the row is gone, so its key value is taken from the metadata's text.
+      logged += logEach(c, "SELECT r.pk FROM _tidesync_rows r WHERE r.tbl = ? AND " + LIVE
           + " AND NOT EXISTS (SELECT 1 FROM temp._tidesync_seen s WHERE s.pk = r.pk)", t.name(),
           "INSERT INTO " + LOG + " (cap, pk, op, wall) VALUES (" + cap + ", ?, 'D', julianday())");
       return logged;
@@ -455,7 +454,7 @@ public final class Capture {
 
   /**
    * Runs {@code write} once for each canonical key {@code select} yields (its one parameter is
-   * the table), with the key's values as parameters; returns the rows written. Streams: the
+   * the table), with the key's value as its parameter; returns the rows written. Streams: the
    * writes go to the log, which the select does not read.
    */
   private static int logEach(Connection c, String select, String table, String write) throws SQLException {
@@ -474,7 +473,6 @@ public final class Capture {
     }
     return n;
   }
-
 
   /** A JSON object of OLD's values: BLOBs as {"$hex": ...}, REALs as {"$r": 17-digit text}. */
   private static String oldValues(TableSchema t) {
