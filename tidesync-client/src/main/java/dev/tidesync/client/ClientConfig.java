@@ -17,6 +17,11 @@ import java.util.Set;
  * @param serverUrl base URL of the sync server (ignored when {@code transport} is set)
  * @param transport a transport to use instead of HTTP (tests, in-process servers)
  * @param tables the tables to sync, or null for every table with a primary key
+ * @param batchLimit changes per push request (each request holds one table's changes)
+ * @param batchLimits per-table overrides of {@code batchLimit}
+ * @param batchBytes the largest push request body the client builds (uncompressed JSON), so that
+ *     batches of large rows stay within the server's request limit and the device's memory; a
+ *     row larger than this by itself still goes alone
  * @param token the bearer token sent with every request (null for a server in insecure mode)
  */
 public record ClientConfig(
@@ -28,6 +33,8 @@ public record ClientConfig(
     Set<String> tables,
     Map<String, ConflictPolicy> policies,
     int batchLimit,
+    Map<String, Integer> batchLimits,
+    long batchBytes,
     int pullLimit,
     Duration interval,
     Duration debounce,
@@ -41,6 +48,17 @@ public record ClientConfig(
   public String toString() {
     return "ClientConfig[database=" + database + ", server=" + serverUrl + ", dataset=" + dataset + ", device=" + deviceId
         + ", tables=" + tables + ", token=" + (token == null ? "none" : "(set)") + "]";
+  }
+
+  /** The default of {@link Builder#batchBytes}: well under the server's default request limit (64 MiB). */
+  public static final long DEFAULT_BATCH_BYTES = 8L * 1024 * 1024;
+
+  /** The smallest {@link Builder#batchBytes}: the schema travels with every batch. */
+  public static final long MIN_BATCH_BYTES = 16 * 1024;
+
+  /** Changes per push request for {@code table}: its own limit, else {@link #batchLimit}. */
+  public int batchLimit(String table) {
+    return batchLimits.getOrDefault(table, batchLimit);
   }
 
   public static Builder builder() {
@@ -57,6 +75,8 @@ public record ClientConfig(
     private Set<String> tables;
     private final Map<String, ConflictPolicy> policies = new HashMap<>();
     private int batchLimit = 1000;
+    private final Map<String, Integer> batchLimits = new HashMap<>();
+    private long batchBytes = DEFAULT_BATCH_BYTES;
     private int pullLimit = 1000;
     private Duration interval = Duration.ofSeconds(30);
     private Duration debounce = Duration.ofMillis(500);
@@ -100,9 +120,24 @@ public record ClientConfig(
       return this;
     }
 
-    /** Changes per push request, per table. */
+    /** Changes per push request (a request holds one table's changes), for every table without its own limit. */
     public Builder batchLimit(int n) {
       this.batchLimit = n;
+      return this;
+    }
+
+    /** Changes per push request for one table (rows with large values want smaller batches). */
+    public Builder batchLimit(String table, int n) {
+      batchLimits.put(Objects.requireNonNull(table, "table"), n);
+      return this;
+    }
+
+    /**
+     * The largest push request body to build, in bytes of uncompressed JSON (default {@value
+     * ClientConfig#DEFAULT_BATCH_BYTES}): a batch stops at this size even short of its row limit.
+     */
+    public Builder batchBytes(long n) {
+      this.batchBytes = n;
       return this;
     }
 
@@ -153,6 +188,14 @@ public record ClientConfig(
       if (batchLimit < 1 || batchLimit > 10_000) {
         throw new IllegalArgumentException("batchLimit must be 1..10000, got " + batchLimit);
       }
+      batchLimits.forEach((table, n) -> {
+        if (n < 1 || n > 10_000) {
+          throw new IllegalArgumentException("batchLimit of table '" + table + "' must be 1..10000, got " + n);
+        }
+      });
+      if (batchBytes < MIN_BATCH_BYTES) {
+        throw new IllegalArgumentException("batchBytes must be at least " + MIN_BATCH_BYTES + ", got " + batchBytes);
+      }
       if (pullLimit < 1 || pullLimit > 5_000) {
         throw new IllegalArgumentException("pullLimit must be 1..5000, got " + pullLimit);
       }
@@ -163,7 +206,7 @@ public record ClientConfig(
         throw new IllegalArgumentException("token must be printable ASCII without spaces (a JWT)");
       }
       return new ClientConfig(database, serverUrl, transport, dataset, deviceId, tables == null ? null : Set.copyOf(tables),
-          Map.copyOf(policies), batchLimit, pullLimit, interval, debounce, maxDriftMillis, wall, listener,
+          Map.copyOf(policies), batchLimit, Map.copyOf(batchLimits), batchBytes, pullLimit, interval, debounce, maxDriftMillis, wall, listener,
           token == null ? null : token.strip());
     }
   }

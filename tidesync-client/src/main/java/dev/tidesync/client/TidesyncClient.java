@@ -6,6 +6,7 @@ import dev.tidesync.protocol.PushRequest;
 import dev.tidesync.protocol.PushResult;
 import dev.tidesync.protocol.ProtocolException;
 import dev.tidesync.protocol.TidesyncException;
+import dev.tidesync.protocol.Wire;
 import dev.tidesync.sqlite.DeviceReplica;
 import java.time.Duration;
 import java.time.Instant;
@@ -157,7 +158,7 @@ public final class TidesyncClient implements AutoCloseable {
     // run ends with every answer recorded (see DeviceReplica.PushScan).
     DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
     do {
-      pipeline(() -> replica.nextBatch(config.dataset(), scan, config.batchLimit()), n, true);
+      pipeline(() -> replica.nextBatch(config.dataset(), scan, this::batchLimit, batchBytes()), n, true);
     } while (scan.resume());
     // More rounds over the rows still pending, one batch at a time:
     // - rows refused in a batch that shared the wire with another (see recordPushResult's
@@ -183,7 +184,7 @@ public final class TidesyncClient implements AutoCloseable {
       n.settledInRound = 0;
       DeviceReplica.PushScan again = new DeviceReplica.PushScan();
       do {
-        pipeline(() -> replica.nextBatch(config.dataset(), again, config.batchLimit()), n, false);
+        pipeline(() -> replica.nextBatch(config.dataset(), again, this::batchLimit, batchBytes()), n, false);
       } while (again.resume());
     }
     // Refusals for now that the last round still met: each row reported once.
@@ -193,6 +194,21 @@ public final class TidesyncClient implements AutoCloseable {
         n.rejected++;
       }
     }
+  }
+
+  /**
+   * Limits learned from the server's refusals of batches as too large (see {@link #tooLarge}),
+   * for this client's lifetime: rows per batch by table, and body bytes.
+   */
+  private final java.util.concurrent.ConcurrentHashMap<String, Integer> learnedLimits = new java.util.concurrent.ConcurrentHashMap<>();
+  private volatile long learnedBytes = Long.MAX_VALUE;
+
+  private int batchLimit(String table) {
+    return Math.min(config.batchLimit(table), learnedLimits.getOrDefault(table, Integer.MAX_VALUE));
+  }
+
+  private long batchBytes() {
+    return Math.min(config.batchBytes(), learnedBytes);
   }
 
   /** Rounds of a push after its first scan, at most (see {@link #push}). */
@@ -324,8 +340,10 @@ public final class TidesyncClient implements AutoCloseable {
       return null;
     }
     byte[] body = replica.encodedBatch(req.batch());
-    return new InFlight(req, sender().submit(() -> body == null ? transport.push(config.dataset(), req)
+    InFlight f = new InFlight(req, sender().submit(() -> body == null ? transport.push(config.dataset(), req)
         : transport.push(config.dataset(), req, body)));
+    f.bodyBytes = body == null ? -1 : body.length;
+    return f;
   }
 
   /** A batch on the wire. */
@@ -334,6 +352,8 @@ public final class TidesyncClient implements AutoCloseable {
     final java.util.concurrent.Future<PushResult> answer;
     /** On the wire beside another batch at some point (see {@link #send}). */
     boolean shared;
+    /** The size of the body sent (uncompressed), or -1 when the transport encoded it. */
+    long bodyBytes;
 
     InFlight(PushRequest req, java.util.concurrent.Future<PushResult> answer) {
       this.req = req;
@@ -385,6 +405,10 @@ public final class TidesyncClient implements AutoCloseable {
         // way, so the sync stops here (rows stay pending for a sync with a valid token).
         throw e;
       }
+      if (e.status() == 413 && !req.changes().isEmpty()) {
+        tooLarge(this, e, n);
+        return;
+      }
       String table = tableOf(req);
       // Reported once per table: a second batch of it may have been on the wire already.
       if (n.failedTables.add(table)) {
@@ -392,6 +416,41 @@ public final class TidesyncClient implements AutoCloseable {
         log.warn("{}: push of table {} refused: {}", replica.deviceId(), table, e.getMessage());
       }
     }
+  }
+
+  /**
+   * The server refused a batch as too large (its request body, a value in it, or its number of
+   * changes). Skipping the table would hold it back at every sync, since the same rows make the
+   * same batch: instead the limit that was passed is halved for the rest of this client's life
+   * (rows per batch of this table for too many changes, body bytes otherwise) and the rows go
+   * again in smaller batches in the next round of this push. A batch of one row cannot be cut:
+   * that row is larger than the server takes, and it fails alone, named, like a row refused for
+   * good; the rest of its table goes on. It goes again when the app edits it.
+   */
+  private void tooLarge(InFlight f, ProtocolException e, Counts n) {
+    PushRequest req = f.req;
+    String table = tableOf(req);
+    if (req.changes().size() == 1) {
+      String err = replica.refuseAlone(req.changes().get(0), "the row is larger than the server takes (" + e.getMessage() + ")");
+      if (n.rowErrors.add(err)) {
+        n.errors.add(err);
+        n.rejected++;
+      }
+      log.warn("{}: {}", replica.deviceId(), err);
+      return;
+    }
+    if (e.code().equals("batch_too_large")) {
+      learnedLimits.merge(table, Math.max(1, req.changes().size() / 2), Math::min);
+    } else {
+      long sent = f.bodyBytes >= 0 ? f.bodyBytes : Wire.writePush(req).length;
+      learnedBytes = Math.min(learnedBytes, Math.max(ClientConfig.MIN_BATCH_BYTES, sent / 2));
+      // Bytes alone may not cut a batch of many small rows below a limit the server counts
+      // differently (compressed, say): rows per batch go down too.
+      learnedLimits.merge(table, Math.max(1, req.changes().size() / 2), Math::min);
+    }
+    log.warn("{}: server refused a batch of {} changes of {} as too large ({}); sending them in smaller batches",
+        replica.deviceId(), req.changes().size(), table, e.getMessage());
+    n.deferred++; // another round sends them
   }
 
   /** The threads that send push requests (created on first use, daemons: they never keep a JVM alive). */

@@ -498,6 +498,15 @@ public final class DeviceReplica implements AutoCloseable {
    * same batch id.
    */
   public synchronized PushRequest nextBatch(String dataset, PushScan scan, int limit) {
+    return nextBatch(dataset, scan, table -> limit, Long.MAX_VALUE);
+  }
+
+  /**
+   * As {@link #nextBatch(String, PushScan, int)}, with a limit of changes per table and a limit on
+   * the batch's encoded size: a batch whose body would be larger than {@code maxBytes} holds
+   * fewer rows (at least one), and the scan goes on after the last row it holds.
+   */
+  public synchronized PushRequest nextBatch(String dataset, PushScan scan, java.util.function.ToIntFunction<String> limitOf, long maxBytes) {
     return Sql.inTx(conn, "preparing a push batch", () -> {
       List<TableSchema> order = new ArrayList<>(tables.values());
       int n = order.size();
@@ -507,7 +516,10 @@ public final class DeviceReplica implements AutoCloseable {
           return null;
         }
         TableSchema t = deletes ? order.get(2 * n - 1 - scan.phase) : order.get(scan.phase);
+        int limit = Math.max(1, limitOf.applyAsInt(t.name()));
         List<Change> changes;
+        List<String> keys = null; // parents first: the keys asked for, from index `from` of the order
+        int from = 0;
         List<String> selfRefs = deletes ? List.of() : selfReferences(t);
         if (!selfRefs.isEmpty()) {
           // Rows of a table that refers to itself go parents first, not in key order: a child in
@@ -521,7 +533,8 @@ public final class DeviceReplica implements AutoCloseable {
         if (!selfRefs.isEmpty() && scan.parentsFirst != KEY_ORDER) {
           changes = List.of();
           while (changes.isEmpty() && scan.parentsFirstAt < scan.parentsFirst.size()) {
-            List<String> keys = scan.parentsFirst.subList(scan.parentsFirstAt, Math.min(scan.parentsFirst.size(), scan.parentsFirstAt + limit));
+            from = scan.parentsFirstAt;
+            keys = scan.parentsFirst.subList(from, Math.min(scan.parentsFirst.size(), from + limit));
             scan.parentsFirstAt += keys.size();
             changes = collectKeys(t, keys);
           }
@@ -534,11 +547,29 @@ public final class DeviceReplica implements AutoCloseable {
           scan.parentsFirst = null;
           continue;
         }
-        scan.lastKey = Keys.canonical(changes.get(changes.size() - 1).pk());
         // The whole schema travels with every batch (it is small): the first push of a dataset
         // creates all its tables, and the server sees new columns before rows that use them.
-        PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), changes);
-        return toOutbox(req);
+        List<TableSchema> schema = List.copyOf(tables.values());
+        String batch = UUID.randomUUID().toString();
+        PushRequest req = new PushRequest(dataset, deviceId, batch, schema, changes);
+        byte[] body = Wire.writePush(req);
+        boolean cut = false;
+        while (body.length > maxBytes && changes.size() > 1) {
+          cut = true;
+          // Too large: keep the rows that fit by their estimated sizes (fewer each time, at least
+          // one), and measure again. The rows left out stay pending for the next batch.
+          changes = changes.subList(0, fitting(changes, body.length, maxBytes));
+          req = new PushRequest(dataset, deviceId, batch, schema, changes);
+          body = Wire.writePush(req);
+        }
+        String last = Keys.canonical(changes.get(changes.size() - 1).pk());
+        int at = keys != null && cut ? keys.indexOf(last) : -1;
+        if (at >= 0) {
+          // Parents first, cut short: go on after the last key this batch holds.
+          scan.parentsFirstAt = from + at + 1;
+        }
+        scan.lastKey = last;
+        return toOutbox(req, body);
       }
       if (scan.phase == 2 * n) {
         if (scan.stopAt(1)) {
@@ -557,9 +588,38 @@ public final class DeviceReplica implements AutoCloseable {
     });
   }
 
+  /**
+   * How many of {@code changes}, from the first, fit in {@code maxBytes} when all of them encode
+   * to {@code total} bytes: by each change's estimated size, with the rest of the body (the
+   * schema, the envelope) counted once; always fewer than all of them and at least one.
+   */
+  static int fitting(List<Change> changes, long total, long maxBytes) {
+    long[] est = new long[changes.size()];
+    long sum = 0;
+    for (int i = 0; i < est.length; i++) {
+      est[i] = dev.tidesync.core.internal.Sizes.approx(changes.get(i));
+      sum += est[i];
+    }
+    // The estimates miss escapes and multi-byte characters: scale them to the measured total.
+    double scale = Math.max(1.0, (double) total / Math.max(1, sum));
+    long overhead = Math.max(0, total - (long) (sum * scale));
+    long room = maxBytes - overhead;
+    int keep = 0;
+    double used = 0;
+    while (keep < est.length && used + est[keep] * scale <= room) {
+      used += est[keep] * scale;
+      keep++;
+    }
+    return Math.max(1, Math.min(keep, changes.size() - 1));
+  }
+
   /** Records a batch in the outbox (inside the caller's transaction) before it is sent. */
   private PushRequest toOutbox(PushRequest req) throws SQLException {
-    byte[] body = Wire.writePush(req);
+    return toOutbox(req, Wire.writePush(req));
+  }
+
+  /** As {@link #toOutbox(PushRequest)}, with the batch already encoded. */
+  private PushRequest toOutbox(PushRequest req, byte[] body) throws SQLException {
     PreparedStatement ps = io.statement("INSERT INTO _tidesync_outbox (batch, dataset, body, at) VALUES (?, ?, ?, ?)");
     ps.setString(1, req.batch());
     ps.setString(2, req.dataset());
@@ -845,8 +905,6 @@ public final class DeviceReplica implements AutoCloseable {
       // The settled rows go as one JDBC batch of SETTLE. A row is clean only if no local write
       // came after the one we sent: every local write ticks the clock, so "its newest clock is
       // still the one we sent" says exactly that.
-      PreparedStatement failed = io.statement("UPDATE _tidesync_rows SET dirty = 2, err = ? "
-          + "WHERE tbl = ? AND pk = ? AND dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?");
       List<Object[]> settled = new ArrayList<>(result.results().size());
       for (ChangeResult r : result.results()) {
         if (r.index() < 0 || r.index() >= sent.changes().size()) {
@@ -865,11 +923,7 @@ public final class DeviceReplica implements AutoCloseable {
           if (r.retriable()) {
             retriable.add(error);
           } else {
-            failed.setString(1, r.reason());
-            failed.setString(2, c.table());
-            failed.setString(3, key);
-            failed.setString(4, c.hlc());
-            failed.executeUpdate();
+            markFailed(c.table(), key, c.hlc(), r.reason());
           }
           continue;
         }
@@ -910,6 +964,31 @@ public final class DeviceReplica implements AutoCloseable {
       + "dirty = CASE WHEN dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?2 THEN 0 ELSE dirty END, "
       + "pending = CASE WHEN dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?2 THEN NULL ELSE pending END "
       + "WHERE tbl = ?4 AND pk = ?1";
+
+  /** Marks a pushed row failed for good with the server's reason, unless the app wrote it since it was sent. */
+  private void markFailed(String table, String key, String hlc, String reason) throws SQLException {
+    PreparedStatement failed = io.statement("UPDATE _tidesync_rows SET dirty = 2, err = ? "
+        + "WHERE tbl = ? AND pk = ? AND dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?");
+    failed.setString(1, reason);
+    failed.setString(2, table);
+    failed.setString(3, key);
+    failed.setString(4, hlc);
+    failed.executeUpdate();
+  }
+
+  /**
+   * A row the server refused by itself as a whole batch (one larger than the server takes): it is
+   * failed as if refused for good in an answer (see {@link #failures}), so that the rest of its
+   * table goes on. Returns the error as a push reports a refused row.
+   */
+  public synchronized String refuseAlone(Change c, String reason) {
+    String key = Keys.canonical(c.pk());
+    Sql.inTx(conn, "recording a refused row", () -> {
+      markFailed(c.table(), key, c.hlc(), reason);
+      return null;
+    });
+    return c.table() + " " + key + ": " + reason;
+  }
 
   /** Drops an outbox batch the server refused as a whole (its rows stay dirty and are rebuilt). */
   public synchronized void discardBatch(String batch) {

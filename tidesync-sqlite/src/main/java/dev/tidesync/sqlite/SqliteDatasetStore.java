@@ -32,6 +32,7 @@ import dev.tidesync.core.internal.Apply;
 import dev.tidesync.core.internal.Batches;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.core.internal.PullStats;
+import dev.tidesync.core.internal.Sizes;
 import dev.tidesync.core.internal.StoreRows;
 import dev.tidesync.sqlite.internal.RowIo;
 import dev.tidesync.sqlite.internal.Sql;
@@ -696,9 +697,22 @@ public final class SqliteDatasetStore implements DatasetStore {
             rs.getString(7)));
       }
     }
-    Map<String, Map<Object, Map<String, Object>>> values = readValues(r, tables, rows.stream()
-        .filter(row -> Clocks.newer(row.live(), row.dead())).map(row -> Map.entry(row.tbl(), row.pk())).toList());
+    // Values are read a slice of rows at a time, and the page ends once its changes reach
+    // Sizes.PAGE_BYTES: a page of large rows (photos) holds fewer of them, and neither side ever
+    // holds gigabytes for one page.
+    long bytes = 0;
+    int next = 0;
+    Map<String, Map<Object, Map<String, Object>>> values = Map.of();
     for (Row row : rows) {
+      if (bytes >= Sizes.PAGE_BYTES) {
+        break;
+      }
+      if (scanned == next) {
+        List<Row> slice = rows.subList(scanned, Math.min(rows.size(), scanned + Sizes.nextSlice(bytes, changes.size(), Sizes.PAGE_BYTES, 256)));
+        next = scanned + slice.size();
+        values = readValues(r, tables, slice.stream()
+            .filter(x -> Clocks.newer(x.live(), x.dead())).map(x -> Map.entry(x.tbl(), x.pk())).toList());
+      }
       scanned++;
       last = row.ver();
       TableSchema t = tables.get(row.tbl());
@@ -723,10 +737,13 @@ public final class SqliteDatasetStore implements DatasetStore {
         cols = read;
       }
       String hlc = Clocks.max(row.live(), row.dead());
-      changes.add(new Change(t.name(), pk, deleted, cols, hlc, deleted ? null : Keys.pulledClocks(row.clocks(), hlc, cols.keySet()), 0,
-          row.ver()));
+      Change ch = new Change(t.name(), pk, deleted, cols, hlc, deleted ? null : Keys.pulledClocks(row.clocks(), hlc, cols.keySet()), 0,
+          row.ver());
+      changes.add(ch);
+      bytes += Sizes.approx(ch);
     }
-    boolean hasMore = scanned == limit;
+    // More: the limit was reached, or the byte budget ended the page before the rows read.
+    boolean hasMore = scanned == limit || scanned < rows.size();
     if (!hasMore) {
       // Everything up to this snapshot's newest version has been seen (the rest was our own).
       last = Math.max(last, head);

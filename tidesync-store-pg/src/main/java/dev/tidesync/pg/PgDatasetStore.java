@@ -19,6 +19,7 @@ import dev.tidesync.core.internal.Apply;
 import dev.tidesync.core.internal.Batches;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.core.internal.PullStats;
+import dev.tidesync.core.internal.Sizes;
 import dev.tidesync.core.internal.StoreRows;
 import dev.tidesync.pg.internal.Pg;
 import dev.tidesync.pg.internal.PgDdl;
@@ -931,21 +932,35 @@ public final class PgDatasetStore implements DatasetStore {
         }
       }
     }
-    // The values of the page's live rows: one query per table, not one per row.
-    Map<String, Map<String, List<Object>>> liveKeys = new HashMap<>();
-    for (Row row : rows) {
-      if (tables.containsKey(row.tbl()) && Clocks.newer(row.live(), row.dead())) {
-        liveKeys.computeIfAbsent(row.tbl(), k -> new LinkedHashMap<>()).put(row.pk(), Keys.parseCanonical(row.pk()));
-      }
-    }
-    Map<String, Map<String, Map<String, Object>>> values = new HashMap<>();
-    for (Map.Entry<String, Map<String, List<Object>>> e : liveKeys.entrySet()) {
-      TableSchema ts = tables.get(e.getKey());
-      values.put(e.getKey(), io.readMany(c, ts, e.getValue(), ts.nonKeyColumns()));
-    }
+    // The values of the page's live rows: one query per table for a slice of rows, not one per
+    // row. The page ends once its changes reach Sizes.PAGE_BYTES: a page of large rows (photos)
+    // holds fewer of them, and neither side ever holds gigabytes for one page.
     List<Change> changes = new ArrayList<>();
     long last = after;
+    long bytes = 0;
+    int scanned = 0;
+    int next = 0;
+    Map<String, Map<String, Map<String, Object>>> values = Map.of();
     for (Row row : rows) {
+      if (bytes >= Sizes.PAGE_BYTES) {
+        break;
+      }
+      if (scanned == next) {
+        List<Row> slice = rows.subList(scanned, Math.min(rows.size(), scanned + Sizes.nextSlice(bytes, changes.size(), Sizes.PAGE_BYTES, 256)));
+        next = scanned + slice.size();
+        Map<String, Map<String, List<Object>>> liveKeys = new HashMap<>();
+        for (Row x : slice) {
+          if (tables.containsKey(x.tbl()) && Clocks.newer(x.live(), x.dead())) {
+            liveKeys.computeIfAbsent(x.tbl(), k -> new LinkedHashMap<>()).put(x.pk(), Keys.parseCanonical(x.pk()));
+          }
+        }
+        values = new HashMap<>();
+        for (Map.Entry<String, Map<String, List<Object>>> e : liveKeys.entrySet()) {
+          TableSchema ts = tables.get(e.getKey());
+          values.put(e.getKey(), io.readMany(c, ts, e.getValue(), ts.nonKeyColumns()));
+        }
+      }
+      scanned++;
       last = row.ver();
       TableSchema ts = tables.get(row.tbl());
       if (ts == null) {
@@ -960,10 +975,13 @@ public final class PgDatasetStore implements DatasetStore {
         }
       }
       String hlc = Clocks.max(row.live(), row.dead());
-      changes.add(new Change(ts.name(), Keys.parseCanonical(row.pk()), deleted, cols, hlc,
-          deleted ? null : Keys.pulledClocks(row.clocks(), hlc, cols.keySet()), 0, row.ver()));
+      Change ch = new Change(ts.name(), Keys.parseCanonical(row.pk()), deleted, cols, hlc,
+          deleted ? null : Keys.pulledClocks(row.clocks(), hlc, cols.keySet()), 0, row.ver());
+      changes.add(ch);
+      bytes += Sizes.approx(ch);
     }
-    boolean hasMore = rows.size() == limit;
+    // More: the limit was reached, or the byte budget ended the page before the rows read.
+    boolean hasMore = rows.size() == limit || scanned < rows.size();
     if (!hasMore) {
       // Everything up to this snapshot's newest version has been seen (the rest was our own).
       last = Math.max(last, newest);

@@ -53,6 +53,39 @@ public abstract class PullContract extends ContractSupport {
   }
 
   @Test
+  void aPageOfLargeRowsEndsAtItsByteBudgetAndTheNextPagesGoOnWithoutALossOrARepeat() {
+    // 20 rows of 1 MiB: a page of up to 1000 rows would be 20 MiB in memory on both sides.
+    java.util.Random r = new java.util.Random(7);
+    int mib = 1 << 20;
+    for (int i = 0; i < 20; i++) {
+      byte[] img = new byte[mib];
+      r.nextBytes(img);
+      push("dev-a", upsert("dev-a", "items", String.format("big%02d", i), 0, cols("img", dev.tidesync.protocol.Bytes.of(img))));
+    }
+    Pulled all = pullAll(store(), null, 1000, "dev-b");
+    assertThat(all.pages().size()).isBetween(3, 20);
+    for (PullPage p : all.pages()) {
+      long bytes = p.changes().stream().mapToLong(dev.tidesync.core.internal.Sizes::approx).sum();
+      // A page stops once it reaches the budget: under it, plus the one row that crossed it.
+      assertThat(bytes).isLessThan(dev.tidesync.core.internal.Sizes.PAGE_BYTES + 2L * mib);
+    }
+    assertThat(all.pages()).extracting(PullPage::hasMore).last().isEqualTo(false);
+    assertThat(all.changes()).hasSize(20);
+    assertThat(all.latest()).hasSize(20);
+    assertVersionsAscend(all.changes());
+    // Deltas page the same way: every row changed again arrives once.
+    for (int i = 0; i < 20; i += 2) {
+      byte[] img = new byte[mib];
+      r.nextBytes(img);
+      push("dev-a", upsert("dev-a", "items", String.format("big%02d", i), 0, cols("img", dev.tidesync.protocol.Bytes.of(img), "qty", 1L)));
+    }
+    Pulled delta = pullAll(store(), all.cursor(), 1000, "dev-b");
+    assertThat(delta.pages().size()).isGreaterThan(1);
+    assertThat(delta.changes()).hasSize(10).allSatisfy(c -> assertThat(c.cols()).containsEntry("qty", 1L));
+    assertVersionsAscend(delta.changes());
+  }
+
+  @Test
   void afterABootstrapTheCursorGivesDeltasOnlyOfRowsChangedSinceAndNothingWhenNothingChanged() {
     List<Long> versions = insertRows(40);
     Pulled first = pullAll(store(), null, 7, "dev-b");

@@ -96,7 +96,10 @@ final class PushBodies {
 
   /** How much of a too-large body is read and discarded so that the client gets its answer. */
   static long drainLimit(long maxBytes) {
-    return Math.min(4 * maxBytes, 256L * 1024 * 1024);
+    // At least 64 MiB: a client whose batch is too large for a server configured with a small
+    // limit must see the 413 to send smaller batches (a reset looks like a network error, and
+    // the same batch would be retried for ever).
+    return Math.min(Math.max(4 * maxBytes, 64L * 1024 * 1024), 256L * 1024 * 1024);
   }
 
   private static void skipQuietly(InputStream raw, long n) {
