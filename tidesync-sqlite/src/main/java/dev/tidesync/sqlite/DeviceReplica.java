@@ -225,7 +225,8 @@ public final class DeviceReplica implements AutoCloseable {
 
   /**
    * Discovers user tables and (re)installs capture: a new table gets triggers and its existing
-   * rows logged as inserts (the initial load); a table whose columns changed gets new triggers.
+   * rows become pending inserts (the initial load, see {@link #loadExisting}); a table whose
+   * columns changed gets new triggers.
    */
   public synchronized void refreshSchema() {
     // SQLite bumps schema_version on every DDL statement from any connection: when it has not
@@ -255,6 +256,7 @@ public final class DeviceReplica implements AutoCloseable {
       Map<String, TableSchema> next = new LinkedHashMap<>();
       Map<String, String> skip = new TreeMap<>(found.skipped());
       List<TableSchema> lostTriggers = new ArrayList<>();
+      List<TableSchema> fresh = new ArrayList<>();
       for (TableSchema t : found.tables()) {
         if (options.tables() != null && !options.tables().contains(t.name())) {
           skip.put(t.name(), "not in the configured table list");
@@ -264,7 +266,7 @@ public final class DeviceReplica implements AutoCloseable {
         TableSchema before = known.get(t.name());
         if (before == null) {
           Capture.installTriggers(conn, t);
-          Capture.logExistingRows(conn, t);
+          fresh.add(t);
         } else if (!Capture.hasTriggers(conn, t.name())) {
           // Rebuilt (new table, copy, drop, rename) or its triggers dropped: writes since then
           // were not captured. Inserts and deletes among them are found below.
@@ -288,6 +290,9 @@ public final class DeviceReplica implements AutoCloseable {
       }
       setTables(next);
       skipped = skip;
+      for (TableSchema t : fresh) {
+        loadExisting(t);
+      }
       if (!lostTriggers.isEmpty()) {
         // The log first, under the new schema as any absorb after a refresh: then every write the
         // old triggers logged is in the metadata, and the comparison finds only uncaptured ones.
@@ -305,6 +310,42 @@ public final class DeviceReplica implements AutoCloseable {
       schemaVersion = Sql.number(conn, "PRAGMA schema_version");
       return null;
     });
+  }
+
+  /**
+   * The initial load of a table Tidesync starts capturing: every row it holds becomes a pending
+   * insert of all its columns, each with a clock of its own, as if it had been logged and
+   * absorbed. Written straight into the metadata, in key order, rather than through the log:
+   * logging every row and absorbing the log cost twice a raw insert of the rows (random keys
+   * land all over the metadata's B-trees; in key order they append). A table that already has
+   * metadata (synced before, then left out of the table list) goes through the log, where
+   * absorbing merges each row with what the device knew of it. Call after {@link #setTables},
+   * in the transaction that installed the table's triggers (so no write slips between the two).
+   */
+  private int loadExisting(TableSchema t) throws SQLException {
+    if (Sql.number(conn, "SELECT count(*) FROM (SELECT 1 FROM _tidesync_rows WHERE tbl = ? LIMIT 1)", t.name()) > 0) {
+      return Capture.logExistingRows(conn, t);
+    }
+    int n = 0;
+    io.startBatching();
+    try (PreparedStatement ps = conn.prepareStatement(Capture.existingKeysSql(t)); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        String hlc = clock.tick().toString();
+        Map<String, String> pending = new HashMap<>();
+        for (String col : t.nonKeyColumns()) {
+          pending.put(col, hlc);
+        }
+        saveMeta(t.name(), Capture.canonicalKey(t, Sql.read(rs, 1)), new RowMeta(0, 1, hlc, null, pending, null));
+        if (++n % Capture.LOG_CHUNK == 0) {
+          io.flush(); // bounded memory, however many rows the table holds
+        }
+      }
+      io.stopBatching();
+    } finally {
+      io.discard(); // a no-op once stopBatching sent the queue; drops it on a failure
+    }
+    setMeta("hlc", clock.current().toString());
+    return n;
   }
 
   /** Whether two versions of a table have the same key: the same columns, declared with the same types. */

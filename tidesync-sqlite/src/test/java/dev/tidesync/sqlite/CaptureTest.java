@@ -100,23 +100,86 @@ class CaptureTest {
     }
   }
 
+  /** The metadata as table|key|ver|dirty|pending (pending "*N": all N non-key columns at the row's clock). */
+  private static final String META = "SELECT tbl, pk, ver, dirty, pending FROM _tidesync_rows ORDER BY tbl, pk";
+
   @Test
-  void rowsThatExistBeforeTidesyncFirstOpensTheFileAreLoggedOnceAsInserts() throws Exception {
+  void rowsThatExistBeforeTidesyncFirstOpensTheFileAreLoadedOnceAsPendingInserts() throws Exception {
     Path db = dir.resolve("app.db");
     sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER)",
         "CREATE TABLE pairs (a INTEGER, b TEXT, v REAL, PRIMARY KEY (a, b))",
-        "INSERT INTO items VALUES ('i1', 'one', 1), ('i2', 'two', 2)",
+        "INSERT INTO items VALUES ('i2', 'two', 2), ('i1', 'one', 1)",
         "INSERT INTO pairs VALUES (1, 'x', 0.5)");
     try (DeviceReplica replica = open(db)) {
-      assertThat(rows(db, "SELECT g.tbl, l.pk, l.op FROM _tidesync_changes l JOIN _tidesync_capture g ON g.id = l.cap "
-          + "ORDER BY g.tbl, l.pk")).containsExactly("items|i1|I", "items|i2|I", "pairs|[1,\"x\"]|I");
+      // Straight into the metadata (not through the log), each row a whole-row insert.
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_changes")).isZero();
+      assertThat(rows(db, META)).containsExactly("items|[\"i1\"]|0|1|*2", "items|[\"i2\"]|0|1|*2", "pairs|[1,\"x\"]|0|1|*1");
+      assertThat(replica.pending().total()).isEqualTo(3);
+      // Each row has a clock of its own, and the persisted clock is past all of them.
+      assertThat(count(db, "SELECT count(DISTINCT live) FROM _tidesync_rows")).isEqualTo(3);
+      assertThat(TestDb.one(db, "SELECT v FROM _tidesync_meta WHERE k = 'hlc'"))
+          .isGreaterThanOrEqualTo(TestDb.one(db, "SELECT max(live) FROM _tidesync_rows"));
+    }
+    // Reopening does not load the same rows again.
+    try (DeviceReplica replica = open(db)) {
+      assertThat(replica.absorb()).isZero();
+      assertThat(rows(db, META)).hasSize(3);
       assertThat(replica.pending().total()).isEqualTo(3);
     }
-    // Reopening does not log the same rows again.
+  }
+
+  @Test
+  void laterWritesToRowsOfTheInitialLoadFindTheirMetadataWhateverTheKey() throws Exception {
+    // The initial load keys a row as absorbing its logged insert would, so the row's later
+    // logged writes land on the same metadata: keys of every type, composite ones with REAL and
+    // BLOB parts (logged as json_array, which rounds a REAL part: the load must round it alike).
+    Path db = dir.resolve("app.db");
+    sql(db, "CREATE TABLE t1 (k TEXT PRIMARY KEY, v TEXT)",
+        "CREATE TABLE t2 (k INTEGER PRIMARY KEY, v TEXT)",
+        "CREATE TABLE t3 (k PRIMARY KEY, v TEXT)", // no declared type: REAL values stay REAL (a REAL column is refused as a key)
+        "CREATE TABLE t4 (k BLOB PRIMARY KEY, v TEXT)",
+        "CREATE TABLE t5 (a, b BLOB, c TEXT, d INTEGER, v TEXT, PRIMARY KEY (a, b, c, d))",
+        "INSERT INTO t1 VALUES ('plain', 'x'), ('quote \" and \\ and é 🙂', 'x'), ('', 'x'), ('123', 'x')",
+        "INSERT INTO t2 VALUES (-9223372036854775808, 'x'), (0, 'x'), (9223372036854775807, 'x')",
+        "INSERT INTO t3 VALUES (0.1, 'x'), (-0.0, 'x'), (1e308, 'x'), (3.0, 'x')",
+        "INSERT INTO t4 VALUES (x'00ff', 'x'), (x'', 'x')",
+        "INSERT INTO t5 VALUES (0.1, x'01', 'a', 1, 'x'), (2.5e-300, x'', '', -1, 'x')");
     try (DeviceReplica replica = open(db)) {
-      assertThat(count(db, "SELECT count(*) FROM _tidesync_changes")).isEqualTo(3);
-      assertThat(replica.absorb()).isEqualTo(3);
-      assertThat(replica.pending().total()).isEqualTo(3);
+      long loaded = count(db, "SELECT count(*) FROM _tidesync_rows");
+      assertThat(loaded).isEqualTo(15);
+      sql(db, "UPDATE t1 SET v = 'y'", "UPDATE t2 SET v = 'y'", "UPDATE t3 SET v = 'y'", "UPDATE t4 SET v = 'y'", "UPDATE t5 SET v = 'y'");
+      assertThat(replica.absorb()).isEqualTo(15);
+      // No second row of metadata for any of them: every update found its row's.
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_rows")).isEqualTo(loaded);
+      sql(db, "DELETE FROM t1", "DELETE FROM t2", "DELETE FROM t3", "DELETE FROM t4", "DELETE FROM t5");
+      replica.absorb();
+      assertThat(count(db, "SELECT count(*) FROM _tidesync_rows")).isEqualTo(loaded);
+    }
+  }
+
+  @Test
+  void aTableSyncedBeforeAndAddedBackKeepsWhatTheDeviceKnewOfItsRows() throws Exception {
+    // Left out of the table list and added back: its rows are loaded again, through the log,
+    // merged with their metadata (the base version of a row the server took stays).
+    Path db = dir.resolve("app.db");
+    sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT)", "CREATE TABLE other (id TEXT PRIMARY KEY)",
+        "INSERT INTO items VALUES ('i1', 'one'), ('i2', 'two')");
+    try (DeviceReplica replica = open(db)) {
+      DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
+      dev.tidesync.protocol.PushRequest req = replica.nextBatch("ds", scan, 1000);
+      assertThat(req.changes()).hasSize(2);
+      replica.recordPushResult(req, new dev.tidesync.protocol.PushResult(req.batch(), List.of(
+          new dev.tidesync.protocol.ChangeResult(0, "applied", 41, null, false),
+          new dev.tidesync.protocol.ChangeResult(1, "applied", 42, null, false)), null, false));
+      assertThat(replica.pending().total()).isZero();
+    }
+    try (DeviceReplica replica = DeviceReplica.open(db, DeviceReplica.Options.defaults().withDevice("dev-a").withTables(java.util.Set.of("other")))) {
+      assertThat(replica.tables()).extracting(TableSchema::name).containsExactly("other");
+    }
+    try (DeviceReplica replica = open(db)) {
+      replica.absorb();
+      assertThat(rows(db, "SELECT pk, ver, dirty FROM _tidesync_rows WHERE tbl = 'items' ORDER BY pk"))
+          .containsExactly("[\"i1\"]|41|1", "[\"i2\"]|42|1");
     }
   }
 

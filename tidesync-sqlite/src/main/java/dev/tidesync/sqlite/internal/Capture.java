@@ -403,6 +403,23 @@ public final class Capture {
   }
 
   /**
+   * The keys of every row of {@code t}, in key order, in the form the triggers log them (read
+   * each with {@link #canonicalKey}): the initial load writes the metadata straight from these.
+   */
+  public static String existingKeysSql(TableSchema t) {
+    return "SELECT " + key(t, null) + " FROM " + q(t.name()) + " ORDER BY "
+        + t.primaryKey().stream().map(k -> q(k)).collect(Collectors.joining(", "));
+  }
+
+  /**
+   * The metadata key of a key as the triggers log it (see {@link #key}): exactly what absorbing a
+   * logged entry of the row gives, so that the row's later logged writes find its metadata.
+   */
+  public static String canonicalKey(TableSchema t, Object logged) {
+    return t.primaryKey().size() == 1 ? Keys.canonical(java.util.Collections.singletonList(logged)) : Keys.canonicalOfSqlite((String) logged);
+  }
+
+  /**
    * Logs the inserts and deletes a table took while it had no triggers (rebuilt the SQLite way:
    * new table, copy, drop, rename), found by comparing its rows' keys with the device's metadata:
    * a row with no live metadata was inserted, live metadata with no row was deleted. Updates in
