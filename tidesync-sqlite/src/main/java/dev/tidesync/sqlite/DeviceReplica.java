@@ -487,11 +487,17 @@ public final class DeviceReplica implements AutoCloseable {
       }
       rows.put(rowKey, new RowMeta(ver, 1, live, dead, pending, null));
     }
-    // One JDBC batch for the chunk's rows (about half the cost of one execution per row). A
-    // failure drops the queue and fails absorb's transaction, which rolls back.
+    // One JDBC batch for the chunk's rows (about half the cost of one execution per row), in
+    // key order: the app's rows come in any order (random keys such as UUIDs), and written as
+    // they came each would land on another page of the metadata's B-trees; sorted, neighbours
+    // share pages (absorbing 100k captured inserts: 2.6-2.8 s in log order, 1.7 s sorted; the
+    // clocks were ticked above, in log order). A failure drops the queue and fails absorb's
+    // transaction, which rolls back.
+    List<Map.Entry<String, RowMeta>> sorted = new ArrayList<>(rows.entrySet());
+    sorted.sort(Map.Entry.comparingByKey());
     io.startBatching();
     try {
-      for (Map.Entry<String, RowMeta> r : rows.entrySet()) {
+      for (Map.Entry<String, RowMeta> r : sorted) {
         int cut = r.getKey().indexOf('\u0000');
         saveMeta(r.getKey().substring(0, cut), r.getKey().substring(cut + 1), r.getValue());
       }
