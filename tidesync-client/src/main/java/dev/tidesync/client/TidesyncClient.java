@@ -405,8 +405,7 @@ public final class TidesyncClient implements AutoCloseable {
         // way, so the sync stops here (rows stay pending for a sync with a valid token).
         throw e;
       }
-      if (e.status() == 413 && !req.changes().isEmpty()) {
-        tooLarge(this, e, n);
+      if (e.status() == 413 && !req.changes().isEmpty() && tooLarge(this, e, n)) {
         return;
       }
       String table = tableOf(req);
@@ -425,24 +424,35 @@ public final class TidesyncClient implements AutoCloseable {
    * (rows per batch of this table for too many changes, body bytes otherwise) and the rows go
    * again in smaller batches in the next round of this push. A batch of one row cannot be cut:
    * that row is larger than the server takes, and it fails alone, named, like a row refused for
-   * good; the rest of its table goes on. It goes again when the app edits it.
+   * good; the rest of its table goes on. It goes again when the app edits it. Unless the row is
+   * the smaller part of its body: then the limit is below the schema and envelope every batch
+   * carries, and the table is refused as before (false: not handled here).
    */
-  private void tooLarge(InFlight f, ProtocolException e, Counts n) {
+  private boolean tooLarge(InFlight f, ProtocolException e, Counts n) {
     PushRequest req = f.req;
     String table = tableOf(req);
+    long sent = f.bodyBytes >= 0 ? f.bodyBytes : Wire.writePush(req).length;
     if (req.changes().size() == 1) {
-      String err = replica.refuseAlone(req.changes().get(0), "the row is larger than the server takes (" + e.getMessage() + ")");
-      if (n.rowErrors.add(err)) {
-        n.errors.add(err);
-        n.rejected++;
+      if (dev.tidesync.core.internal.Sizes.approx(req.changes().get(0)) * 2 < sent) {
+        // The row is the smaller part of the body (the schema, the envelope): the limit is not
+        // about this row, and failing it would fail every row of the table. Refused as a table.
+        return false;
       }
-      log.warn("{}: {}", replica.deviceId(), err);
-      return;
+      String err = replica.refuseAlone(req.changes().get(0), "the row is larger than the server takes (" + e.getMessage() + ")");
+      if (err == null) {
+        n.deferred++; // written again since: it goes with its new values in the next round
+      } else {
+        if (n.rowErrors.add(err)) {
+          n.errors.add(err);
+          n.rejected++;
+        }
+        log.warn("{}: {}", replica.deviceId(), err);
+      }
+      return true;
     }
     if (e.code().equals("batch_too_large")) {
       learnedLimits.merge(table, Math.max(1, req.changes().size() / 2), Math::min);
     } else {
-      long sent = f.bodyBytes >= 0 ? f.bodyBytes : Wire.writePush(req).length;
       learnedBytes = Math.min(learnedBytes, Math.max(ClientConfig.MIN_BATCH_BYTES, sent / 2));
       // Bytes alone may not cut a batch of many small rows below a limit the server counts
       // differently (compressed, say): rows per batch go down too.
@@ -451,6 +461,7 @@ public final class TidesyncClient implements AutoCloseable {
     log.warn("{}: server refused a batch of {} changes of {} as too large ({}); sending them in smaller batches",
         replica.deviceId(), req.changes().size(), table, e.getMessage());
     n.deferred++; // another round sends them
+    return true;
   }
 
   /** The threads that send push requests (created on first use, daemons: they never keep a JVM alive). */

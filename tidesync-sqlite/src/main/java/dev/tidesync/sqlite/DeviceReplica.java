@@ -25,6 +25,7 @@ import dev.tidesync.sqlite.internal.Capture;
 import dev.tidesync.sqlite.internal.Ddl;
 import dev.tidesync.sqlite.internal.Introspect;
 import dev.tidesync.core.internal.Keys;
+import dev.tidesync.core.internal.Sizes;
 import dev.tidesync.sqlite.internal.RowIo;
 import dev.tidesync.sqlite.internal.Sql;
 import java.nio.charset.StandardCharsets;
@@ -290,13 +291,18 @@ public final class DeviceReplica implements AutoCloseable {
       }
       setTables(next);
       skipped = skip;
+      if (!fresh.isEmpty() || !lostTriggers.isEmpty()) {
+        // The log first, under the new schema as any absorb after a refresh: then every write the
+        // old triggers logged is in the metadata, so that a new table's initial load merges with
+        // what its logged writes made (a table captured before, left out of the table list, and
+        // back: its logged delete must not come after a row that exists now), and the comparison
+        // below finds only uncaptured writes.
+        absorbTx();
+      }
       for (TableSchema t : fresh) {
         loadExisting(t);
       }
       if (!lostTriggers.isEmpty()) {
-        // The log first, under the new schema as any absorb after a refresh: then every write the
-        // old triggers logged is in the metadata, and the comparison finds only uncaptured ones.
-        absorbTx();
         for (TableSchema t : lostTriggers) {
           int n = Capture.logUncaptured(conn, t);
           if (n > 0) {
@@ -583,10 +589,10 @@ public final class DeviceReplica implements AutoCloseable {
             from = scan.parentsFirstAt;
             keys = scan.parentsFirst.subList(from, Math.min(scan.parentsFirst.size(), from + limit));
             scan.parentsFirstAt += keys.size();
-            changes = collectKeys(t, keys);
+            changes = collectKeys(t, keys, maxBytes);
           }
         } else {
-          changes = collect(t, deletes, scan.lastKey, limit);
+          changes = collect(t, deletes, scan.lastKey, limit, maxBytes);
         }
         if (changes.isEmpty()) {
           scan.phase++;
@@ -600,9 +606,7 @@ public final class DeviceReplica implements AutoCloseable {
         String batch = UUID.randomUUID().toString();
         PushRequest req = new PushRequest(dataset, deviceId, batch, schema, changes);
         byte[] body = Wire.writePush(req);
-        boolean cut = false;
         while (body.length > maxBytes && changes.size() > 1) {
-          cut = true;
           // Too large: keep the rows that fit by their estimated sizes (fewer each time, at least
           // one), and measure again. The rows left out stay pending for the next batch.
           changes = changes.subList(0, fitting(changes, body.length, maxBytes));
@@ -610,9 +614,11 @@ public final class DeviceReplica implements AutoCloseable {
           body = Wire.writePush(req);
         }
         String last = Keys.canonical(changes.get(changes.size() - 1).pk());
-        int at = keys != null && cut ? keys.indexOf(last) : -1;
+        int at = keys != null ? keys.indexOf(last) : -1;
         if (at >= 0) {
-          // Parents first, cut short: go on after the last key this batch holds.
+          // Parents first: go on after the last key this batch holds (a batch cut short by its
+          // bytes holds fewer than were asked for; keys after it that were not pending are asked
+          // again, and yield nothing again).
           scan.parentsFirstAt = from + at + 1;
         }
         scan.lastKey = last;
@@ -644,7 +650,7 @@ public final class DeviceReplica implements AutoCloseable {
     long[] est = new long[changes.size()];
     long sum = 0;
     for (int i = 0; i < est.length; i++) {
-      est[i] = dev.tidesync.core.internal.Sizes.approx(changes.get(i));
+      est[i] = Sizes.approx(changes.get(i));
       sum += est[i];
     }
     // The estimates miss escapes and multi-byte characters: scale them to the measured total.
@@ -689,7 +695,7 @@ public final class DeviceReplica implements AutoCloseable {
     return " LEFT JOIN " + Sql.q(t.name()) + " u ON u." + Sql.q(t.primaryKey().get(0)) + " = (r.pk ->> 0)";
   }
 
-  private List<Change> collect(TableSchema t, boolean deletes, String afterKey, int limit) throws SQLException {
+  private List<Change> collect(TableSchema t, boolean deletes, String afterKey, int limit, long maxBytes) throws SQLException {
     // Upserts of a one-column key read the row's current values in the same query (a join on
     // the key taken from the canonical text) instead of one point query per row. A row the join
     // does not find under that value is read by its key as before (see below).
@@ -703,15 +709,15 @@ public final class DeviceReplica implements AutoCloseable {
     ps.setString(2, afterKey);
     ps.setInt(3, deletes ? 1 : 0);
     ps.setInt(4, limit);
-    return changes(t, deletes, join, ps);
+    return changes(t, deletes, join, ps, maxBytes);
   }
 
   /** The pending upserts among the rows {@code keys} (canonical) of a table with a one-column key, in that order. */
-  private List<Change> collectKeys(TableSchema t, List<String> keys) throws SQLException {
+  private List<Change> collectKeys(TableSchema t, List<String> keys, long maxBytes) throws SQLException {
     PreparedStatement ps = io.statement(collectKeysSql(t));
     ps.setString(1, Sql.jsonArray(keys));
     ps.setString(2, t.name());
-    return changes(t, false, true, ps);
+    return changes(t, false, true, ps, maxBytes);
   }
 
   /** {@link #collectKeys}'s statement: parameters are the keys as a JSON array, then the table. */
@@ -828,13 +834,20 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   /** The changes of the rows {@code ps} selects (see {@link #collect}; joined: the row's columns follow the metadata). */
-  private List<Change> changes(TableSchema t, boolean deletes, boolean join, PreparedStatement ps) throws SQLException {
+  /**
+   * The changes of the pending rows {@code ps} selects, in its order, stopping once they reach
+   * about {@code maxBytes} (at least one): a batch of large rows must not read a thousand of
+   * them into memory before it is cut to size (found by review: 1,000 photos of 2 MiB ran out of
+   * heap). The rows left unread stay pending for the next batch.
+   */
+  private List<Change> changes(TableSchema t, boolean deletes, boolean join, PreparedStatement ps, long maxBytes) throws SQLException {
     List<String> allCols = t.nonKeyColumns();
     // A row whose pending columns are all of them at its live clock (packed "*N", every new row)
     // needs no clock map and no filtering: the common case of a push, kept free of both.
     String allPending = allCols.isEmpty() ? null : "*" + allCols.size();
     record Row(String pk, long ver, String live, String dead, String pending, List<Object> key, Map<String, Object> values) {}
     List<Row> rows = new ArrayList<>();
+    long read = 0;
     try (ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
         String pkText = rs.getString(1);
@@ -848,9 +861,14 @@ public final class DeviceReplica implements AutoCloseable {
           }
         }
         rows.add(new Row(pkText, rs.getLong(2), rs.getString(3), rs.getString(4), rs.getString(5), key, values));
+        read += 64 + pkText.length() + (values == null ? 0 : Sizes.approx(values));
+        if (read >= maxBytes) {
+          break;
+        }
       }
     }
     List<Change> out = new ArrayList<>(rows.size());
+    long built = 0;
     boolean lww = t.policy() == ConflictPolicy.LAST_WRITE_WINS;
     for (Row r : rows) {
       List<Object> pk = r.key();
@@ -897,7 +915,13 @@ public final class DeviceReplica implements AutoCloseable {
           }
         }
       }
-      out.add(new Change(t.name(), pk, false, values, r.live(), clocks, r.ver(), 0));
+      Change c = new Change(t.name(), pk, false, values, r.live(), clocks, r.ver(), 0);
+      out.add(c);
+      // Rows read by their key above were not counted while reading.
+      built += Sizes.approx(c);
+      if (built >= maxBytes) {
+        break;
+      }
     }
     return out;
   }
@@ -1012,29 +1036,27 @@ public final class DeviceReplica implements AutoCloseable {
       + "pending = CASE WHEN dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?2 THEN NULL ELSE pending END "
       + "WHERE tbl = ?4 AND pk = ?1";
 
-  /** Marks a pushed row failed for good with the server's reason, unless the app wrote it since it was sent. */
-  private void markFailed(String table, String key, String hlc, String reason) throws SQLException {
+  /** Marks a pushed row failed for good with the server's reason, unless the app wrote it since it was sent; whether it did. */
+  private boolean markFailed(String table, String key, String hlc, String reason) throws SQLException {
     PreparedStatement failed = io.statement("UPDATE _tidesync_rows SET dirty = 2, err = ? "
         + "WHERE tbl = ? AND pk = ? AND dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?");
     failed.setString(1, reason);
     failed.setString(2, table);
     failed.setString(3, key);
     failed.setString(4, hlc);
-    failed.executeUpdate();
+    return failed.executeUpdate() > 0;
   }
 
   /**
    * A row the server refused by itself as a whole batch (one larger than the server takes): it is
    * failed as if refused for good in an answer (see {@link #failures}), so that the rest of its
-   * table goes on. Returns the error as a push reports a refused row.
+   * table goes on. Returns the error as a push reports a refused row, or null when the app wrote
+   * the row after the batch was built (it stays pending, and goes with its new values).
    */
   public synchronized String refuseAlone(Change c, String reason) {
     String key = Keys.canonical(c.pk());
-    Sql.inTx(conn, "recording a refused row", () -> {
-      markFailed(c.table(), key, c.hlc(), reason);
-      return null;
-    });
-    return c.table() + " " + key + ": " + reason;
+    boolean failed = Sql.inTx(conn, "recording a refused row", () -> markFailed(c.table(), key, c.hlc(), reason));
+    return failed ? c.table() + " " + key + ": " + reason : null;
   }
 
   /** Drops an outbox batch the server refused as a whole (its rows stay dirty and are rebuilt). */

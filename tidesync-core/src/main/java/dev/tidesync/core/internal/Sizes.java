@@ -24,11 +24,18 @@ public final class Sizes {
     for (Object k : c.pk()) {
       n += approx(k);
     }
-    for (Map.Entry<String, Object> e : c.cols().entrySet()) {
-      n += e.getKey().length() + 4 + approx(e.getValue());
-    }
+    n += approx(c.cols());
     for (Map.Entry<String, String> e : c.clocks().entrySet()) {
       n += e.getKey().length() + e.getValue().length() + 6;
+    }
+    return n;
+  }
+
+  /** A row's values' size in JSON, roughly (names and values). */
+  public static long approx(Map<String, Object> cols) {
+    long n = 0;
+    for (Map.Entry<String, Object> e : cols.entrySet()) {
+      n += e.getKey().length() + 4 + approx(e.getValue());
     }
     return n;
   }
@@ -45,9 +52,11 @@ public final class Sizes {
   }
 
   /**
-   * How many more rows to read values for, while building a page or a batch: few at first (a
-   * row may be megabytes), then as many as the room left holds at the average size so far,
-   * between 1 and {@code max}.
+   * How many more rows to read values for, while building a page: few at first (a row may be
+   * megabytes), then as many as the room left holds at the average size so far, but never more
+   * than were taken already (the slices double), and between 1 and {@code max}. Rows of another
+   * size than those before them are only found by reading them: doubling bounds how many such
+   * rows one slice can read to as many as the page holds already.
    */
   public static int nextSlice(long used, int taken, long budget, int max) {
     if (taken == 0) {
@@ -55,6 +64,6 @@ public final class Sizes {
     }
     long avg = Math.max(1, used / taken);
     long fit = (budget - used) / avg;
-    return (int) Math.max(1, Math.min(max, fit));
+    return (int) Math.max(1, Math.min(Math.min(max, taken), fit));
   }
 }

@@ -62,6 +62,12 @@ final class PushBodies {
       // Wire closes its source when done; keep ours open so that the rest can be drained.
       request = Wire.readPush(new NonClosing(digest), maxChanges);
     } catch (ProtocolException e) {
+      if (e.status() == 413) {
+        // Too large (the body, once inflated, or a value or the batch's changes): the digest
+        // cannot tell, since the limit stopped the reading part-way, and the client must see the
+        // 413 to send smaller batches.
+        throw e;
+      }
       // A body damaged in transit usually fails to parse. When the rest of it can be read and
       // the digest does not match, the damage is the real reason: report that instead.
       if (drainQuietly(digest) && !HexFormat.of().formatHex(md.digest()).equals(expected)) {
