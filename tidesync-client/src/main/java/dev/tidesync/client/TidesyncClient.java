@@ -431,7 +431,7 @@ public final class TidesyncClient implements AutoCloseable {
   private boolean tooLarge(InFlight f, ProtocolException e, Counts n) {
     PushRequest req = f.req;
     String table = tableOf(req);
-    long sent = f.bodyBytes >= 0 ? f.bodyBytes : Wire.writePush(req).length;
+    long sent = f.bodyBytes >= 0 ? f.bodyBytes : Wire.writePush(req).length; // the transport encoded it: rare
     if (req.changes().size() == 1) {
       if (dev.tidesync.core.internal.Sizes.approx(req.changes().get(0)) * 2 < sent) {
         // The row is the smaller part of the body (the schema, the envelope): the limit is not

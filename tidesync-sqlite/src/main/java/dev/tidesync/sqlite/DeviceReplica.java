@@ -302,13 +302,11 @@ public final class DeviceReplica implements AutoCloseable {
       for (TableSchema t : fresh) {
         loadExisting(t);
       }
-      if (!lostTriggers.isEmpty()) {
-        for (TableSchema t : lostTriggers) {
-          int n = Capture.logUncaptured(conn, t);
-          if (n > 0) {
-            log.warn("{}: table {} had no capture triggers (rebuilt?); logged {} uncaptured insert(s)/delete(s); "
-                + "updates made meanwhile were not captured", file, t.name(), n);
-          }
+      for (TableSchema t : lostTriggers) {
+        int n = Capture.logUncaptured(conn, t);
+        if (n > 0) {
+          log.warn("{}: table {} had no capture triggers (rebuilt?); logged {} uncaptured insert(s)/delete(s); "
+              + "updates made meanwhile were not captured", file, t.name(), n);
         }
       }
       // Read inside the write transaction: no other connection can change the schema between
@@ -868,7 +866,7 @@ public final class DeviceReplica implements AutoCloseable {
       }
     }
     List<Change> out = new ArrayList<>(rows.size());
-    long built = 0;
+    long pointRead = 0;
     boolean lww = t.policy() == ConflictPolicy.LAST_WRITE_WINS;
     for (Row r : rows) {
       List<Object> pk = r.key();
@@ -915,12 +913,13 @@ public final class DeviceReplica implements AutoCloseable {
           }
         }
       }
-      Change c = new Change(t.name(), pk, false, values, r.live(), clocks, r.ver(), 0);
-      out.add(c);
-      // Rows read by their key above were not counted while reading.
-      built += Sizes.approx(c);
-      if (built >= maxBytes) {
-        break;
+      out.add(new Change(t.name(), pk, false, values, r.live(), clocks, r.ver(), 0));
+      if (r.values() == null) {
+        // Read by its key just above: not counted while the query was read.
+        pointRead += Sizes.approx(values);
+        if (pointRead >= maxBytes) {
+          break;
+        }
       }
     }
     return out;

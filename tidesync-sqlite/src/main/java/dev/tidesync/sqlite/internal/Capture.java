@@ -344,7 +344,7 @@ public final class Capture {
   /** Reads {@link #ENTRY_COLUMNS} starting at column {@code at}. */
   public static LogEntry entry(java.sql.ResultSet rs, int at) throws SQLException {
     Object pk = Sql.read(rs, at + 2);
-    String key = "json".equals(rs.getString(at + 3)) ? Keys.canonicalOfSqlite((String) pk) : Keys.canonical(java.util.Collections.singletonList(pk));
+    String key = canonicalKey("json".equals(rs.getString(at + 3)), pk);
     long mask = rs.getObject(at + 5) == null ? -1 : rs.getLong(at + 5);
     return new LogEntry(rs.getLong(at), rs.getString(at + 1), key, rs.getString(at + 4), mask, wallMillis(rs.getDouble(at + 6)),
         rs.getInt(at + 7), rs.getString(at + 8), cols(rs.getString(at + 9)));
@@ -416,7 +416,12 @@ public final class Capture {
    * logged entry of the row gives, so that the row's later logged writes find its metadata.
    */
   public static String canonicalKey(TableSchema t, Object logged) {
-    return t.primaryKey().size() == 1 ? Keys.canonical(java.util.Collections.singletonList(logged)) : Keys.canonicalOfSqlite((String) logged);
+    return canonicalKey(t.primaryKey().size() != 1, logged);
+  }
+
+  /** A logged key's metadata key: a json_array of the key's columns (keyform 'json'), else the one column's value. */
+  private static String canonicalKey(boolean json, Object logged) {
+    return json ? Keys.canonicalOfSqlite((String) logged) : Keys.canonical(java.util.Collections.singletonList(logged));
   }
 
   /**
