@@ -1,11 +1,13 @@
 package dev.tidesync.cli;
 
+import dev.tidesync.cli.internal.ByteSizes;
 import dev.tidesync.cli.internal.Checks;
 import dev.tidesync.cli.internal.CliException;
 import dev.tidesync.cli.internal.Durations;
 import dev.tidesync.cli.internal.ServerApi;
 import dev.tidesync.cli.internal.TokenOption;
 import dev.tidesync.cli.internal.SyncProgress;
+import dev.tidesync.client.ClientConfig;
 import dev.tidesync.client.SyncReport;
 import dev.tidesync.client.SyncStatus;
 import dev.tidesync.client.TidesyncClient;
@@ -73,6 +75,11 @@ final class SyncCommand implements Callable<Integer> {
       description = "Changes per push request, 1..10000. Default: ${DEFAULT-VALUE}")
   int batch;
 
+  @Option(names = "--batch-bytes", defaultValue = "8MiB", paramLabel = "SIZE", converter = ByteSizes.class,
+      description = "Largest push request body (uncompressed JSON), 16KiB..256MiB: fewer rows go in a batch of large rows. "
+          + "Default: ${DEFAULT-VALUE}")
+  long batchBytes;
+
   @Option(names = "--watch", description = "Keep syncing in the background: on an interval and soon after local writes.")
   boolean watch;
 
@@ -84,6 +91,13 @@ final class SyncCommand implements Callable<Integer> {
       description = "Progress lines on stderr for syncs longer than 2 s. Default: on when run from a terminal.")
   Boolean showProgress;
 
+  /**
+   * The largest --batch-bytes. A server refuses bodies over its own limit (64 MiB by default) with
+   * 413, and the client then halves its budget for the rest of the sync; this bound only stops
+   * a typo from asking for batches of gigabytes.
+   */
+  static final long MAX_BATCH_BYTES = 256L << 20;
+
   private volatile boolean stopping;
 
   @Override
@@ -92,6 +106,10 @@ final class SyncCommand implements Callable<Integer> {
     String ds = Checks.dataset(spec.commandLine(), dataset);
     if (batch < 1 || batch > 10_000) {
       throw new ParameterException(spec.commandLine(), "Invalid value for option '--batch': must be 1..10000, got " + batch);
+    }
+    if (batchBytes < ClientConfig.MIN_BATCH_BYTES || batchBytes > MAX_BATCH_BYTES) {
+      throw new ParameterException(spec.commandLine(), "Invalid value for option '--batch-bytes': must be "
+          + ByteSizes.human(ClientConfig.MIN_BATCH_BYTES) + ".." + ByteSizes.human(MAX_BATCH_BYTES) + ", got " + ByteSizes.human(batchBytes));
     }
     if (device != null && (device.isBlank() || device.length() > 128)) {
       throw new ParameterException(spec.commandLine(), "Invalid value for option '--device': must be 1..128 characters");
@@ -121,7 +139,7 @@ final class SyncCommand implements Callable<Integer> {
     TidesyncClient client;
     try {
       client = TidesyncClient.create(c -> c.database(db).server(url).dataset(ds).deviceId(deviceId).token(token)
-          .tables(selected).batchLimit(batch).interval(interval).listener(progress));
+          .tables(selected).batchLimit(batch).batchBytes(batchBytes).interval(interval).listener(progress));
     } catch (RuntimeException e) {
       progress.close();
       throw e;

@@ -90,6 +90,7 @@ public final class TidesyncClient implements AutoCloseable {
       try {
         replica.refreshSchema();
         replica.absorb();
+        forgetOldLimits();
         push(n);
         boolean more = true;
         while (more) {
@@ -197,18 +198,51 @@ public final class TidesyncClient implements AutoCloseable {
   }
 
   /**
-   * Limits learned from the server's refusals of batches as too large (see {@link #tooLarge}),
-   * for this client's lifetime: rows per batch by table, and body bytes.
+   * Limits learned from the server's refusals of batches as too large (see {@link #tooLarge}):
+   * rows per batch by table, and body bytes, each with the wall time until which it holds.
    */
-  private final java.util.concurrent.ConcurrentHashMap<String, Integer> learnedLimits = new java.util.concurrent.ConcurrentHashMap<>();
-  private volatile long learnedBytes = Long.MAX_VALUE;
+  private final java.util.concurrent.ConcurrentHashMap<String, Learned> learnedLimits = new java.util.concurrent.ConcurrentHashMap<>();
+  private volatile Learned learnedBytes;
+
+  /** A limit learned from a refusal, kept until {@code until} (wall millis). */
+  private record Learned(long value, long until) {
+    Learned lower(Learned other) {
+      // The smaller limit, held for as long as the later of the two refusals asks.
+      return new Learned(Math.min(value, other.value), Math.max(until, other.until));
+    }
+  }
+
+  /**
+   * How long a learned limit is kept after the last refusal that lowered it. Not for the client's
+   * whole life: the row that made a batch too large is often gone or shrunk by the next hour, or
+   * the server's limit raised, and a long-running client whose batches stayed a few rows each for
+   * ever would push far slower than it can. Once forgotten, the next sync starts from the
+   * configured limits again and learns anew from at most a few refusals (each halves the batch).
+   */
+  static final java.time.Duration LEARNED_FOR = java.time.Duration.ofMinutes(10);
+
+  /** Drops learned limits that are older than {@link #LEARNED_FOR}; at the start of a sync only, so one sync never sees a limit go back up. */
+  private void forgetOldLimits() {
+    long now = config.wall().millis();
+    learnedLimits.values().removeIf(l -> l.until() <= now);
+    Learned bytes = learnedBytes;
+    if (bytes != null && bytes.until() <= now) {
+      learnedBytes = null;
+    }
+  }
+
+  private Learned learned(long value) {
+    return new Learned(value, config.wall().millis() + LEARNED_FOR.toMillis());
+  }
 
   private int batchLimit(String table) {
-    return Math.min(config.batchLimit(table), learnedLimits.getOrDefault(table, Integer.MAX_VALUE));
+    Learned l = learnedLimits.get(table);
+    return l == null ? config.batchLimit(table) : (int) Math.min(config.batchLimit(table), l.value());
   }
 
   private long batchBytes() {
-    return Math.min(config.batchBytes(), learnedBytes);
+    Learned l = learnedBytes;
+    return l == null ? config.batchBytes() : Math.min(config.batchBytes(), l.value());
   }
 
   /** Rounds of a push after its first scan, at most (see {@link #push}). */
@@ -420,8 +454,8 @@ public final class TidesyncClient implements AutoCloseable {
   /**
    * The server refused a batch as too large (its request body, a value in it, or its number of
    * changes). Skipping the table would hold it back at every sync, since the same rows make the
-   * same batch: instead the limit that was passed is halved for the rest of this client's life
-   * (rows per batch of this table for too many changes, body bytes otherwise) and the rows go
+   * same batch: instead the limit that was passed is halved (rows per batch of this table, and
+   * body bytes unless the server counted changes), for {@link #LEARNED_FOR}, and the rows go
    * again in smaller batches in the next round of this push. A batch of one row cannot be cut:
    * that row is larger than the server takes, and it fails alone, named, like a row refused for
    * good; the rest of its table goes on. It goes again when the app edits it. Unless the row is
@@ -450,14 +484,14 @@ public final class TidesyncClient implements AutoCloseable {
       }
       return true;
     }
-    if (e.code().equals("batch_too_large")) {
-      learnedLimits.merge(table, Math.max(1, req.changes().size() / 2), Math::min);
-    } else {
-      learnedBytes = Math.min(learnedBytes, Math.max(ClientConfig.MIN_BATCH_BYTES, sent / 2));
-      // Bytes alone may not cut a batch of many small rows below a limit the server counts
-      // differently (compressed, say): rows per batch go down too.
-      learnedLimits.merge(table, Math.max(1, req.changes().size() / 2), Math::min);
+    if (!e.code().equals("batch_too_large")) {
+      Learned bytes = learned(Math.max(ClientConfig.MIN_BATCH_BYTES, sent / 2));
+      Learned had = learnedBytes;
+      learnedBytes = had == null ? bytes : had.lower(bytes);
     }
+    // Rows per batch go down either way: bytes alone may not cut a batch of many small rows below
+    // a limit the server counts differently (compressed, say).
+    learnedLimits.merge(table, learned(Math.max(1, req.changes().size() / 2)), Learned::lower);
     log.warn("{}: server refused a batch of {} changes of {} as too large ({}); sending them in smaller batches",
         replica.deviceId(), req.changes().size(), table, e.getMessage());
     n.deferred++; // another round sends them

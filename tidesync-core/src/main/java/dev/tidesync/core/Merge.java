@@ -4,8 +4,7 @@ import dev.tidesync.protocol.Change;
 import dev.tidesync.protocol.ConflictPolicy;
 import dev.tidesync.protocol.TableSchema;
 import dev.tidesync.protocol.Values;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
+import dev.tidesync.protocol.internal.OwnedMap;
 import java.util.Map;
 
 /**
@@ -28,8 +27,10 @@ public final class Merge {
 
   public static MergeResult merge(TableSchema table, RowState stored, Change in) {
     boolean lww = table.policy() == ConflictPolicy.LAST_WRITE_WINS;
-    Map<String, Object> values = new LinkedHashMap<>();
-    Map<String, String> clocks = new HashMap<>();
+    // Handed to the result's RowState as they are (OwnedMap): built here for it alone.
+    int size = table.columns().size();
+    Map<String, Object> values = new OwnedMap<>(size);
+    Map<String, String> clocks = new OwnedMap<>(size);
     String live = null;
     String dead = null;
     long version = 0;

@@ -1,5 +1,6 @@
 package dev.tidesync.core;
 
+import dev.tidesync.protocol.internal.OwnedMap;
 import java.util.Map;
 
 /**
@@ -10,8 +11,9 @@ import java.util.Map;
  */
 public record RowState(Map<String, Object> values, Map<String, String> clocks, String live, String dead, long version) {
   public RowState {
-    values = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(values));
-    clocks = Map.copyOf(clocks);
+    // A merge's own maps are kept, not copied (see OwnedMap); anything else is copied.
+    values = java.util.Collections.unmodifiableMap(values instanceof OwnedMap<String, Object> ? values : new java.util.LinkedHashMap<>(values));
+    clocks = clocks instanceof OwnedMap<String, String> ? java.util.Collections.unmodifiableMap(clocks) : Map.copyOf(clocks);
   }
 
   public boolean deleted() {

@@ -89,16 +89,7 @@ class LargeRowsTest {
     Random r = new Random(seed);
     try (Connection c = dev.tidesync.it.replica.Db.connect(db)) {
       c.setAutoCommit(false);
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO photos VALUES (?, ?, ?)")) {
-        for (int i = 0; i < n; i++) {
-          byte[] data = new byte[bytes];
-          r.nextBytes(data);
-          ps.setString(1, "p" + i);
-          ps.setLong(2, i);
-          ps.setBytes(3, data);
-          ps.executeUpdate();
-        }
-      }
+      insertPhotos(c, "p", 0, n, bytes, r);
       try (PreparedStatement ps = c.prepareStatement("INSERT INTO notes VALUES (?, ?)")) {
         for (int i = 0; i < 50; i++) {
           ps.setString(1, "n" + i);
@@ -146,6 +137,60 @@ class LargeRowsTest {
   }
 
   @Test
+  void aLimitLearnedFromARefusalHoldsForTenMinutesThenTheConfiguredOneIsTriedAgain() throws Exception {
+    Path db = dir.resolve("device.db");
+    photos(db, 30, 20_000, 5); // ~27 KB of JSON each: 30 of them are about four times what the server takes
+    Sizes t = new Sizes(server.url());
+    java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong(1_800_000_000_000L);
+    try (TidesyncClient c = client(db, t, "camera", b -> b.clock(now::get))) {
+      assertThat(c.flush().errors()).isEmpty();
+      int firstSync = t.bodies.size();
+      assertThat(t.bodies).as("the first batch was refused and split").anySatisfy(n -> assertThat(n).isGreaterThan((int) SERVER_MAX));
+
+      // Nine minutes later: 30 more photos go in batches of the size learned, none refused.
+      more(db, 30, 20_000);
+      now.addAndGet(java.time.Duration.ofMinutes(9).toMillis());
+      assertThat(c.flush().errors()).isEmpty();
+      List<Integer> secondSync = t.bodies.subList(firstSync, t.bodies.size());
+      assertThat(secondSync).isNotEmpty().allSatisfy(n -> assertThat(n).isLessThanOrEqualTo((int) SERVER_MAX));
+      int beforeThird = t.bodies.size();
+
+      // Ten minutes after the last refusal: the configured budget is tried again (and refused again,
+      // since the server has not changed), so a client is not held to a small batch for ever.
+      more(db, 30, 20_000);
+      now.addAndGet(java.time.Duration.ofMinutes(2).toMillis());
+      assertThat(c.flush().errors()).isEmpty();
+      assertThat(t.bodies.get(beforeThird)).as("the first batch of the third sync").isGreaterThan((int) SERVER_MAX);
+      assertThat(c.status().pendingTotal()).isZero();
+    }
+    sameOnAnotherDevice(db, PHOTOS_AND_NOTES);
+  }
+
+  /** {@code n} more photos, with keys after those already there. */
+  private static void more(Path db, int n, int bytes) throws Exception {
+    long have = count(db, "SELECT count(*) FROM photos");
+    try (Connection c = dev.tidesync.it.replica.Db.connect(db)) {
+      c.setAutoCommit(false);
+      insertPhotos(c, "q", have, n, bytes, new Random(n + bytes));
+      c.commit();
+    }
+  }
+
+  /** Photos {@code prefix + i} for i from {@code from}, {@code n} of them, of random bytes. */
+  private static void insertPhotos(Connection c, String prefix, long from, int n, int bytes, Random r) throws java.sql.SQLException {
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO photos VALUES (?, ?, ?)")) {
+      for (long i = from; i < from + n; i++) {
+        byte[] data = new byte[bytes];
+        r.nextBytes(data);
+        ps.setString(1, prefix + i);
+        ps.setLong(2, i);
+        ps.setBytes(3, data);
+        ps.executeUpdate();
+      }
+    }
+  }
+
+  @Test
   void noPushBodyIsLargerThanTheClientsByteBudget() throws Exception {
     Path db = dir.resolve("device.db");
     photos(db, 60, 20_000, 2);
@@ -169,9 +214,10 @@ class LargeRowsTest {
     try (TidesyncClient c = client(db, t, "camera", b -> b.batchLimit("photos", 5).batchLimit(40))) {
       assertThat(c.flush().errors()).isEmpty();
     }
-    // photos: 12 rows in batches of at most 5; notes: 50 rows in batches of at most 40.
-    assertThat(t.batches.stream().filter(b -> b.startsWith("photos:")).toList()).containsExactly("photos:5", "photos:5", "photos:2");
-    assertThat(t.batches.stream().filter(b -> b.startsWith("notes:")).toList()).containsExactly("notes:40", "notes:10");
+    // photos: 12 rows in batches of at most 5; notes: 50 rows in batches of at most 40. In any
+    // order: two batches of one table may be on the wire at once, and reach the server either way.
+    assertThat(t.batches.stream().filter(b -> b.startsWith("photos:")).toList()).containsExactlyInAnyOrder("photos:5", "photos:5", "photos:2");
+    assertThat(t.batches.stream().filter(b -> b.startsWith("notes:")).toList()).containsExactlyInAnyOrder("notes:40", "notes:10");
     sameOnAnotherDevice(db, PHOTOS_AND_NOTES);
   }
 

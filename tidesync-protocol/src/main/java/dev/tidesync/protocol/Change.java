@@ -1,5 +1,7 @@
 package dev.tidesync.protocol;
 
+import dev.tidesync.protocol.internal.OwnedList;
+import dev.tidesync.protocol.internal.OwnedMap;
 import java.util.List;
 import java.util.Map;
 
@@ -23,9 +25,11 @@ public record Change(
     long version) {
 
   public Change {
-    pk = java.util.Collections.unmodifiableList(new java.util.ArrayList<>(pk));
-    cols = cols == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(cols));
-    clocks = clocks == null ? Map.of() : Map.copyOf(clocks);
+    // Collections built for this change alone (decoded, or read for a push) are kept, not copied:
+    // see OwnedMap. Anything else is copied, so a caller's later change to it cannot reach here.
+    pk = java.util.Collections.unmodifiableList(pk instanceof OwnedList<Object> ? pk : new java.util.ArrayList<>(pk));
+    cols = cols == null ? Map.of() : java.util.Collections.unmodifiableMap(cols instanceof OwnedMap<String, Object> ? cols : new java.util.LinkedHashMap<>(cols));
+    clocks = clocks == null || clocks.isEmpty() ? Map.of() : Map.copyOf(clocks);
   }
 
   /** The clock of one column: its entry in {@code clocks}, else the change's {@code hlc}. */

@@ -7,6 +7,8 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.exc.StreamConstraintsException;
+import dev.tidesync.protocol.internal.OwnedList;
+import dev.tidesync.protocol.internal.OwnedMap;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -525,7 +527,7 @@ public final class Wire {
         case "table" -> table = string(p, where.at(".table", null));
         case "pk" -> {
           expect(p, JsonToken.START_ARRAY, where.at(".pk", null));
-          pk = new ArrayList<>(2);
+          pk = new OwnedList<>(2);
           while (p.nextToken() != JsonToken.END_ARRAY) {
             pk.add(readValue(p, where.at(".pk", null)));
           }
@@ -533,7 +535,7 @@ public final class Wire {
         case "op" -> op = string(p, where.at(".op", null));
         case "cols" -> {
           expect(p, JsonToken.START_OBJECT, where.at(".cols", null));
-          cols = new LinkedHashMap<>();
+          cols = new OwnedMap<>(8);
           while (p.nextToken() == JsonToken.FIELD_NAME) {
             String col = p.currentName();
             p.nextToken();

@@ -853,7 +853,7 @@ public final class DeviceReplica implements AutoCloseable {
         Map<String, Object> values = null;
         // A NULL key (SQLite allows one in a non-integer key) joins nothing: read by its key below.
         if (join && key.get(0) != null && key.get(0).equals(Sql.read(rs, 6))) {
-          values = new LinkedHashMap<>();
+          values = new dev.tidesync.protocol.internal.OwnedMap<>(allCols.size()); // kept by the Change, not copied
           for (int i = 0; i < allCols.size(); i++) {
             values.put(allCols.get(i), Sql.read(rs, 7 + i));
           }
@@ -1157,12 +1157,14 @@ public final class DeviceReplica implements AutoCloseable {
         out.put(c.table() + '\u0000' + key, NO_META);
       }
     }
-    PreparedStatement ps = io.statement("SELECT pk, ver, dirty, live, dead, pending, err FROM _tidesync_rows "
-        + "WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))");
+    // The keys' array drives the loop: IN (SELECT value FROM json_each(?)) built and sorted a
+    // temporary index of the keys first (see SqliteDatasetStore.readValues).
+    PreparedStatement ps = io.statement("SELECT r.pk, r.ver, r.dirty, r.live, r.dead, r.pending, r.err FROM json_each(?) k "
+        + "CROSS JOIN _tidesync_rows r ON r.tbl = ? AND r.pk = k.value");
     for (Map.Entry<String, List<String>> e : keys.entrySet()) {
       List<String> nonKey = tables.get(e.getKey()).nonKeyColumns();
-      ps.setString(1, e.getKey());
-      ps.setString(2, Sql.jsonArray(e.getValue()));
+      ps.setString(1, Sql.jsonArray(e.getValue()));
+      ps.setString(2, e.getKey());
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           String live = rs.getString(4);

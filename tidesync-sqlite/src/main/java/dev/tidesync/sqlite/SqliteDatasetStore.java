@@ -494,14 +494,17 @@ public final class SqliteDatasetStore implements DatasetStore {
         keys.computeIfAbsent(c.table(), k -> new ArrayList<>()).add(key);
       }
     }
-    PreparedStatement ps = io.statement("SELECT pk, ver, live, dead, clocks, tomb FROM _tidesync_rows "
-        + "WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))");
+    // The keys' array drives the loop: IN (SELECT value FROM json_each(?)) built and sorted a
+    // temporary index of the keys first (see readValues). A key given twice is read twice; the
+    // map keeps one.
+    PreparedStatement ps = io.statement("SELECT r.pk, r.ver, r.live, r.dead, r.clocks, r.tomb FROM json_each(?) k "
+        + "CROSS JOIN _tidesync_rows r ON r.tbl = ? AND r.pk = k.value");
     for (Map.Entry<String, List<String>> e : keys.entrySet()) {
       for (String k : e.getValue()) {
         ahead.put(e.getKey() + '\u0000' + k, NO_META);
       }
-      ps.setString(1, e.getKey());
-      ps.setString(2, Sql.jsonArray(e.getValue()));
+      ps.setString(1, Sql.jsonArray(e.getValue()));
+      ps.setString(2, e.getKey());
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           ahead.put(e.getKey() + '\u0000' + rs.getString(1),
@@ -558,13 +561,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
       }
     } else {
-      Map<String, Object> values = new LinkedHashMap<>();
-      for (ColumnSchema c : t.columns()) {
-        if (after.values().containsKey(c.name())) {
-          values.put(c.name(), after.values().get(c.name()));
-        }
-      }
-      io.upsert(t, pk, values);
+      io.upsert(t, pk, after.values()); // the table's columns among them, in the table's order
     }
   }
 
@@ -711,7 +708,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         List<Row> slice = rows.subList(scanned, Math.min(rows.size(), scanned + Sizes.nextSlice(bytes, changes.size(), Sizes.PAGE_BYTES, 256)));
         next = scanned + slice.size();
         values = readValues(r, tables, slice.stream()
-            .filter(x -> Clocks.newer(x.live(), x.dead())).map(x -> Map.entry(x.tbl(), x.pk())).toList());
+            .filter(x -> Clocks.newer(x.live(), x.dead())).map(x -> Map.entry(x.tbl(), x.pk())).toList(), Sizes.PAGE_BYTES - bytes);
       }
       scanned++;
       last = row.ver();
@@ -755,10 +752,15 @@ public final class SqliteDatasetStore implements DatasetStore {
    * The non-key values of live rows of a page, with one query per table of a one-column key (the
    * key values bound as one JSON array) instead of a point query per row: table → key value →
    * values. A row it does not return (another key shape, or a value JSON does not carry exactly)
-   * is read by its key afterwards, as before.
+   * is read by its key afterwards, as before. Reading stops once the values read reach
+   * {@code room} bytes (roughly, at least one row): a slice sized by small rows before it may
+   * hold large ones (photos), and must not read hundreds of them at once. Rows are read in the
+   * slice's order (version order), so those read are the ones the page takes first; the rows
+   * left unread are read by their keys too, one at a time, while the page has room. With several
+   * tables in one slice, the first ones may take the room: at most about twice a page is held.
    */
   private static Map<String, Map<Object, Map<String, Object>>> readValues(Reader r, Map<String, TableSchema> tables,
-      List<Map.Entry<String, String>> live) throws SQLException {
+      List<Map.Entry<String, String>> live, long room) throws SQLException {
     Map<String, List<Object>> keys = new LinkedHashMap<>();
     for (Map.Entry<String, String> e : live) {
       TableSchema t = tables.get(e.getKey());
@@ -771,12 +773,20 @@ public final class SqliteDatasetStore implements DatasetStore {
       }
     }
     Map<String, Map<Object, Map<String, Object>>> out = new HashMap<>();
+    long read = 0;
     for (Map.Entry<String, List<Object>> e : keys.entrySet()) {
+      if (read >= room && !out.isEmpty()) {
+        break;
+      }
       TableSchema t = tables.get(e.getKey());
       List<String> cols = t.nonKeyColumns();
       String pkCol = Sql.q(t.primaryKey().get(0));
-      PreparedStatement ps = r.io().statement("SELECT " + pkCol + cols.stream().map(c -> ", " + Sql.q(c)).collect(java.util.stream.Collectors.joining())
-          + " FROM " + Sql.q(t.name()) + " WHERE " + pkCol + " IN (SELECT value FROM json_each(?))");
+      // The keys' array drives the loop (CROSS JOIN fixes SQLite's join order), so rows come in
+      // the slice's order without an ORDER BY, which would sort every row, values and all,
+      // before the first is returned. Only memory depends on that order, not what is read.
+      // Qualified names: json_each has columns of its own (key, value, id, ...).
+      PreparedStatement ps = r.io().statement("SELECT u." + pkCol + cols.stream().map(c -> ", u." + Sql.q(c)).collect(java.util.stream.Collectors.joining())
+          + " FROM json_each(?) k CROSS JOIN " + Sql.q(t.name()) + " u ON u." + pkCol + " = k.value");
       java.io.StringWriter w = new java.io.StringWriter(e.getValue().size() * 40);
       try (com.fasterxml.jackson.core.JsonGenerator g = Wire.factory().createGenerator(w)) {
         g.writeStartArray();
@@ -793,6 +803,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       }
       ps.setString(1, w.toString());
       Map<Object, Map<String, Object>> rows = new HashMap<>();
+      out.put(t.name(), rows);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           Map<String, Object> v = new LinkedHashMap<>();
@@ -800,9 +811,12 @@ public final class SqliteDatasetStore implements DatasetStore {
             v.put(cols.get(i), Sql.read(rs, i + 2));
           }
           rows.put(Sql.read(rs, 1), v);
+          read += Sizes.approx(v);
+          if (read >= room) {
+            break;
+          }
         }
       }
-      out.put(t.name(), rows);
     }
     return out;
   }

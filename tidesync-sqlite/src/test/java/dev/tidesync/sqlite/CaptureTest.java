@@ -201,13 +201,7 @@ class CaptureTest {
     try (DeviceReplica r = open(db)) {
       r.absorb();
       List<String> sent = new java.util.ArrayList<>();
-      DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
-      do {
-        dev.tidesync.protocol.PushRequest req;
-        while ((req = r.nextBatch("ds", scan, 1000)) != null) {
-          req.changes().forEach(c -> sent.add(c.table() + " " + c.pk() + (c.deleted() ? " delete" : " upsert " + c.cols())));
-        }
-      } while (scan.resume());
+      Scans.eachBatch(r, 1000, req -> req.changes().forEach(c -> sent.add(c.table() + " " + c.pk() + (c.deleted() ? " delete" : " upsert " + c.cols()))));
       assertThat(sent).containsExactly("t [a] upsert {v=back}");
     }
   }

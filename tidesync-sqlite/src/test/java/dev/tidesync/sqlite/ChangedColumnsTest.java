@@ -44,13 +44,7 @@ class ChangedColumnsTest {
   /** Pushes every pending change to the in-process store, like flush() does. */
   private void pushAll() {
     replica.absorb();
-    DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
-    do {
-      PushRequest req;
-      while ((req = replica.nextBatch("ds", scan, 100)) != null) {
-        replica.recordPushResult(req, store.push(req));
-      }
-    } while (scan.resume()); // past the scan's barriers (see PushScan)
+    Scans.eachBatch(replica, 100, req -> replica.recordPushResult(req, store.push(req)));
   }
 
   private List<Change> nextBatchChanges() {

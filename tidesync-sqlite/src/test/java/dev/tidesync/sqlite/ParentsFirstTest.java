@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tidesync.core.DatasetStore;
 import dev.tidesync.protocol.Change;
-import dev.tidesync.protocol.PushRequest;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,16 +36,12 @@ class ParentsFirstTest {
   private static List<String> push(DeviceReplica replica, DatasetStore store, List<String> refused) {
     List<String> sent = new ArrayList<>();
     replica.absorb();
-    DeviceReplica.PushScan scan = new DeviceReplica.PushScan();
-    do {
-      PushRequest req;
-      while ((req = replica.nextBatch("ds", scan, 5)) != null) {
-        for (Change c : req.changes()) {
-          sent.add((String) c.pk().get(0));
-        }
-        refused.addAll(replica.recordPushResult(req, store.push(req)).errors());
+    Scans.eachBatch(replica, 5, req -> {
+      for (Change c : req.changes()) {
+        sent.add((String) c.pk().get(0));
       }
-    } while (scan.resume());
+      refused.addAll(replica.recordPushResult(req, store.push(req)).errors());
+    });
     return sent;
   }
 

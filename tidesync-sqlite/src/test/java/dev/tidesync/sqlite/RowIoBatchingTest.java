@@ -160,4 +160,32 @@ class RowIoBatchingTest {
     assertThat(count("parents")).isZero();
     assertThat(Sql.string(c, "SELECT group_concat(k) FROM meta")).isEqualTo("m2");
   }
+
+  @Test
+  void anUpsertWritesTheTablesColumnsOfItsValuesWhateverTheirOrderAndAColumnAddedLaterToo() throws SQLException {
+    Sql.exec(c, "CREATE TABLE wide (id TEXT PRIMARY KEY, a TEXT, b INTEGER, c REAL)");
+    TableSchema wide = new TableSchema("wide", List.of(new ColumnSchema("id", "TEXT", false, null), new ColumnSchema("a", "TEXT", false, null),
+        new ColumnSchema("b", "INTEGER", false, null), new ColumnSchema("c", "REAL", false, null)), List.of("id"), List.of(), ConflictPolicy.FIELD_MERGE);
+    // Values in another order than the table's, the key among them: bound by column, not by position.
+    io.upsert(wide, List.of("w1"), values("c", 1.5, "id", "w1", "a", "x", "b", 7L));
+    // A subset, then another subset of the same row: each statement sets only its own columns.
+    io.upsert(wide, List.of("w2"), values("b", 2L));
+    io.upsert(wide, List.of("w2"), values("a", "y"));
+    assertThat(Sql.string(c, "SELECT a || '|' || b || '|' || c FROM wide WHERE id = 'w1'")).isEqualTo("x|7|1.5");
+    assertThat(Sql.string(c, "SELECT coalesce(a, '-') || '|' || b || '|' || coalesce(c, '-') FROM wide WHERE id = 'w2'")).isEqualTo("y|2|-");
+    // The same table described again with a column added (a new TableSchema under the same name):
+    // the columns are numbered anew, not by the statements cached for the old description.
+    Sql.exec(c, "ALTER TABLE wide ADD COLUMN d TEXT");
+    List<ColumnSchema> cols = new java.util.ArrayList<>(wide.columns());
+    cols.add(1, new ColumnSchema("d", "TEXT", false, null)); // another position than the file's: names decide
+    TableSchema wider = new TableSchema("wide", cols, List.of("id"), List.of(), ConflictPolicy.FIELD_MERGE);
+    io.upsert(wider, List.of("w3"), values("a", "z", "d", "dee"));
+    io.upsert(wide, List.of("w4"), values("a", "v"));
+    assertThat(Sql.string(c, "SELECT a || '|' || d FROM wide WHERE id = 'w3'")).isEqualTo("z|dee");
+    assertThat(Sql.string(c, "SELECT a || '|' || coalesce(d, '-') FROM wide WHERE id = 'w4'")).isEqualTo("v|-");
+    // A value naming no column is the caller's bug: refused, not dropped.
+    assertThatThrownBy(() -> io.upsert(wide, List.of("w5"), values("a", "x", "nope", 1L)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("table 'wide' has no column(s) [nope]");
+    assertThat(count("wide")).isEqualTo(4);
+  }
 }

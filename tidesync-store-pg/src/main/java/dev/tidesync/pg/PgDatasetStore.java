@@ -955,9 +955,14 @@ public final class PgDatasetStore implements DatasetStore {
           }
         }
         values = new HashMap<>();
+        long room = Sizes.PAGE_BYTES - bytes;
         for (Map.Entry<String, Map<String, List<Object>>> e : liveKeys.entrySet()) {
           TableSchema ts = tables.get(e.getKey());
-          values.put(e.getKey(), io.readMany(c, ts, e.getValue(), ts.nonKeyColumns()));
+          // Stops at the page's room: a slice sized by small rows may hold large ones. The rows
+          // not read here are read by their keys below, one at a time, while the page has room.
+          Map<String, Map<String, Object>> read = room > 0 ? io.readMany(c, ts, e.getValue(), ts.nonKeyColumns(), room) : new HashMap<>();
+          room -= read.values().stream().mapToLong(Sizes::approx).sum();
+          values.put(e.getKey(), read);
         }
       }
       scanned++;
@@ -970,6 +975,11 @@ public final class PgDatasetStore implements DatasetStore {
       Map<String, Object> cols = Map.of();
       if (!deleted) {
         cols = values.get(row.tbl()).get(row.pk());
+        if (cols == null) {
+          // Not read with its slice (the slice stopped at the page's room), or gone since the
+          // snapshot's metadata was read: by its key.
+          cols = io.read(c, ts, Keys.parseCanonical(row.pk()), ts.nonKeyColumns());
+        }
         if (cols == null) {
           continue;
         }

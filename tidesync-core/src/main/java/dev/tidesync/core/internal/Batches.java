@@ -8,6 +8,7 @@ import dev.tidesync.protocol.TableSchema;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -23,6 +24,9 @@ public final class Batches {
    */
   public static List<TableSchema> validate(List<Change> changes, Map<String, TableSchema> schema, String dataset) {
     List<TableSchema> out = new ArrayList<>(changes.size());
+    // Column names by table, looked up per value: a scan of the table's columns for every value
+    // of every row was a few percent of a push's store.
+    Map<String, Set<String>> names = new HashMap<>();
     for (int i = 0; i < changes.size(); i++) {
       Change c = changes.get(i);
       TableSchema t = schema.get(c.table());
@@ -38,8 +42,9 @@ public final class Batches {
           throw new ProtocolException("bad_key", "changes[" + i + "]: primary key values cannot be null");
         }
       }
+      Set<String> columns = names.computeIfAbsent(t.name(), k -> new HashSet<>(t.columnNames()));
       for (String col : c.cols().keySet()) {
-        if (t.column(col).isEmpty()) {
+        if (!columns.contains(col)) {
           throw new ProtocolException("unknown_column", "changes[" + i + "]: table '" + t.name() + "' has no column '" + cut(col) + "'");
         }
       }

@@ -56,7 +56,8 @@ public final class Sizes {
    * megabytes), then as many as the room left holds at the average size so far, but never more
    * than were taken already (the slices double), and between 1 and {@code max}. Rows of another
    * size than those before them are only found by reading them: doubling bounds how many such
-   * rows one slice can read to as many as the page holds already.
+   * rows one slice asks for to as many as the page holds already, and the stores stop reading a
+   * slice's values once the page's room is used (the rest are read by key while there is room).
    */
   public static int nextSlice(long used, int taken, long budget, int max) {
     if (taken == 0) {

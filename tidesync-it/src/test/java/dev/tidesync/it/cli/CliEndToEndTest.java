@@ -159,7 +159,8 @@ class CliEndToEndTest {
     assertThat(otherDevice.exit()).as("a token acts only for its own device: %s", otherDevice).isEqualTo(1);
     assertThat(otherDevice.err()).contains("403");
 
-    Run syncA = run("sync", "--db", a.toString(), "--server", url, "--dataset", "notes", "--device", "laptop", "--token", laptop);
+    Run syncA = run("sync", "--db", a.toString(), "--server", url, "--dataset", "notes", "--device", "laptop", "--token", laptop,
+        "--batch-bytes", "64KiB");
     assertThat(syncA.exit()).as("%s", syncA).isZero();
     assertThat(syncA.out()).contains("synced laptop with dataset notes: pushed 2");
     assertThat(syncA.err()).contains("scratch").contains("no primary key");
@@ -268,6 +269,14 @@ class CliEndToEndTest {
     Run badDataset = run("sync", "--db", db.toString(), "--server", "http://127.0.0.1:1", "--dataset", "Not Valid");
     assertThat(badDataset.exit()).isEqualTo(2);
     assertThat(badDataset.err()).contains("dataset name must match");
+
+    Run tinyBatch = run("sync", "--db", db.toString(), "--server", "http://127.0.0.1:1", "--dataset", "d", "--batch-bytes", "1k");
+    assertThat(tinyBatch.exit()).as("%s", tinyBatch).isEqualTo(2);
+    assertThat(tinyBatch.err().lines().toList()).singleElement().asString()
+        .contains("'--batch-bytes': must be 16 KiB..256 MiB, got 1 KiB");
+    Run notASize = run("sync", "--db", db.toString(), "--server", "http://127.0.0.1:1", "--dataset", "d", "--batch-bytes", "8x");
+    assertThat(notASize.exit()).as("%s", notASize).isEqualTo(2);
+    assertThat(notASize.err()).contains("'8x' is not a size");
 
     Run pg = run("server", "--pg", "jdbc:postgresql://127.0.0.1:1/tidesync");
     assertThat(pg.exit()).isNotZero();

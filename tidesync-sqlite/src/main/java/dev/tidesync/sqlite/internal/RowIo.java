@@ -2,6 +2,7 @@ package dev.tidesync.sqlite.internal;
 
 import static dev.tidesync.sqlite.internal.Sql.q;
 
+import dev.tidesync.protocol.ColumnSchema;
 import dev.tidesync.protocol.TableSchema;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -23,6 +24,10 @@ public final class RowIo implements AutoCloseable {
   private final Map<String, PreparedStatement> cache = new HashMap<>();
   /** SQL text by (kind, table, column list): building it is most of the cost of a small write. */
   private final Map<List<Object>, String> sqlText = new HashMap<>();
+  /** Upsert statements by table name, for the table as it was described last, by set of columns written (see {@link #upsert}). */
+  private final Map<String, Upserts> upsertSql = new HashMap<>();
+
+  private record Upserts(TableSchema table, Map<java.util.BitSet, String> bySet) {}
   /**
    * Batching writes (see {@link #startBatching}): the user-row statement whose executions are
    * queued, and the metadata statements with queued executions, in first-use order.
@@ -153,6 +158,7 @@ public final class RowIo implements AutoCloseable {
     }
     cache.clear();
     sqlText.clear();
+    upsertSql.clear();
   }
 
   private static String where(TableSchema t) {
@@ -180,19 +186,41 @@ public final class RowIo implements AutoCloseable {
   }
 
   /**
-   * Inserts the row or updates the given columns of it. An upsert, not INSERT OR REPLACE: REPLACE
-   * deletes first, which would fire ON DELETE CASCADE on the row's children.
+   * Inserts the row or updates the given columns of it, key columns taken from {@code pk} (a key
+   * column among {@code values} is ignored); a value naming no column of {@code t} is a caller's
+   * bug, refused with {@link IllegalArgumentException}. An upsert,
+   * not INSERT OR REPLACE: REPLACE deletes first, which would fire ON DELETE CASCADE on the row's
+   * children.
    */
   public void upsert(TableSchema t, List<Object> pk, Map<String, Object> values) throws SQLException {
-    List<String> cols = new ArrayList<>(t.primaryKey());
-    List<Object> args = new ArrayList<>(pk);
-    for (Map.Entry<String, Object> e : values.entrySet()) {
-      if (!t.isPrimaryKey(e.getKey())) {
-        cols.add(e.getKey());
-        args.add(e.getValue());
+    // The columns written, in the table's order, as a set of column positions: the statement is
+    // found by (table, set) without building a list of names per row (that, and hashing it, was
+    // a tenth of the server's store of a pushed row).
+    List<ColumnSchema> all = t.columns();
+    java.util.BitSet present = new java.util.BitSet(all.size());
+    int named = 0;
+    for (int i = 0; i < all.size(); i++) {
+      String col = all.get(i).name();
+      if (values.containsKey(col)) {
+        named++;
+        if (!t.isPrimaryKey(col)) {
+          present.set(i);
+        }
       }
     }
-    String sql = sqlText.computeIfAbsent(List.of("upsert", t.name(), cols), k -> {
+    if (named != values.size()) {
+      List<String> unknown = values.keySet().stream().filter(col -> t.column(col).isEmpty()).toList();
+      throw new IllegalArgumentException("table '" + t.name() + "' has no column(s) " + unknown);
+    }
+    Upserts u = upsertSql.get(t.name());
+    if (u == null || (u.table() != t && !u.table().equals(t))) {
+      // A table described differently (a column added) numbers its columns differently.
+      u = new Upserts(t, new HashMap<>());
+      upsertSql.put(t.name(), u);
+    }
+    String sql = u.bySet().computeIfAbsent(present, k -> {
+      List<String> cols = new ArrayList<>(t.primaryKey());
+      k.stream().forEach(i -> cols.add(all.get(i).name()));
       String key = t.primaryKey().stream().map(Sql::q).collect(Collectors.joining(", "));
       List<String> sets = cols.stream().filter(col -> !t.isPrimaryKey(col)).map(col -> q(col) + " = excluded." + q(col)).toList();
       return "INSERT INTO " + q(t.name()) + " (" + cols.stream().map(Sql::q).collect(Collectors.joining(", ")) + ") VALUES ("
@@ -203,7 +231,13 @@ public final class RowIo implements AutoCloseable {
     if (ps != rowBatch) {
       flush(); // an earlier user-row statement goes first (see startBatching)
     }
-    Sql.bindAll(ps, 1, args);
+    int at = 1;
+    for (Object v : pk) {
+      Sql.bind(ps, at++, v);
+    }
+    for (int i = present.nextSetBit(0); i >= 0; i = present.nextSetBit(i + 1)) {
+      Sql.bind(ps, at++, values.get(all.get(i).name()));
+    }
     if (batching) {
       ps.addBatch();
       rowBatch = ps;

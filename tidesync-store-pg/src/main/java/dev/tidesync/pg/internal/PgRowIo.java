@@ -118,6 +118,20 @@ public final class PgRowIo {
    */
   public Map<String, Map<String, Object>> readMany(Connection c, TableSchema t, Map<String, List<Object>> keys, List<String> columns)
       throws SQLException {
+    return readMany(c, t, keys, columns, Long.MAX_VALUE);
+  }
+
+  /** Rows fetched at a time by a read that stops at a byte budget (see {@link #readMany(Connection, TableSchema, Map, List, long)}). */
+  static final int ROOM_FETCH = 32;
+
+  /**
+   * As {@link #readMany(Connection, TableSchema, Map, List)}, stopping once the rows read reach
+   * about {@code room} bytes of values (at least one row), usually in the order of {@code keys}
+   * (see below): the caller reads the rest by their keys if it still has room (a pull page must
+   * not read hundreds of large rows at once).
+   */
+  public Map<String, Map<String, Object>> readMany(Connection c, TableSchema t, Map<String, List<Object>> keys, List<String> columns,
+      long room) throws SQLException {
     Map<String, Map<String, Object>> out = new java.util.HashMap<>();
     if (keys.isEmpty()) {
       return out;
@@ -128,10 +142,15 @@ public final class PgRowIo {
     }
     boolean arrays = keyCols.stream().allMatch(k -> PgTypes.of(k) == PgTypes.BIGINT || PgTypes.of(k) == PgTypes.TEXT || PgTypes.of(k) == PgTypes.BYTEA);
     if (!arrays) {
+      long read = 0;
       for (Map.Entry<String, List<Object>> e : keys.entrySet()) {
+        if (read >= room) {
+          break; // the rest by key, by the caller, while it has room (as below)
+        }
         Map<String, Object> row = read(c, t, e.getValue(), columns);
         if (row != null) {
           out.put(e.getKey(), row);
+          read += dev.tidesync.core.internal.Sizes.approx(row);
         }
       }
       return out;
@@ -159,9 +178,19 @@ public final class PgRowIo {
       alias.add("k" + i);
       on.add("t." + q(keyCols.get(i).name()) + " = k.k" + i);
     }
+    // No ORDER BY: PostgreSQL would sort every row, values and all, before returning the first,
+    // which a read stopped at its room must not wait for. The usual plan (a nested loop over the
+    // keys) returns rows in the keys' order; any other order only means that the caller reads
+    // more of its rows by key afterwards.
     sql.append(String.join(", ", unnest)).append(") AS k(").append(String.join(", ", alias)).append(") ON ")
         .append(String.join(" AND ", on));
+    long read = 0;
     try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
+      if (room != Long.MAX_VALUE && !c.getAutoCommit()) {
+        // pgjdbc otherwise holds every row of the result in memory before the first is read:
+        // stopping at the room would bound nothing. In a transaction it fetches this many at a time.
+        ps.setFetchSize(ROOM_FETCH);
+      }
       List<List<Object>> all = new ArrayList<>(keys.values());
       for (int i = 0; i < keyCols.size(); i++) {
         PgTypes type = PgTypes.of(keyCols.get(i));
@@ -189,6 +218,10 @@ public final class PgRowIo {
             row.put(cols.get(i).name(), PgTypes.of(cols.get(i)).read(rs, keyCols.size() + i + 1));
           }
           out.put(dev.tidesync.core.internal.Keys.canonical(pk), row);
+          read += dev.tidesync.core.internal.Sizes.approx(row);
+          if (read >= room) {
+            break;
+          }
         }
       }
     }
