@@ -182,11 +182,37 @@ public final class TidesyncClient implements AutoCloseable {
       before = new java.util.HashSet<>(n.retry);
       n.deferred = 0;
       n.retry.clear();
+      n.retryRows.clear();
       n.settledInRound = 0;
       DeviceReplica.PushScan again = new DeviceReplica.PushScan();
       do {
         pipeline(() -> replica.nextBatch(config.dataset(), again, this::batchLimit, batchBytes()), n, false);
       } while (again.resume());
+    }
+    // Rows still refused for now may be refused only because they were split across batches: a
+    // cycle of foreign keys (a row moved under its own descendant, then the whole tree deleted;
+    // two tables that refer to each other) has no row that can go first, and the server applies
+    // such rows only as one group (see the stores' applyTogether). So they go once more, all in
+    // one batch whatever the batch limits, up to TOGETHER_MAX rows and the batch's bytes; this is
+    // then the last round, whose refusals are reported.
+    int stuck = n.retryRows.values().stream().mapToInt(java.util.Set::size).sum();
+    if (!n.retry.isEmpty() && stuck > 1 && stuck <= TOGETHER_MAX) {
+      PushRequest together = replica.batchOfRows(config.dataset(), n.retryRows, batchBytes());
+      if (together != null) {
+        java.util.Set<String> was = new java.util.LinkedHashSet<>(n.retry);
+        int pushedBefore = n.pushed;
+        n.retry.clear();
+        n.retryRows.clear();
+        PushRequest[] next = {together};
+        pipeline(() -> {
+          PushRequest r = next[0];
+          next[0] = null;
+          return r;
+        }, n, false);
+        if (n.pushed == pushedBefore) {
+          n.retry.addAll(was); // refused as a whole (too large, say): the rows are as they were, and reported so
+        }
+      }
     }
     // Refusals for now that the last round still met: each row reported once.
     for (String err : n.retry) {
@@ -245,6 +271,9 @@ public final class TidesyncClient implements AutoCloseable {
     return l == null ? config.batchBytes() : Math.min(config.batchBytes(), l.value());
   }
 
+  /** Rows refused for now that a push sends together in one last batch, at most (see {@link #push}): the server's default limit of changes per batch. */
+  static final int TOGETHER_MAX = 10_000;
+
   /** Rounds of a push after its first scan, at most (see {@link #push}). */
   static final int MAX_ROUNDS = 32;
 
@@ -279,6 +308,12 @@ public final class TidesyncClient implements AutoCloseable {
           n.settledInRound += o.applied() + o.conflicts();
           // A refusal for now is held until the push's rounds end (see push): a later round may
           // settle its row. A row refused for good again in a later round was reported already.
+          for (dev.tidesync.protocol.ChangeResult r : result.results()) {
+            if (r.rejected() && r.retriable() && r.index() >= 0 && r.index() < head.req.changes().size()) {
+              dev.tidesync.protocol.Change c = head.req.changes().get(r.index());
+              n.retryRows.computeIfAbsent(c.table(), t -> new java.util.LinkedHashSet<>()).add(dev.tidesync.core.internal.Keys.canonical(c.pk()));
+            }
+          }
           java.util.Set<String> retriable = new java.util.HashSet<>(o.retriable());
           for (String err : o.errors()) {
             if (retriable.contains(err)) {
@@ -526,6 +561,8 @@ public final class TidesyncClient implements AutoCloseable {
     int deferred;
     /** Refusals for now in the push's current round, "table key: reason" (see push). */
     final java.util.Set<String> retry = new java.util.LinkedHashSet<>();
+    /** The rows of {@link #retry}: canonical keys by table. */
+    final java.util.Map<String, java.util.Set<String>> retryRows = new java.util.LinkedHashMap<>();
     /** Rows applied or merged in the push's current round. */
     int settledInRound;
     boolean bootstrap;

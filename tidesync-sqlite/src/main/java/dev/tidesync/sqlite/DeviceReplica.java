@@ -640,6 +640,45 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   /**
+   * One batch of the pending changes of the rows {@code rows} (table → canonical keys), of every
+   * table at once, parents' tables first; null when none of them is pending any more, or when
+   * they encode to more than {@code maxBytes} (they are not cut: the point is that they go
+   * together). For the rows a push's rounds could not get through one batch at a time: rows
+   * tied by a cycle of foreign keys, which the server applies only as one group (see
+   * TidesyncClient.push). Recorded in the outbox like any batch.
+   */
+  public synchronized PushRequest batchOfRows(String dataset, Map<String, ? extends java.util.Collection<String>> rows, long maxBytes) {
+    return Sql.inTx(conn, "preparing a push batch", () -> {
+      List<Change> changes = new ArrayList<>();
+      for (TableSchema t : tables.values()) {
+        java.util.Collection<String> keys = rows.get(t.name());
+        if (keys == null || keys.isEmpty()) {
+          continue;
+        }
+        for (boolean deletes : new boolean[] {false, true}) {
+          PreparedStatement ps = io.statement("SELECT r.pk, r.ver, r.live, r.dead, r.pending FROM json_each(?) k "
+              + "JOIN _tidesync_rows r ON r.tbl = ? AND r.pk = k.value WHERE r.dirty = 1 AND " + DELETED + " = ? ORDER BY k.key");
+          ps.setString(1, Sql.jsonArray(keys));
+          ps.setString(2, t.name());
+          ps.setInt(3, deletes ? 1 : 0);
+          changes.addAll(changes(t, deletes, false, ps, Long.MAX_VALUE));
+        }
+      }
+      if (changes.isEmpty()) {
+        return null;
+      }
+      PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), changes);
+      byte[] body = Wire.writePush(req);
+      if (body.length > maxBytes) {
+        log.warn("{}: {} rows refused for now make {} bytes, more than a batch's {}: not sent together", deviceId, changes.size(),
+            body.length, maxBytes);
+        return null;
+      }
+      return toOutbox(req, body);
+    });
+  }
+
+  /**
    * How many of {@code changes}, from the first, fit in {@code maxBytes} when all of them encode
    * to {@code total} bytes: by each change's estimated size, with the rest of the body (the
    * schema, the envelope) counted once; always fewer than all of them and at least one.

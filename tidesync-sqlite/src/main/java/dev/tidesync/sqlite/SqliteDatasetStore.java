@@ -30,6 +30,7 @@ import dev.tidesync.sqlite.internal.Ddl;
 import dev.tidesync.sqlite.internal.Introspect;
 import dev.tidesync.core.internal.Apply;
 import dev.tidesync.core.internal.Batches;
+import dev.tidesync.core.internal.ForeignKeyGroups;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.core.internal.PullStats;
 import dev.tidesync.core.internal.Sizes;
@@ -41,6 +42,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -306,6 +308,14 @@ public final class SqliteDatasetStore implements DatasetStore {
       }
       order = retry;
     }
+    // A cycle (a row moved under its own descendant, two tables that refer to each other) cannot
+    // go in or out one row at a time while foreign keys are checked at once: no row of it ever
+    // passes first. What the passes left is tried once more as one group, its checks deferred to
+    // the group's end; if they fail there, the group is undone, the changes that failed them are
+    // left out and the rest tried again. What is left is refused for now, as before.
+    if (order.size() > 1 && ForeignKeyGroups.hasCycle(order, changes, schema, ForeignKeyGroups.referenceValues(order, changes, tables, io::read))) {
+      order = applyTogether(order, changes, tables, results, req.device());
+    }
     for (int i : order) {
       results[i] = applyOne(i, changes.get(i), tables.get(i), req.device(), true);
     }
@@ -451,6 +461,119 @@ public final class SqliteDatasetStore implements DatasetStore {
       io.statement("RELEASE change").execute();
       return new ChangeResult(index, ChangeResult.REJECTED, 0, e.getMessage(), false);
     }
+  }
+
+  /** Attempts at applying a group (see {@link #applyTogether}), each after leaving out the changes the one before found failing. */
+  private static final int TOGETHER_ATTEMPTS = 4;
+
+  /**
+   * Applies the changes {@code group} as one, with foreign keys checked at the end of the group
+   * instead of at each statement ({@code PRAGMA defer_foreign_keys}), then checked on every
+   * table they could break: their own (a row inserted or updated refers to a row that is not
+   * there) and the tables that refer to them (a row deleted is still referred to). When the check
+   * fails, the group is undone, the changes that failed it are left out
+   * ({@link ForeignKeyGroups#culprits}) and the rest tried again, up to
+   * {@link #TOGETHER_ATTEMPTS} times. Returns the changes of {@code group} not applied ({@code
+   * results} is filled in for the others): all of them when no attempt held.
+   */
+  private List<Integer> applyTogether(List<Integer> group, List<Change> changes, List<TableSchema> tables, ChangeResult[] results, String device)
+      throws SQLException {
+    List<Integer> members = new ArrayList<>(group);
+    for (int attempt = 0; attempt < TOGETHER_ATTEMPTS && members.size() > 1; attempt++) {
+      long seqBefore = seq;
+      ChangeResult[] got = new ChangeResult[members.size()];
+      Set<String> touched = new HashSet<>();
+      List<ForeignKeyGroups.Violation> violations = null;
+      io.statement("SAVEPOINT together").execute();
+      try {
+        io.statement("PRAGMA defer_foreign_keys = ON").execute();
+        for (int j = 0; j < got.length; j++) {
+          int i = members.get(j);
+          got[j] = applyCore(i, changes.get(i), tables.get(i), device);
+          touched.add(tables.get(i).name());
+        }
+        violations = foreignKeysHold(touched) ? List.of() : violations(touched);
+      } catch (SQLException | ProtocolException e) {
+        if (e instanceof SQLException s && !StoreException.isConstraint(s)) {
+          undoTogether(seqBefore);
+          throw s;
+        }
+        // another constraint failed in the group: undone below, and no attempt can tell which
+      }
+      if (violations != null && violations.isEmpty()) {
+        // Back to checks at each statement before the savepoint ends: nothing is left deferred.
+        io.statement("PRAGMA defer_foreign_keys = OFF").execute();
+        io.statement("RELEASE together").execute();
+        for (int j = 0; j < got.length; j++) {
+          results[members.get(j)] = got[j];
+        }
+        List<Integer> left = new ArrayList<>(group);
+        left.removeAll(members);
+        return left;
+      }
+      undoTogether(seqBefore);
+      Set<Integer> out = violations == null ? Set.of() : ForeignKeyGroups.culprits(members, changes, schema, violations);
+      if (out.isEmpty()) {
+        break;
+      }
+      members.removeAll(out);
+    }
+    return group;
+  }
+
+  private void undoTogether(long seqBefore) throws SQLException {
+    // Rolling back to the savepoint also takes back the deferred violations the group counted,
+    // so the transaction's commit does not fail for them.
+    io.statement("ROLLBACK TO together").execute();
+    io.statement("RELEASE together").execute();
+    io.statement("PRAGMA defer_foreign_keys = OFF").execute();
+    seq = seqBefore;
+  }
+
+  /**
+   * SQLite's own check, which the commit would make: no row of {@code touched}, or of a table
+   * that refers to one of them, refers to a row that is not there.
+   */
+  private boolean foreignKeysHold(Set<String> touched) throws SQLException {
+    for (String t : ForeignKeyGroups.tablesToCheck(touched, schema.values())) {
+      // Reads the whole table, against the parents' key indexes: only groups come here.
+      try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery("PRAGMA foreign_key_check(" + Sql.q(t) + ")")) {
+        if (rs.next()) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** The rows that fail their foreign keys, in the tables a group that wrote {@code touched} can break (a few per key). */
+  private List<ForeignKeyGroups.Violation> violations(Set<String> touched) throws SQLException {
+    List<ForeignKeyGroups.Violation> out = new ArrayList<>();
+    for (String name : ForeignKeyGroups.tablesToCheck(touched, schema.values())) {
+      TableSchema child = schema.get(name);
+      for (ForeignKey fk : child.foreignKeys()) {
+        TableSchema parent = schema.get(fk.refTable());
+        if (parent == null) {
+          continue;
+        }
+        String sql = ForeignKeyGroups.violationsSql(child, fk, parent, Sql::q, Sql::q, 1000);
+        try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+          int keys = child.primaryKey().size();
+          while (rs.next()) {
+            List<Object> key = new ArrayList<>(keys);
+            List<Object> ref = new ArrayList<>(fk.columns().size());
+            for (int i = 0; i < keys; i++) {
+              key.add(Sql.read(rs, 1 + i));
+            }
+            for (int i = 0; i < fk.columns().size(); i++) {
+              ref.add(Sql.read(rs, 1 + keys + i));
+            }
+            out.add(new ForeignKeyGroups.Violation(name, key, fk, ref));
+          }
+        }
+      }
+    }
+    return out;
   }
 
   /** Merges one change and writes the result; throws on any failure (the caller's savepoint undoes it). */

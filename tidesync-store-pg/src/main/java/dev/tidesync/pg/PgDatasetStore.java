@@ -17,6 +17,7 @@ import dev.tidesync.core.SchemaChanges;
 import dev.tidesync.core.SchemaOrder;
 import dev.tidesync.core.internal.Apply;
 import dev.tidesync.core.internal.Batches;
+import dev.tidesync.core.internal.ForeignKeyGroups;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.core.internal.PullStats;
 import dev.tidesync.core.internal.Sizes;
@@ -404,6 +405,15 @@ public final class PgDatasetStore implements DatasetStore {
       }
       order = retry;
     }
+    // A cycle (a row moved under its own descendant, two tables that refer to each other) cannot
+    // go in or out one row at a time while foreign keys are checked at each statement: no row of
+    // it ever passes first. What the passes left is tried once more as one group, its checks
+    // deferred to the group's end; if they fail there, the group is undone, the changes that
+    // failed them are left out and the rest tried again. What is left is refused for now.
+    if (order.size() > 1 && ForeignKeyGroups.hasCycle(order, changes, w.tables,
+        ForeignKeyGroups.referenceValues(order, changes, tables, (t, pk, cols) -> io.read(w.c, t, pk, cols)))) {
+      order = applyTogether(w, order, changes, tables, results, req.device());
+    }
     for (int i : order) {
       results[i] = applyOne(w, i, changes.get(i), tables.get(i), req.device(), true);
     }
@@ -434,6 +444,9 @@ public final class PgDatasetStore implements DatasetStore {
     }
     Map<String, TableSchema> next = new LinkedHashMap<>(w.tables);
     boolean changed = false;
+    // Foreign keys to a table not created yet (two new tables that refer to each other: parents
+    // first cannot put either first) are added once every new table exists.
+    List<String> laterKeys = new ArrayList<>();
     for (TableSchema in : SchemaOrder.parentsFirst(incoming)) {
       TableSchema have = next.get(in.name());
       if (have == null) {
@@ -443,7 +456,12 @@ public final class PgDatasetStore implements DatasetStore {
                 + "', which is neither in the dataset nor in the push");
           }
         }
-        exec(w.c, PgDdl.createTable(schemaName, in));
+        exec(w.c, PgDdl.createTable(schemaName, in, fk -> fk.refTable().equals(in.name()) || next.containsKey(fk.refTable())));
+        for (ForeignKey fk : in.foreignKeys()) {
+          if (!fk.refTable().equals(in.name()) && !next.containsKey(fk.refTable())) {
+            laterKeys.add(PgDdl.addForeignKey(schemaName, in.name(), fk));
+          }
+        }
         for (String sql : PgDdl.captureTrigger(schemaName, in)) {
           exec(w.c, sql);
         }
@@ -473,9 +491,130 @@ public final class PgDatasetStore implements DatasetStore {
         }
       }
     }
+    for (String sql : laterKeys) {
+      exec(w.c, sql);
+    }
     if (changed) {
       w.setTables(next.values());
       w.schemaChanged = true;
+    }
+  }
+
+  /** Attempts at applying a group (see {@link #applyTogether}), each after leaving out the changes the one before found failing. */
+  private static final int TOGETHER_ATTEMPTS = 4;
+
+  /**
+   * Applies the changes {@code group} as one, with the foreign keys deferred ({@code SET
+   * CONSTRAINTS ALL DEFERRED}: the dataset's foreign keys are created DEFERRABLE INITIALLY
+   * IMMEDIATE) and checked when the group is done: first by a query per foreign key that can
+   * break ({@link ForeignKeyGroups#violationsSql}), which names the failing rows, then by {@code
+   * SET CONSTRAINTS ALL IMMEDIATE}, which runs every check still pending. When a check fails, the
+   * group is undone, the changes that failed it are left out ({@link ForeignKeyGroups#culprits})
+   * and the rest tried again, up to {@link #TOGETHER_ATTEMPTS} times. Returns the changes of
+   * {@code group} not applied ({@code results} is filled in for the others): all of them when no
+   * attempt held.
+   */
+  private List<Integer> applyTogether(Work w, List<Integer> group, List<Change> changes, List<TableSchema> tables, ChangeResult[] results,
+      String device) throws SQLException {
+    deferrableKeys(w.c);
+    List<Integer> members = new ArrayList<>(group);
+    for (int attempt = 0; attempt < TOGETHER_ATTEMPTS && members.size() > 1; attempt++) {
+      long seqBefore = w.seq;
+      ChangeResult[] got = new ChangeResult[members.size()];
+      Set<String> touched = new HashSet<>();
+      List<ForeignKeyGroups.Violation> violations = null;
+      exec(w.c, "SAVEPOINT together");
+      try {
+        exec(w.c, "SET CONSTRAINTS ALL DEFERRED");
+        for (int j = 0; j < got.length; j++) {
+          int i = members.get(j);
+          got[j] = applyCore(w, i, changes.get(i), tables.get(i), device);
+          touched.add(tables.get(i).name());
+        }
+        violations = violations(w, touched);
+        if (violations.isEmpty()) {
+          exec(w.c, "SET CONSTRAINTS ALL IMMEDIATE"); // the deferred checks run here, and fail here
+          exec(w.c, "RELEASE SAVEPOINT together");
+          for (int j = 0; j < got.length; j++) {
+            results[members.get(j)] = got[j];
+          }
+          List<Integer> left = new ArrayList<>(group);
+          left.removeAll(members);
+          return left;
+        }
+      } catch (SQLException | ProtocolException e) {
+        if (e instanceof SQLException s && !PgStoreException.isConstraintOrData(s)) {
+          undoTogether(w, seqBefore);
+          throw s;
+        }
+        // a constraint failed that the queries did not name: undone below, and no attempt can tell which
+        violations = null;
+      }
+      undoTogether(w, seqBefore);
+      Set<Integer> out = violations == null ? Set.of() : ForeignKeyGroups.culprits(members, changes, w.tables, violations);
+      if (out.isEmpty()) {
+        break;
+      }
+      members.removeAll(out);
+    }
+    return group;
+  }
+
+  private void undoTogether(Work w, long seqBefore) throws SQLException {
+    exec(w.c, "ROLLBACK TO SAVEPOINT together");
+    exec(w.c, "RELEASE SAVEPOINT together");
+    exec(w.c, "SET CONSTRAINTS ALL IMMEDIATE"); // whether or not the rollback took the mode back
+    w.seq = seqBefore;
+  }
+
+  /** The rows that fail their foreign keys, in the tables a group that wrote {@code touched} can break (a few per key). */
+  private List<ForeignKeyGroups.Violation> violations(Work w, Set<String> touched) throws SQLException {
+    List<ForeignKeyGroups.Violation> out = new ArrayList<>();
+    for (String name : ForeignKeyGroups.tablesToCheck(touched, w.tables.values())) {
+      TableSchema child = w.tables.get(name);
+      for (ForeignKey fk : child.foreignKeys()) {
+        TableSchema parent = w.tables.get(fk.refTable());
+        if (parent == null) {
+          continue;
+        }
+        String sql = ForeignKeyGroups.violationsSql(child, fk, parent, n -> q(schemaName) + "." + q(n), Pg::q, 1000);
+        List<String> cols = new ArrayList<>(child.primaryKey());
+        cols.addAll(fk.columns());
+        try (PreparedStatement ps = w.c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            List<Object> values = new ArrayList<>(cols.size());
+            for (int i = 0; i < cols.size(); i++) {
+              values.add(PgTypes.of(child.column(cols.get(i)).orElseThrow()).read(rs, 1 + i));
+            }
+            int keys = child.primaryKey().size();
+            out.add(new ForeignKeyGroups.Violation(name, values.subList(0, keys), fk, values.subList(keys, values.size())));
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Makes the dataset's foreign keys deferrable where a table was created before they were (they
+   * stay checked at each statement unless a push defers them). Outside the group's savepoint, so
+   * it lasts once the push commits: then the query finds nothing.
+   */
+  private void deferrableKeys(Connection c) throws SQLException {
+    List<String> alter = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT cl.relname, co.conname FROM pg_constraint co "
+        + "JOIN pg_class cl ON cl.oid = co.conrelid JOIN pg_namespace n ON n.oid = co.connamespace "
+        + "WHERE co.contype = 'f' AND NOT co.condeferrable AND n.nspname = ?")) {
+      ps.setString(1, schemaName);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          alter.add("ALTER TABLE " + q(schemaName) + "." + q(rs.getString(1)) + " ALTER CONSTRAINT " + q(rs.getString(2))
+              + " DEFERRABLE INITIALLY IMMEDIATE");
+        }
+      }
+    }
+    for (String sql : alter) {
+      exec(c, sql);
     }
   }
 

@@ -131,6 +131,32 @@ class PgStoreTest {
   }
 
   @Test
+  void aForeignKeyCreatedNotDeferrableIsMadeDeferrableWhenACycleComes() throws Exception {
+    TableSchema nodes = new TableSchema("nodes", List.of(new ColumnSchema("id", "TEXT", true, null), new ColumnSchema("parent", "TEXT", false, null)),
+        List.of("id"), List.of(new dev.tidesync.protocol.ForeignKey(List.of("parent"), "nodes", List.of("id"), "NO ACTION")),
+        ConflictPolicy.FIELD_MERGE);
+    DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
+    s.push(new PushRequest(s.name(), "a", "b" + (++batch), List.of(nodes), List.of()));
+    // As a table created before foreign keys were made deferrable.
+    sql("DO $$ DECLARE c text; BEGIN SELECT conname INTO c FROM pg_constraint WHERE conrelid = 'nodes'::regclass AND contype = 'f'; "
+        + "EXECUTE format('ALTER TABLE nodes ALTER CONSTRAINT %I NOT DEFERRABLE', c); END $$");
+    Change a = new Change("nodes", List.of("a"), false, Map.of("parent", "b"), "0000001700000000.00000.dev", null, 0, 0);
+    Change b = new Change("nodes", List.of("b"), false, Map.of("parent", "a"), "0000001700000000.00001.dev", null, 0, 0);
+    // The orphan fails the batch's fast path (where one multi-row insert would take the cycle
+    // whole), so the cycle goes as a group.
+    Change orphan = new Change("nodes", List.of("o"), false, Map.of("parent", "missing"), "0000001700000000.00002.dev", null, 0, 0);
+    PushResult r = s.push(new PushRequest(s.name(), "a", "b" + (++batch), List.of(nodes), List.of(a, b, orphan)));
+    assertThat(r.results()).as("%s", r.results()).extracting(ChangeResult::status)
+        .containsExactly(ChangeResult.APPLIED, ChangeResult.APPLIED, ChangeResult.REJECTED);
+    try (Connection c = db.connect(); Statement st = c.createStatement();
+        java.sql.ResultSet rs = st.executeQuery("SELECT bool_and(condeferrable AND NOT condeferred) FROM pg_constraint WHERE contype = 'f' "
+            + "AND connamespace = '" + storage.schemaOf(DatasetId.of("d")).orElseThrow() + "'::regnamespace")) {
+      assertThat(rs.next()).isTrue();
+      assertThat(rs.getBoolean(1)).as("deferrable, initially immediate").isTrue();
+    }
+  }
+
+  @Test
   void backendSqlIsCapturedAndPulledWithTheDeletedRowsValues() throws Exception {
     DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
     push(s, "a", insert("i1", 1L, 0.5, "one", null), insert("i2", 2L, -0.0, "two", Bytes.of(new byte[] {1, 2})));

@@ -149,6 +149,43 @@ public abstract class PushContract extends ContractSupport {
   }
 
   @Test
+  void aCycleOfRowsInOneBatchGoesInAndOutAsOneGroup() {
+    // a -> b -> a (a row moved under its own descendant): neither can go first, one at a time.
+    PushResult made = push(store(), "dev-a", List.of(NODES), upsert("dev-a", "nodes", "a", 0, cols("parent", "b")),
+        upsert("dev-a", "nodes", "b", 0, cols("parent", "a")), upsert("dev-a", "nodes", "c", 0, cols("parent", "a")));
+    assertThat(statuses(made)).containsOnly(ChangeResult.APPLIED);
+    assertThat(made.results()).extracting(ChangeResult::version).doesNotHaveDuplicates().doesNotContain(0L);
+    assertThat(backendQuery(ID, "SELECT id, parent FROM nodes ORDER BY id"))
+        .containsExactly(List.of("a", "b"), List.of("b", "a"), List.of("c", "a"));
+    assertThat(pullAll(null, "dev-b").changes()).extracting(c -> c.pk().get(0)).containsExactlyInAnyOrder("a", "b", "c");
+    PushResult gone = push(store(), "dev-a", List.of(NODES), delete("dev-a", "nodes", "a", made.results().get(0).version()),
+        delete("dev-a", "nodes", "b", made.results().get(1).version()), delete("dev-a", "nodes", "c", made.results().get(2).version()));
+    assertThat(statuses(gone)).containsOnly(ChangeResult.APPLIED);
+    assertThat(backendQuery(ID, "SELECT count(*) FROM nodes")).containsExactly(List.of(0L));
+  }
+
+  @Test
+  void rowsWhoseParentIsMissingDoNotHoldACycleBackWithThem() {
+    // o1 refers to a row that exists nowhere, o2 to o1: refused for now, while the cycle goes in.
+    PushResult r = push(store(), "dev-a", List.of(NODES), upsert("dev-a", "nodes", "o2", 0, cols("parent", "o1")),
+        upsert("dev-a", "nodes", "a", 0, cols("parent", "b")), upsert("dev-a", "nodes", "o1", 0, cols("parent", "missing")),
+        upsert("dev-a", "nodes", "b", 0, cols("parent", "a")));
+    assertThat(statuses(r)).containsExactly(ChangeResult.REJECTED, ChangeResult.APPLIED, ChangeResult.REJECTED, ChangeResult.APPLIED);
+    assertThat(r.results().get(0).retriable()).isTrue();
+    assertThat(r.results().get(2).retriable()).isTrue();
+    assertThat(backendQuery(ID, "SELECT id FROM nodes ORDER BY id")).containsExactly(List.of("a"), List.of("b"));
+
+    // c stays and refers to a: a cannot go, nor b, which a refers to; both refused for now.
+    PushResult c = push(store(), "dev-a", List.of(NODES), upsert("dev-a", "nodes", "c", 0, cols("parent", "a")));
+    PushResult gone = push(store(), "dev-a", List.of(NODES), delete("dev-a", "nodes", "a", r.results().get(1).version()),
+        delete("dev-a", "nodes", "b", r.results().get(3).version()));
+    assertThat(statuses(c)).containsOnly(ChangeResult.APPLIED);
+    assertThat(statuses(gone)).containsOnly(ChangeResult.REJECTED);
+    assertThat(gone.results()).allMatch(ChangeResult::retriable);
+    assertThat(backendQuery(ID, "SELECT id FROM nodes ORDER BY id")).containsExactly(List.of("a"), List.of("b"), List.of("c"));
+  }
+
+  @Test
   void aParentDeleteCascadesAndTheCascadedDeletesArePulled() {
     PushResult made = push(store(), "dev-a", List.of(SESSIONS, EVENTS), upsert("dev-a", "sessions", "s1", 0, cols("name", "one")),
         upsert("dev-a", "events", "e1", 0, cols("session_id", "s1", "v", 1.0)));

@@ -71,4 +71,67 @@ class SelfReferenceTest extends ReplicaTestSupport {
     assertThat(cb.flush().ok()).isTrue();
     assertThat(Db.one(b, "SELECT count(*) FROM tree")).isEqualTo("0");
   }
+
+  /**
+   * A cycle: a root moved under its own grandchild. No row of it can reach the server before the
+   * others, and with one row per batch no batch holds all of them: the rows refused for now go
+   * once more, together, and the server applies them as one group. Deleted whole, the same.
+   */
+  @Test
+  void aCycleSplitAcrossBatchesGoesUpAndIsDeletedInOneSync() throws Exception {
+    sql(a, "CREATE TABLE tree (id TEXT PRIMARY KEY, parent TEXT REFERENCES tree (id), v INTEGER)",
+        "INSERT INTO tree VALUES ('r', NULL, 1)", "INSERT INTO tree VALUES ('x', 'r', 2)", "INSERT INTO tree VALUES ('y', 'x', 3)",
+        "INSERT INTO tree VALUES ('leaf', 'y', 4)", "UPDATE tree SET parent = 'y' WHERE id = 'r'");
+    TidesyncClient ca = cluster.device("a", b -> b.batchLimit(1));
+    SyncReport up = ca.flush();
+    assertThat(up.ok()).as("%s", up).isTrue();
+    assertThat(up.applied()).isEqualTo(4);
+    assertThat(ca.status().pendingTotal()).isZero();
+    assertThat(cluster.serverValue("SELECT count(*) FROM tree")).isEqualTo("4");
+
+    TidesyncClient cb = cluster.device("b", b -> b.pullLimit(1));
+    assertThat(cb.flush().ok()).isTrue();
+    assertThat(rows(b, "SELECT id, parent, v FROM tree ORDER BY id")).isEqualTo(rows(a, "SELECT id, parent, v FROM tree ORDER BY id"));
+
+    sql(a, "DELETE FROM tree");
+    SyncReport gone = ca.flush();
+    assertThat(gone.ok()).as("%s", gone).isTrue();
+    assertThat(ca.status().pendingTotal()).isZero();
+    assertThat(cluster.serverValue("SELECT count(*) FROM tree")).isEqualTo("0");
+    assertThat(cb.flush().ok()).isTrue();
+    assertThat(Db.one(b, "SELECT count(*) FROM tree")).isEqualTo("0");
+  }
+
+  /**
+   * Two tables that refer to each other, a team and its lead: neither table's rows can go first.
+   * The server creates both tables, the rows go up in one sync (the rows refused for now go
+   * together in a last batch) and come down whole; deleted, the same.
+   */
+  @Test
+  void twoTablesThatReferToEachOtherSyncBothWays() throws Exception {
+    sql(a, "CREATE TABLE team (id TEXT PRIMARY KEY, name TEXT, lead TEXT REFERENCES person (id))",
+        "CREATE TABLE person (id TEXT PRIMARY KEY, name TEXT, team TEXT REFERENCES team (id))",
+        "INSERT INTO team VALUES ('t1', 'field', NULL)", "INSERT INTO team VALUES ('t2', 'office', NULL)",
+        "INSERT INTO person VALUES ('p1', 'Ada', 't1')", "INSERT INTO person VALUES ('p2', 'Ben', 't2')",
+        "INSERT INTO person VALUES ('p3', 'Cy', 't1')",
+        "UPDATE team SET lead = 'p1' WHERE id = 't1'", "UPDATE team SET lead = 'p2' WHERE id = 't2'");
+    TidesyncClient ca = cluster.device("a");
+    SyncReport up = ca.flush();
+    assertThat(up.ok()).as("%s", up).isTrue();
+    assertThat(up.applied()).isEqualTo(5);
+    assertThat(cluster.serverValue("SELECT count(*) FROM person")).isEqualTo("3");
+
+    TidesyncClient cb = cluster.device("b");
+    assertThat(cb.flush().ok()).isTrue();
+    for (String q : List.of("SELECT id, name, lead FROM team ORDER BY id", "SELECT id, name, team FROM person ORDER BY id")) {
+      assertThat(rows(b, q)).isEqualTo(rows(a, q));
+    }
+
+    sql(a, "DELETE FROM team", "DELETE FROM person");
+    SyncReport gone = ca.flush();
+    assertThat(gone.ok()).as("%s", gone).isTrue();
+    assertThat(ca.status().pendingTotal()).isZero();
+    assertThat(cluster.serverValue("SELECT count(*) FROM team")).isEqualTo("0");
+    assertThat(cluster.serverValue("SELECT count(*) FROM person")).isEqualTo("0");
+  }
 }

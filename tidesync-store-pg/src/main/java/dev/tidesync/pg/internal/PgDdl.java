@@ -39,7 +39,16 @@ public final class PgDdl {
     }
   }
 
+  /** The table with every foreign key of it (see {@link #createTable(String, TableSchema, java.util.function.Predicate)}). */
   public static String createTable(String schema, TableSchema t) {
+    return createTable(schema, t, fk -> true);
+  }
+
+  /**
+   * The table with the foreign keys {@code now} accepts; the others are added by {@link
+   * #addForeignKey} once the tables they refer to exist (two tables that refer to each other).
+   */
+  public static String createTable(String schema, TableSchema t, java.util.function.Predicate<ForeignKey> now) {
     checkNames(t);
     List<String> parts = new ArrayList<>();
     for (ColumnSchema c : t.columns()) {
@@ -47,11 +56,23 @@ public final class PgDdl {
     }
     parts.add("PRIMARY KEY (" + t.primaryKey().stream().map(Pg::q).collect(Collectors.joining(", ")) + ")");
     for (ForeignKey fk : t.foreignKeys()) {
-      parts.add("FOREIGN KEY (" + fk.columns().stream().map(Pg::q).collect(Collectors.joining(", ")) + ") REFERENCES "
-          + q(schema) + "." + q(fk.refTable()) + " (" + fk.refColumns().stream().map(Pg::q).collect(Collectors.joining(", "))
-          + ") ON DELETE " + fk.onDelete());
+      if (now.test(fk)) {
+        parts.add(foreignKey(schema, fk));
+      }
     }
     return "CREATE TABLE " + q(schema) + "." + q(t.name()) + " (" + String.join(", ", parts) + ")";
+  }
+
+  public static String addForeignKey(String schema, String table, ForeignKey fk) {
+    return "ALTER TABLE " + q(schema) + "." + q(table) + " ADD " + foreignKey(schema, fk);
+  }
+
+  private static String foreignKey(String schema, ForeignKey fk) {
+    // Deferrable, though checked at each statement as usual: a push defers them only for a group
+    // of changes that no order can apply one by one (a cycle; see PgDatasetStore.applyTogether).
+    return "FOREIGN KEY (" + fk.columns().stream().map(Pg::q).collect(Collectors.joining(", ")) + ") REFERENCES "
+        + q(schema) + "." + q(fk.refTable()) + " (" + fk.refColumns().stream().map(Pg::q).collect(Collectors.joining(", "))
+        + ") ON DELETE " + fk.onDelete() + " DEFERRABLE INITIALLY IMMEDIATE";
   }
 
   public static String addColumn(String schema, String table, ColumnSchema c) {
