@@ -193,12 +193,14 @@ public final class TidesyncClient implements AutoCloseable {
     // cycle of foreign keys (a row moved under its own descendant, then the whole tree deleted;
     // two tables that refer to each other) has no row that can go first, and the server applies
     // such rows only as one group (see the stores' applyTogether). So they go once more, all in
-    // one batch whatever the batch limits, up to TOGETHER_MAX rows and the batch's bytes; this is
-    // then the last round, whose refusals are reported.
+    // one batch whatever the batch limits, up to TOGETHER_MAX rows and the batch's bytes, if they
+    // can be a cycle (see DeviceReplica.batchOfRows); this is then the last round, whose
+    // refusals are reported.
     int stuck = n.retryRows.values().stream().mapToInt(java.util.Set::size).sum();
     if (!n.retry.isEmpty() && stuck > 1 && stuck <= TOGETHER_MAX) {
       PushRequest together = replica.batchOfRows(config.dataset(), n.retryRows, batchBytes());
       if (together != null) {
+        n.together = together.batch();
         java.util.Set<String> was = new java.util.LinkedHashSet<>(n.retry);
         int pushedBefore = n.pushed;
         n.retry.clear();
@@ -474,6 +476,12 @@ public final class TidesyncClient implements AutoCloseable {
         // way, so the sync stops here (rows stay pending for a sync with a valid token).
         throw e;
       }
+      if (req.batch().equals(n.together)) {
+        // The rows refused for now, sent together (see push): not a batch of one table to cut
+        // smaller, nor a table to skip. Its rows stay pending and their refusals are reported.
+        log.warn("{}: {} rows refused for now, sent together, refused as a whole: {}", replica.deviceId(), req.changes().size(), e.getMessage());
+        return;
+      }
       if (e.status() == 413 && !req.changes().isEmpty() && tooLarge(this, e, n)) {
         return;
       }
@@ -561,6 +569,8 @@ public final class TidesyncClient implements AutoCloseable {
     int deferred;
     /** Refusals for now in the push's current round, "table key: reason" (see push). */
     final java.util.Set<String> retry = new java.util.LinkedHashSet<>();
+    /** The batch id of the rows refused for now that the push sent together, if it did (see push). */
+    String together;
     /** The rows of {@link #retry}: canonical keys by table. */
     final java.util.Map<String, java.util.Set<String>> retryRows = new java.util.LinkedHashMap<>();
     /** Rows applied or merged in the push's current round. */

@@ -331,6 +331,24 @@ class PushPipelineTest {
   }
 
   @Test
+  void rowsRefusedForNowThatCannotBeACycleAreNotSentTogetherOnceMore() throws Exception {
+    Path db = dir.resolve("device.db");
+    seed(db, 10, 250);
+    sql(db, "INSERT INTO samples VALUES ('a-orphan', 'ghost', 0)", "INSERT INTO samples VALUES ('b-orphan', 'ghost', 0)");
+    try (SqliteStorage storage = SqliteStorage.open(dir.resolve("server"))) {
+      Recording t = new Recording(new LocalTransport(storage));
+      try (TidesyncClient client = client(db, t)) {
+        SyncReport r = client.flush();
+        assertThat(r.rejected()).isEqualTo(2);
+        // sites, samples (100, 100, 52), one round with the two orphans; they refer to no row
+        // of each other, so no last batch sends them together (see DeviceReplica.batchOfRows).
+        assertThat(t.batches).hasSize(5);
+        assertThat(client.status().pendingTotal()).isEqualTo(2);
+      }
+    }
+  }
+
+  @Test
   void rowsTheAppWritesDuringAPushDoNotKeepAStuckRowGoingRoundAndRound() throws Exception {
     Path db = dir.resolve("device.db");
     seed(db, 10, 250);

@@ -24,6 +24,7 @@ import dev.tidesync.protocol.Wire;
 import dev.tidesync.sqlite.internal.Capture;
 import dev.tidesync.sqlite.internal.Ddl;
 import dev.tidesync.sqlite.internal.Introspect;
+import dev.tidesync.core.internal.ForeignKeyGroups;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.core.internal.Sizes;
 import dev.tidesync.sqlite.internal.RowIo;
@@ -641,9 +642,9 @@ public final class DeviceReplica implements AutoCloseable {
 
   /**
    * One batch of the pending changes of the rows {@code rows} (table → canonical keys), of every
-   * table at once, parents' tables first; null when none of them is pending any more, or when
-   * they encode to more than {@code maxBytes} (they are not cut: the point is that they go
-   * together). For the rows a push's rounds could not get through one batch at a time: rows
+   * table at once, parents' tables first; null when none of them is pending any more, when they
+   * are upserts that do not refer to each other in a cycle, or when they encode to more than
+   * {@code maxBytes} (they are not cut: the point is that they go together). For the rows a push's rounds could not get through one batch at a time: rows
    * tied by a cycle of foreign keys, which the server applies only as one group (see
    * TidesyncClient.push). Recorded in the outbox like any batch.
    */
@@ -666,6 +667,16 @@ public final class DeviceReplica implements AutoCloseable {
       }
       if (changes.isEmpty()) {
         return null;
+      }
+      if (changes.stream().noneMatch(Change::deleted)) {
+        // Upserts alone: sent only if they refer to each other in a cycle (by their values here),
+        // not for rows whose parent exists nowhere, sync after sync. A delete's row is gone here,
+        // and with it what it referred to: rows with deletes go, whether or not they are a cycle.
+        List<Integer> all = java.util.stream.IntStream.range(0, changes.size()).boxed().toList();
+        List<TableSchema> of = changes.stream().map(c -> tables.get(c.table())).toList();
+        if (!ForeignKeyGroups.hasCycle(all, changes, tables, ForeignKeyGroups.referenceValues(all, changes, of, io::read))) {
+          return null;
+        }
       }
       PushRequest req = new PushRequest(dataset, deviceId, UUID.randomUUID().toString(), List.copyOf(tables.values()), changes);
       byte[] body = Wire.writePush(req);

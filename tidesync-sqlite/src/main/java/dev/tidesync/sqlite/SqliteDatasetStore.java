@@ -439,6 +439,7 @@ public final class SqliteDatasetStore implements DatasetStore {
   /** Applies one change inside a savepoint; returns null when it should be retried after the rest. */
   private ChangeResult applyOne(int index, Change ch, TableSchema t, String device, boolean lastPass) throws SQLException {
     io.statement("SAVEPOINT change").execute();
+    long seqBefore = seq; // a version taken by a change undone is taken back: versions stay gap-free, as on PostgreSQL
     try {
       ChangeResult r = applyCore(index, ch, t, device);
       io.statement("RELEASE change").execute();
@@ -446,6 +447,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     } catch (SQLException e) {
       io.statement("ROLLBACK TO change").execute();
       io.statement("RELEASE change").execute();
+      seq = seqBefore;
       if (StoreException.isForeignKey(e)) {
         if (!lastPass) {
           return null;
@@ -459,6 +461,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     } catch (ProtocolException e) {
       io.statement("ROLLBACK TO change").execute();
       io.statement("RELEASE change").execute();
+      seq = seqBefore;
       return new ChangeResult(index, ChangeResult.REJECTED, 0, e.getMessage(), false);
     }
   }
@@ -468,22 +471,26 @@ public final class SqliteDatasetStore implements DatasetStore {
 
   /**
    * Applies the changes {@code group} as one, with foreign keys checked at the end of the group
-   * instead of at each statement ({@code PRAGMA defer_foreign_keys}), then checked on every
-   * table they could break: their own (a row inserted or updated refers to a row that is not
-   * there) and the tables that refer to them (a row deleted is still referred to). When the check
-   * fails, the group is undone, the changes that failed it are left out
-   * ({@link ForeignKeyGroups#culprits}) and the rest tried again, up to
-   * {@link #TOGETHER_ATTEMPTS} times. Returns the changes of {@code group} not applied ({@code
-   * results} is filled in for the others): all of them when no attempt held.
+   * instead of at each statement ({@code PRAGMA defer_foreign_keys}), then checked by SQLite's own
+   * {@code PRAGMA foreign_key_check} over the whole database: a delete's cascade can reach tables
+   * the group does not name, and switching the deferral off discards SQLite's count of the
+   * violations still pending, so the commit would not catch what this check misses. Rows that
+   * failed their keys before the group (written by a connection with foreign keys off) do not
+   * count against it. When the check fails, the group is undone, the changes that failed it are
+   * left out ({@link ForeignKeyGroups#culprits}) and the rest tried again, up to {@link
+   * #TOGETHER_ATTEMPTS} times. Returns the changes of {@code group} not applied ({@code results}
+   * is filled in for the others): all of them when no attempt held. Reads every table with a
+   * foreign key, at least once per attempt: only groups whose rows form a cycle come here.
    */
   private List<Integer> applyTogether(List<Integer> group, List<Change> changes, List<TableSchema> tables, ChangeResult[] results, String device)
       throws SQLException {
+    Map<List<Object>, Integer> before = foreignKeyCheck(); // what failed before the group, and is not its doing
     List<Integer> members = new ArrayList<>(group);
     for (int attempt = 0; attempt < TOGETHER_ATTEMPTS && members.size() > 1; attempt++) {
       long seqBefore = seq;
       ChangeResult[] got = new ChangeResult[members.size()];
       Set<String> touched = new HashSet<>();
-      List<ForeignKeyGroups.Violation> violations = null;
+      List<ForeignKeyGroups.Violation> violations = List.of();
       io.statement("SAVEPOINT together").execute();
       try {
         io.statement("PRAGMA defer_foreign_keys = ON").execute();
@@ -492,7 +499,18 @@ public final class SqliteDatasetStore implements DatasetStore {
           got[j] = applyCore(i, changes.get(i), tables.get(i), device);
           touched.add(tables.get(i).name());
         }
-        violations = foreignKeysHold(touched) ? List.of() : violations(touched);
+        if (within(foreignKeyCheck(), before)) {
+          // Back to checks at each statement: nothing the group did is left failing.
+          io.statement("PRAGMA defer_foreign_keys = OFF").execute();
+          io.statement("RELEASE together").execute();
+          for (int j = 0; j < got.length; j++) {
+            results[members.get(j)] = got[j];
+          }
+          List<Integer> left = new ArrayList<>(group);
+          left.removeAll(members);
+          return left;
+        }
+        violations = violations(touched);
       } catch (SQLException | ProtocolException e) {
         if (e instanceof SQLException s && !StoreException.isConstraint(s)) {
           undoTogether(seqBefore);
@@ -500,19 +518,8 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
         // another constraint failed in the group: undone below, and no attempt can tell which
       }
-      if (violations != null && violations.isEmpty()) {
-        // Back to checks at each statement before the savepoint ends: nothing is left deferred.
-        io.statement("PRAGMA defer_foreign_keys = OFF").execute();
-        io.statement("RELEASE together").execute();
-        for (int j = 0; j < got.length; j++) {
-          results[members.get(j)] = got[j];
-        }
-        List<Integer> left = new ArrayList<>(group);
-        left.removeAll(members);
-        return left;
-      }
       undoTogether(seqBefore);
-      Set<Integer> out = violations == null ? Set.of() : ForeignKeyGroups.culprits(members, changes, schema, violations);
+      Set<Integer> out = ForeignKeyGroups.culprits(members, changes, schema, violations);
       if (out.isEmpty()) {
         break;
       }
@@ -521,32 +528,36 @@ public final class SqliteDatasetStore implements DatasetStore {
     return group;
   }
 
+  /** Whether every violation of {@code after} was there {@code before} (as many times). */
+  private static boolean within(Map<List<Object>, Integer> after, Map<List<Object>, Integer> before) {
+    for (Map.Entry<List<Object>, Integer> e : after.entrySet()) {
+      if (e.getValue() > before.getOrDefault(e.getKey(), 0)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   private void undoTogether(long seqBefore) throws SQLException {
-    // Rolling back to the savepoint also takes back the deferred violations the group counted,
-    // so the transaction's commit does not fail for them.
+    // Rolling back to the savepoint also takes back the deferred violations the group counted.
     io.statement("ROLLBACK TO together").execute();
     io.statement("RELEASE together").execute();
     io.statement("PRAGMA defer_foreign_keys = OFF").execute();
     seq = seqBefore;
   }
 
-  /**
-   * SQLite's own check, which the commit would make: no row of {@code touched}, or of a table
-   * that refers to one of them, refers to a row that is not there.
-   */
-  private boolean foreignKeysHold(Set<String> touched) throws SQLException {
-    for (String t : ForeignKeyGroups.tablesToCheck(touched, schema.values())) {
-      // Reads the whole table, against the parents' key indexes: only groups come here.
-      try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery("PRAGMA foreign_key_check(" + Sql.q(t) + ")")) {
-        if (rs.next()) {
-          return false;
-        }
+  /** SQLite's check of every foreign key of the database: each failing row (table, rowid, parent, key number), counted. */
+  private Map<List<Object>, Integer> foreignKeyCheck() throws SQLException {
+    Map<List<Object>, Integer> out = new HashMap<>();
+    try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery("PRAGMA foreign_key_check")) {
+      while (rs.next()) {
+        out.merge(java.util.Arrays.asList(rs.getString(1), rs.getObject(2), rs.getString(3), rs.getInt(4)), 1, Integer::sum);
       }
     }
-    return true;
+    return out;
   }
 
-  /** The rows that fail their foreign keys, in the tables a group that wrote {@code touched} can break (a few per key). */
+  /** The rows that fail their foreign keys, in the tables a group that wrote {@code touched} can break (at most 10,000 per key). */
   private List<ForeignKeyGroups.Violation> violations(Set<String> touched) throws SQLException {
     List<ForeignKeyGroups.Violation> out = new ArrayList<>();
     for (String name : ForeignKeyGroups.tablesToCheck(touched, schema.values())) {
@@ -556,7 +567,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         if (parent == null) {
           continue;
         }
-        String sql = ForeignKeyGroups.violationsSql(child, fk, parent, Sql::q, Sql::q, 1000);
+        String sql = ForeignKeyGroups.violationsSql(child, fk, parent, Sql::q, Sql::q, 10_000);
         try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery(sql)) {
           int keys = child.primaryKey().size();
           while (rs.next()) {

@@ -36,6 +36,11 @@ public final class SqliteStorageFactory implements StorageFactory {
     return c;
   }
 
+  @Override
+  public String foreignKeysOff() {
+    return "PRAGMA foreign_keys = OFF";
+  }
+
   /** SQLite stores an integral REAL as an integer, so a REAL column turns -0.0 into 0.0 (docs/PROTOCOL.md). */
   @Override
   public boolean realColumnsKeepNegativeZero() {

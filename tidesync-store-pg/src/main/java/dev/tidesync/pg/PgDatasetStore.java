@@ -506,23 +506,23 @@ public final class PgDatasetStore implements DatasetStore {
   /**
    * Applies the changes {@code group} as one, with the foreign keys deferred ({@code SET
    * CONSTRAINTS ALL DEFERRED}: the dataset's foreign keys are created DEFERRABLE INITIALLY
-   * IMMEDIATE) and checked when the group is done: first by a query per foreign key that can
-   * break ({@link ForeignKeyGroups#violationsSql}), which names the failing rows, then by {@code
-   * SET CONSTRAINTS ALL IMMEDIATE}, which runs every check still pending. When a check fails, the
-   * group is undone, the changes that failed it are left out ({@link ForeignKeyGroups#culprits})
-   * and the rest tried again, up to {@link #TOGETHER_ATTEMPTS} times. Returns the changes of
-   * {@code group} not applied ({@code results} is filled in for the others): all of them when no
-   * attempt held.
+   * IMMEDIATE) and checked when the group is done by {@code SET CONSTRAINTS ALL IMMEDIATE}, which
+   * runs every check the group queued (a cascade's too) and nothing else. When it fails, a query
+   * per foreign key that the group can break ({@link ForeignKeyGroups#violationsSql}) names the
+   * failing rows, the group is undone, the changes that failed are left out ({@link
+   * ForeignKeyGroups#culprits}) and the rest tried again, up to {@link #TOGETHER_ATTEMPTS} times.
+   * Returns the changes of {@code group} not applied ({@code results} is filled in for the others):
+   * all of them when no attempt held.
    */
   private List<Integer> applyTogether(Work w, List<Integer> group, List<Change> changes, List<TableSchema> tables, ChangeResult[] results,
       String device) throws SQLException {
-    deferrableKeys(w.c);
+    deferrableKeys(w);
     List<Integer> members = new ArrayList<>(group);
     for (int attempt = 0; attempt < TOGETHER_ATTEMPTS && members.size() > 1; attempt++) {
       long seqBefore = w.seq;
       ChangeResult[] got = new ChangeResult[members.size()];
       Set<String> touched = new HashSet<>();
-      List<ForeignKeyGroups.Violation> violations = null;
+      List<ForeignKeyGroups.Violation> violations = List.of();
       exec(w.c, "SAVEPOINT together");
       try {
         exec(w.c, "SET CONSTRAINTS ALL DEFERRED");
@@ -531,9 +531,21 @@ public final class PgDatasetStore implements DatasetStore {
           got[j] = applyCore(w, i, changes.get(i), tables.get(i), device);
           touched.add(tables.get(i).name());
         }
-        violations = violations(w, touched);
-        if (violations.isEmpty()) {
+        exec(w.c, "SAVEPOINT together_check");
+        boolean held;
+        try {
           exec(w.c, "SET CONSTRAINTS ALL IMMEDIATE"); // the deferred checks run here, and fail here
+          exec(w.c, "RELEASE SAVEPOINT together_check");
+          held = true;
+        } catch (SQLException e) {
+          if (!PgStoreException.isConstraintOrData(e)) {
+            throw e;
+          }
+          exec(w.c, "ROLLBACK TO SAVEPOINT together_check"); // the group's writes stay, to be looked at
+          exec(w.c, "RELEASE SAVEPOINT together_check");
+          held = false;
+        }
+        if (held) {
           exec(w.c, "RELEASE SAVEPOINT together");
           for (int j = 0; j < got.length; j++) {
             results[members.get(j)] = got[j];
@@ -542,16 +554,16 @@ public final class PgDatasetStore implements DatasetStore {
           left.removeAll(members);
           return left;
         }
+        violations = violations(w, touched);
       } catch (SQLException | ProtocolException e) {
         if (e instanceof SQLException s && !PgStoreException.isConstraintOrData(s)) {
           undoTogether(w, seqBefore);
           throw s;
         }
         // a constraint failed that the queries did not name: undone below, and no attempt can tell which
-        violations = null;
       }
       undoTogether(w, seqBefore);
-      Set<Integer> out = violations == null ? Set.of() : ForeignKeyGroups.culprits(members, changes, w.tables, violations);
+      Set<Integer> out = ForeignKeyGroups.culprits(members, changes, w.tables, violations);
       if (out.isEmpty()) {
         break;
       }
@@ -567,7 +579,7 @@ public final class PgDatasetStore implements DatasetStore {
     w.seq = seqBefore;
   }
 
-  /** The rows that fail their foreign keys, in the tables a group that wrote {@code touched} can break (a few per key). */
+  /** The rows that fail their foreign keys, in the tables a group that wrote {@code touched} can break (at most 10,000 per key). */
   private List<ForeignKeyGroups.Violation> violations(Work w, Set<String> touched) throws SQLException {
     List<ForeignKeyGroups.Violation> out = new ArrayList<>();
     for (String name : ForeignKeyGroups.tablesToCheck(touched, w.tables.values())) {
@@ -577,7 +589,7 @@ public final class PgDatasetStore implements DatasetStore {
         if (parent == null) {
           continue;
         }
-        String sql = ForeignKeyGroups.violationsSql(child, fk, parent, n -> q(schemaName) + "." + q(n), Pg::q, 1000);
+        String sql = ForeignKeyGroups.violationsSql(child, fk, parent, n -> q(schemaName) + "." + q(n), Pg::q, 10_000);
         List<String> cols = new ArrayList<>(child.primaryKey());
         cols.addAll(fk.columns());
         try (PreparedStatement ps = w.c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
@@ -600,21 +612,24 @@ public final class PgDatasetStore implements DatasetStore {
    * stay checked at each statement unless a push defers them). Outside the group's savepoint, so
    * it lasts once the push commits: then the query finds nothing.
    */
-  private void deferrableKeys(Connection c) throws SQLException {
+  private void deferrableKeys(Work w) throws SQLException {
     List<String> alter = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT cl.relname, co.conname FROM pg_constraint co "
+    try (PreparedStatement ps = w.c.prepareStatement("SELECT cl.relname, co.conname FROM pg_constraint co "
         + "JOIN pg_class cl ON cl.oid = co.conrelid JOIN pg_namespace n ON n.oid = co.connamespace "
         + "WHERE co.contype = 'f' AND NOT co.condeferrable AND n.nspname = ?")) {
       ps.setString(1, schemaName);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
+          if (!w.tables.containsKey(rs.getString(1))) {
+            continue; // a backend's own table: not ours to alter
+          }
           alter.add("ALTER TABLE " + q(schemaName) + "." + q(rs.getString(1)) + " ALTER CONSTRAINT " + q(rs.getString(2))
               + " DEFERRABLE INITIALLY IMMEDIATE");
         }
       }
     }
     for (String sql : alter) {
-      exec(c, sql);
+      exec(w.c, sql);
     }
   }
 
@@ -1210,13 +1225,29 @@ public final class PgDatasetStore implements DatasetStore {
     }
   }
 
-  /** A schema dropped by another process (or an operator) reads as a missing dataset. */
+  /**
+   * A schema dropped by another process (or an operator) reads as a missing dataset, and this
+   * store stays closed. Only the schema: a table of it that is missing (dropped by hand) is an
+   * error of the request that met it, naming the table, and the dataset stays open (before, that
+   * closed it for good, and every request after answered "does not exist").
+   */
   private RuntimeException missing(PgStoreException e) {
-    if (e.getCause() instanceof SQLException s && PgStoreException.isMissing(s)) {
+    if (e.getCause() instanceof SQLException s && PgStoreException.isMissing(s) && !schemaExists()) {
       closed = true;
       return new DatasetNotFoundException(id.name());
     }
     return e;
+  }
+
+  private boolean schemaExists() {
+    try (Connection c = pool.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT 1 FROM pg_namespace WHERE nspname = ?")) {
+      ps.setString(1, schemaName);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    } catch (SQLException unreachable) {
+      return false; // as before this check: the request's own error said the schema or a table is gone
+    }
   }
 
   private void ensureOpen() {

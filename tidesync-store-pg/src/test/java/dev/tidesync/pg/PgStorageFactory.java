@@ -49,6 +49,12 @@ public final class PgStorageFactory implements StorageFactory {
     return false;
   }
 
+  /** Foreign keys are triggers in PostgreSQL: a replica's session fires none (the capture trigger neither). */
+  @Override
+  public String foreignKeysOff() {
+    return "SET session_replication_role = replica";
+  }
+
   /** A connection whose search path is the dataset's schema, as a backend service would set it. */
   @Override
   public Connection backend(Storage storage, DatasetId id) throws SQLException {

@@ -157,6 +157,22 @@ class PgStoreTest {
   }
 
   @Test
+  void aTableDroppedByHandFailsTheRequestAndTheDatasetStaysOpenButADroppedSchemaIsAMissingDataset() throws Exception {
+    DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
+    push(s, "a", insert("i1", 1L, null, null, null));
+    sql("DROP TABLE items CASCADE");
+    assertThatThrownBy(() -> push(s, "a", insert("i2", 2L, null, null, null)))
+        .isNotInstanceOf(dev.tidesync.core.DatasetNotFoundException.class).hasStackTraceContaining("items");
+    assertThat(s.conflicts(0, 10)).isEmpty(); // still open: what does not read the table answers
+
+    String schema = storage.schemaOf(DatasetId.of("d")).orElseThrow();
+    try (Connection c = db.connect(); Statement st = c.createStatement()) {
+      st.execute("DROP SCHEMA " + schema + " CASCADE");
+    }
+    assertThatThrownBy(() -> push(s, "a", insert("i3", 3L, null, null, null))).isInstanceOf(dev.tidesync.core.DatasetNotFoundException.class);
+  }
+
+  @Test
   void backendSqlIsCapturedAndPulledWithTheDeletedRowsValues() throws Exception {
     DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
     push(s, "a", insert("i1", 1L, 0.5, "one", null), insert("i2", 2L, -0.0, "two", Bytes.of(new byte[] {1, 2})));

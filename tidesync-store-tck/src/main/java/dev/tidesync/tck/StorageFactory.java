@@ -58,6 +58,13 @@ public interface StorageFactory {
     return true;
   }
 
+  /**
+   * The statement that turns foreign-key checks off for the rest of a backend connection's
+   * session, as an operator's shell may have them (SQLite's are off unless a connection turns
+   * them on): how a row that fails its foreign key gets into a dataset.
+   */
+  String foreignKeysOff();
+
   /** Runs plain SQL statements in the dataset's database, each in its own transaction. */
   default void backendSql(Storage storage, DatasetId id, String... sql) {
     try (Connection c = backend(storage, id); Statement s = c.createStatement()) {
