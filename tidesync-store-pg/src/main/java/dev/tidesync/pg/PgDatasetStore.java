@@ -1245,7 +1245,7 @@ public final class PgDatasetStore implements DatasetStore {
       try (ResultSet rs = ps.executeQuery()) {
         return rs.next();
       }
-    } catch (SQLException unreachable) {
+    } catch (SQLException down) {
       return false; // as before this check: the request's own error said the schema or a table is gone
     }
   }
