@@ -557,34 +557,21 @@ public final class SqliteDatasetStore implements DatasetStore {
     return out;
   }
 
-  /** The rows that fail their foreign keys, in the tables a group that wrote {@code touched} can break (at most 10,000 per key). */
+  /** The rows that fail their foreign keys, in the tables a group that wrote {@code touched} can break. */
   private List<ForeignKeyGroups.Violation> violations(Set<String> touched) throws SQLException {
-    List<ForeignKeyGroups.Violation> out = new ArrayList<>();
-    for (String name : ForeignKeyGroups.tablesToCheck(touched, schema.values())) {
-      TableSchema child = schema.get(name);
-      for (ForeignKey fk : child.foreignKeys()) {
-        TableSchema parent = schema.get(fk.refTable());
-        if (parent == null) {
-          continue;
-        }
-        String sql = ForeignKeyGroups.violationsSql(child, fk, parent, Sql::q, Sql::q, 10_000);
-        try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery(sql)) {
-          int keys = child.primaryKey().size();
-          while (rs.next()) {
-            List<Object> key = new ArrayList<>(keys);
-            List<Object> ref = new ArrayList<>(fk.columns().size());
-            for (int i = 0; i < keys; i++) {
-              key.add(Sql.read(rs, 1 + i));
-            }
-            for (int i = 0; i < fk.columns().size(); i++) {
-              ref.add(Sql.read(rs, 1 + keys + i));
-            }
-            out.add(new ForeignKeyGroups.Violation(name, key, fk, ref));
+    return ForeignKeyGroups.violations(touched, schema, Sql::q, Sql::q, (t, sql, cols) -> {
+      List<List<Object>> rows = new ArrayList<>();
+      try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+        while (rs.next()) {
+          List<Object> row = new ArrayList<>(cols.size());
+          for (int i = 0; i < cols.size(); i++) {
+            row.add(Sql.read(rs, 1 + i));
           }
+          rows.add(row);
         }
       }
-    }
-    return out;
+      return rows;
+    });
   }
 
   /** Merges one change and writes the result; throws on any failure (the caller's savepoint undoes it). */

@@ -579,32 +579,21 @@ public final class PgDatasetStore implements DatasetStore {
     w.seq = seqBefore;
   }
 
-  /** The rows that fail their foreign keys, in the tables a group that wrote {@code touched} can break (at most 10,000 per key). */
+  /** The rows that fail their foreign keys, in the tables a group that wrote {@code touched} can break. */
   private List<ForeignKeyGroups.Violation> violations(Work w, Set<String> touched) throws SQLException {
-    List<ForeignKeyGroups.Violation> out = new ArrayList<>();
-    for (String name : ForeignKeyGroups.tablesToCheck(touched, w.tables.values())) {
-      TableSchema child = w.tables.get(name);
-      for (ForeignKey fk : child.foreignKeys()) {
-        TableSchema parent = w.tables.get(fk.refTable());
-        if (parent == null) {
-          continue;
-        }
-        String sql = ForeignKeyGroups.violationsSql(child, fk, parent, n -> q(schemaName) + "." + q(n), Pg::q, 10_000);
-        List<String> cols = new ArrayList<>(child.primaryKey());
-        cols.addAll(fk.columns());
-        try (PreparedStatement ps = w.c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
-          while (rs.next()) {
-            List<Object> values = new ArrayList<>(cols.size());
-            for (int i = 0; i < cols.size(); i++) {
-              values.add(PgTypes.of(child.column(cols.get(i)).orElseThrow()).read(rs, 1 + i));
-            }
-            int keys = child.primaryKey().size();
-            out.add(new ForeignKeyGroups.Violation(name, values.subList(0, keys), fk, values.subList(keys, values.size())));
+    return ForeignKeyGroups.violations(touched, w.tables, n -> q(schemaName) + "." + q(n), Pg::q, (t, sql, cols) -> {
+      List<List<Object>> rows = new ArrayList<>();
+      try (PreparedStatement ps = w.c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          List<Object> row = new ArrayList<>(cols.size());
+          for (int i = 0; i < cols.size(); i++) {
+            row.add(PgTypes.of(t.column(cols.get(i)).orElseThrow()).read(rs, 1 + i));
           }
+          rows.add(row);
         }
       }
-    }
-    return out;
+      return rows;
+    });
   }
 
   /**

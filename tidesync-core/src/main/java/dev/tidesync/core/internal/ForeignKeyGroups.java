@@ -150,6 +150,44 @@ public final class ForeignKeyGroups {
     return out;
   }
 
+  /** Rows a store reads for {@link #violations}: each row's values of {@code columns}, in order, as the store reads that table's columns. */
+  @FunctionalInterface
+  public interface Query<E extends Exception> {
+    List<List<Object>> rows(TableSchema table, String sql, List<String> columns) throws E;
+  }
+
+  /** Failing rows read per foreign key at most (see {@link #violations}). */
+  static final int VIOLATIONS_PER_KEY = 10_000;
+
+  /**
+   * The rows that fail their foreign keys in the tables a group that wrote {@code touched} can
+   * break ({@link #tablesToCheck}), at most {@link #VIOLATIONS_PER_KEY} per key: one {@link
+   * #violationsSql} query per foreign key, run by {@code query}.
+   *
+   * @param ref a table's name as the store's queries name it
+   * @param q an identifier quoted
+   */
+  public static <E extends Exception> List<Violation> violations(Set<String> touched, Map<String, TableSchema> schema, UnaryOperator<String> ref,
+      UnaryOperator<String> q, Query<E> query) throws E {
+    List<Violation> out = new ArrayList<>();
+    for (String name : tablesToCheck(touched, schema.values())) {
+      TableSchema child = schema.get(name);
+      for (ForeignKey fk : child.foreignKeys()) {
+        TableSchema parent = schema.get(fk.refTable());
+        if (parent == null) {
+          continue;
+        }
+        List<String> cols = new ArrayList<>(child.primaryKey());
+        cols.addAll(fk.columns());
+        int keys = child.primaryKey().size();
+        for (List<Object> row : query.rows(child, violationsSql(child, fk, parent, ref, q, VIOLATIONS_PER_KEY), cols)) {
+          out.add(new Violation(name, row.subList(0, keys), fk, row.subList(keys, row.size())));
+        }
+      }
+    }
+    return out;
+  }
+
   /** The columns of {@code parent} that {@code fk} refers to (none named: its primary key). */
   public static List<String> refColumns(ForeignKey fk, TableSchema parent) {
     return fk.refColumns().isEmpty() ? parent.primaryKey() : fk.refColumns();
