@@ -28,6 +28,7 @@ import dev.tidesync.core.internal.ForeignKeyGroups;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.core.internal.Sizes;
 import dev.tidesync.sqlite.internal.RowIo;
+import dev.tidesync.sqlite.internal.Unloaded;
 import dev.tidesync.sqlite.internal.Sql;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -121,6 +122,17 @@ public final class DeviceReplica implements AutoCloseable {
     private int parentsFirstAt;
     private int barriersPassed;
     private boolean atBarrier;
+    /** Upserts: whether the table's pending rows in the metadata are all read (its unloaded rows come next), and the last unloaded key read. */
+    private boolean pendingDone;
+    private Object unloadedAfter;
+
+    private void nextPhase() {
+      phase++;
+      lastKey = "";
+      parentsFirst = null;
+      pendingDone = false;
+      unloadedAfter = null;
+    }
 
     /** After {@link #nextBatch} returned null: true (and the scan goes on) if it stopped at a barrier. */
     public boolean resume() {
@@ -303,6 +315,10 @@ public final class DeviceReplica implements AutoCloseable {
       for (TableSchema t : fresh) {
         loadExisting(t);
       }
+      // A rebuilt table's unloaded rows go into the metadata first, at their load's clock (what
+      // loading them before the rebuild would have written): the comparison below then finds
+      // only the writes made without triggers, as for any other table.
+      finishLoads(lostTriggers.stream().map(TableSchema::name).toList());
       for (TableSchema t : lostTriggers) {
         int n = Capture.logUncaptured(conn, t);
         if (n > 0) {
@@ -319,23 +335,37 @@ public final class DeviceReplica implements AutoCloseable {
 
   /**
    * The initial load of a table Tidesync starts capturing: every row it holds becomes a pending
-   * insert of all its columns, each with a clock of its own, as if it had been logged and
-   * absorbed. Written straight into the metadata, in key order, rather than through the log:
-   * logging every row and absorbing the log cost twice a raw insert of the rows (random keys
-   * land all over the metadata's B-trees; in key order they append). A table that already has
-   * metadata (synced before, then left out of the table list) goes through the log, where
-   * absorbing merges each row with what the device knew of it. Call after {@link #setTables},
-   * in the transaction that installed the table's triggers (so no write slips between the two).
+   * insert of all its columns. A table that already has metadata (synced before, then left out
+   * of the table list) goes through the log, where absorbing merges each row with what the device
+   * knew of it. Call after {@link #setTables}, in the transaction that installed the table's
+   * triggers (so no write slips between the two).
+   *
+   * <p>A table whose key is one column and that does not refer to itself is loaded lazily: its
+   * rows get no metadata now. The table is marked ({@code load:<table>} in {@code _tidesync_meta},
+   * with one clock ticked now for all its rows), and a row of it without metadata is taken to be
+   * what the metadata would have said: a pending insert of the whole row at that clock. The push
+   * reads such rows straight from the table in key order ({@link #collectUnloaded}) and settling
+   * them writes their metadata once, clean; absorbing a logged write of one starts from what it
+   * stands for ({@link #unloaded}); every other path that reads the metadata for a row first
+   * writes the table's unloaded rows into it ({@link #finishLoad}), so it sees exactly what
+   * loading them now would have written. Writing every row's metadata up front and rewriting it
+   * when the row is settled cost about a raw insert of the rows (BENCHMARKS.md, session 9). Rows
+   * whose key SQLite cannot spell as our canonical text (see {@link Unloaded}) are loaded now.
+   * Other tables are loaded now, each row with a clock of its own, in key order (random keys land
+   * all over the metadata's B-trees; in key order they append).
    */
   private int loadExisting(TableSchema t) throws SQLException {
     if (Sql.number(conn, "SELECT count(*) FROM (SELECT 1 FROM _tidesync_rows WHERE tbl = ? LIMIT 1)", t.name()) > 0) {
       return Capture.logExistingRows(conn, t);
     }
+    boolean lazy = lazilyLoaded(t);
+    String loadClock = lazy ? clock.tick().toString() : null;
     int n = 0;
     io.startBatching();
-    try (PreparedStatement ps = conn.prepareStatement(Capture.existingKeysSql(t)); ResultSet rs = ps.executeQuery()) {
+    try (PreparedStatement ps = conn.prepareStatement(lazy ? Unloaded.notPlainKeys(t) : Capture.existingKeysSql(t));
+        ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
-        String hlc = clock.tick().toString();
+        String hlc = lazy ? loadClock : clock.tick().toString();
         Map<String, String> pending = new HashMap<>();
         for (String col : t.nonKeyColumns()) {
           pending.put(col, hlc);
@@ -349,8 +379,145 @@ public final class DeviceReplica implements AutoCloseable {
     } finally {
       io.discard(); // a no-op once stopBatching sent the queue; drops it on a failure
     }
+    if (lazy && Sql.number(conn, "SELECT EXISTS (SELECT 1 FROM " + Sql.q(t.name()) + " u WHERE " + Unloaded.canonical(t, "u")
+        + " IS NOT NULL)") > 0) {
+      // (An empty table, the common case of a new app, is not marked: nothing waits, and the
+      // push would look for waiting rows in vain, every row its app writes.)
+      setMeta(LOAD + t.name(), loadClock);
+    }
     setMeta("hlc", clock.current().toString());
     return n;
+  }
+
+  /** {@code _tidesync_meta} key prefix of a table whose initial load is not all in the metadata: its value is the load's clock. */
+  private static final String LOAD = "load:";
+
+  /** Whether a table's initial load can wait (see {@link #loadExisting}): a one-column key, and no foreign key to itself. */
+  private static boolean lazilyLoaded(TableSchema t) {
+    return t.primaryKey().size() == 1 && t.foreignKeys().stream().noneMatch(fk -> fk.refTable().equals(t.name()));
+  }
+
+  /** Tables whose initial load is not all in the metadata, with their load clocks. */
+  private Map<String, String> loads() throws SQLException {
+    Map<String, String> out = new TreeMap<>();
+    try (PreparedStatement ps = conn.prepareStatement("SELECT k, v FROM _tidesync_meta WHERE k >= 'load:' AND k < 'load;'");
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        out.put(rs.getString(1).substring(LOAD.length()), rs.getString(2));
+      }
+    }
+    return out;
+  }
+
+  /** What the metadata of a row of {@code t}'s initial load that has none yet stands for (see {@link #loadExisting}). */
+  private static RowMeta unloaded(TableSchema t, String loadClock) {
+    Map<String, String> pending = new HashMap<>();
+    for (String col : t.nonKeyColumns()) {
+      pending.put(col, loadClock);
+    }
+    return new RowMeta(0, 1, loadClock, null, pending, null);
+  }
+
+  /** The pending column of a whole-row insert of {@code t} at its row's clock: every column ("*N"), or none. */
+  private static String allPending(TableSchema t) {
+    return t.nonKeyColumns().isEmpty() ? null : "*" + t.nonKeyColumns().size();
+  }
+
+  /**
+   * Writes the rows of {@code table}'s initial load that have no metadata yet into it, as the
+   * pending inserts at {@code loadClock} that they are, and ends the lazy load. Before a path
+   * that reads the metadata of rows that may be unloaded and does not stand in for them itself
+   * (absorbing does, see {@link #unloaded}): a pulled change of one (which must meet it as a
+   * pending local insert), the comparison of a rebuilt table's rows with the metadata, a table
+   * that can no longer be loaded lazily.
+   */
+  private void finishLoad(String table, String loadClock) throws SQLException {
+    io.flush();
+    TableSchema t = tables.get(table);
+    if (t != null && lazilyLoaded(t)) {
+      try (PreparedStatement ps = conn.prepareStatement(Unloaded.load(t))) {
+        ps.setString(1, table);
+        ps.setString(2, loadClock);
+        ps.setString(3, allPending(t));
+        ps.setString(4, table);
+        ps.executeUpdate();
+      }
+    } else if (t != null) {
+      // Its key or its references changed since: every row without metadata, whatever its key,
+      // keyed from Java as the triggers would log it.
+      try (PreparedStatement keys = conn.prepareStatement(Capture.existingKeysSql(t));
+          PreparedStatement add = conn.prepareStatement("INSERT INTO _tidesync_rows (tbl, pk, ver, dirty, live, pending) "
+              + "VALUES (?, ?, 0, 1, ?, ?) ON CONFLICT (tbl, pk) DO NOTHING");
+          ResultSet rs = keys.executeQuery()) {
+        int n = 0;
+        while (rs.next()) {
+          add.setString(1, table);
+          add.setString(2, Capture.canonicalKey(t, Sql.read(rs, 1)));
+          add.setString(3, loadClock);
+          add.setString(4, allPending(t));
+          add.addBatch();
+          if (++n % 1000 == 0) {
+            add.executeBatch();
+          }
+        }
+        add.executeBatch();
+      }
+    }
+    // A table no longer synced keeps no mark: if it comes back, it is loaded again (through the
+    // log, where it has metadata).
+    Sql.update(conn, "DELETE FROM _tidesync_meta WHERE k = ?", LOAD + table);
+  }
+
+  /** Writes every table's initial load into the metadata now, as opening the file did before loads could wait (tests). */
+  synchronized void loadAll() {
+    Sql.inTx(conn, "loading every table", () -> {
+      finishLoads(loads().keySet());
+      return null;
+    });
+  }
+
+  /** {@link #finishLoad} for those of {@code tables} whose load is not finished. */
+  private void finishLoads(java.util.Collection<String> names) throws SQLException {
+    Map<String, String> loads = loads();
+    for (String name : names) {
+      String c = loads.get(name);
+      if (c != null) {
+        finishLoad(name, c);
+      }
+    }
+  }
+
+  /**
+   * The next rows of {@code t}'s lazy initial load (see {@link #loadExisting}) after key
+   * {@code after} (null: from the first), in key order: whole-row inserts at the load's clock.
+   */
+  private List<Change> collectUnloaded(TableSchema t, String loadClock, Object after, int limit, long maxBytes) throws SQLException {
+    PreparedStatement ps = io.statement(Unloaded.next(t, after != null));
+    int i = 1;
+    ps.setString(i++, t.name());
+    if (after != null) {
+      Sql.bind(ps, i++, after);
+    }
+    ps.setInt(i, limit);
+    List<String> cols = t.nonKeyColumns();
+    List<Change> out = new ArrayList<>();
+    long read = 0;
+    try (ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        Map<String, Object> values = new dev.tidesync.protocol.internal.OwnedMap<>(cols.size()); // kept by the Change, not copied
+        for (int c = 0; c < cols.size(); c++) {
+          values.put(cols.get(c), Sql.read(rs, 2 + c));
+        }
+        List<Object> key = new dev.tidesync.protocol.internal.OwnedList<>(1);
+        key.add(Sql.read(rs, 1));
+        out.add(new Change(t.name(), key, false, values, loadClock, Map.of(), 0, 0));
+        read += 64 + Sizes.approx(values);
+        if (read >= maxBytes) {
+          break;
+        }
+      }
+    }
+    return out;
   }
 
   /** Whether two versions of a table have the same key: the same columns, declared with the same types. */
@@ -376,6 +543,14 @@ public final class DeviceReplica implements AutoCloseable {
     if (!same) {
       io.reset();
       setMeta("schema", new String(Wire.writeSchema(List.copyOf(ordered.values())), StandardCharsets.UTF_8));
+      for (Map.Entry<String, String> load : loads().entrySet()) {
+        TableSchema t = ordered.get(load.getKey());
+        if (t == null || !lazilyLoaded(t)) {
+          // No longer synced (its mark goes: if it comes back it is loaded again), or its key or
+          // references changed so that its rows can no longer wait: loaded now.
+          finishLoad(load.getKey(), load.getValue());
+        }
+      }
     }
   }
 
@@ -455,6 +630,7 @@ public final class DeviceReplica implements AutoCloseable {
     // Coalesce per row in memory, in log order: clocks are ticked in the order the writes
     // committed, so a later local write always carries a newer clock than an earlier one.
     Map<String, RowMeta> rows = new LinkedHashMap<>();
+    Map<String, String> loads = loads();
     for (Entry en : entries) {
       Capture.LogEntry e = en.log();
       TableSchema t = tables.get(e.table());
@@ -474,6 +650,12 @@ public final class DeviceReplica implements AutoCloseable {
         m = en.meta(); // the join looked up the canonical key: its answer (even "no metadata") holds
       } else {
         m = loadMeta(e.table(), key);
+      }
+      if (m == null && loads.containsKey(e.table())) {
+        // A row of an initial load not written into the metadata yet (see loadExisting): a
+        // pending insert of the whole row at the load's clock, which this write adds to. (For a
+        // row inserted since, the insert's own entry writes every column anyway: the same.)
+        m = unloaded(t, loads.get(e.table()));
       }
       String hlc = clock.tick(e.wall()).toString();
       long ver = m == null ? 0 : m.ver();
@@ -572,32 +754,53 @@ public final class DeviceReplica implements AutoCloseable {
         List<Change> changes;
         List<String> keys = null; // parents first: the keys asked for, from index `from` of the order
         int from = 0;
-        List<String> selfRefs = deletes ? List.of() : selfReferences(t);
-        if (!selfRefs.isEmpty()) {
-          // Rows of a table that refers to itself go parents first, not in key order: a child in
-          // an earlier batch than its parent would fail its foreign key on the server. (Within a
-          // batch the server orders them itself.) The order is taken once per scan of the table.
-          if (scan.parentsFirst == null) {
+        String loadClock = null;
+        if (scan.pendingDone) {
+          // A table whose initial load is not all in the metadata: its unloaded rows, after its
+          // pending rows (so that a row refused in this scan, which is then in the metadata, is
+          // not sent again in the same scan).
+          loadClock = meta(LOAD + t.name());
+          changes = loadClock == null ? List.of() : collectUnloaded(t, loadClock, scan.unloadedAfter, limit, maxBytes);
+          if (changes.isEmpty()) {
+            // None left from the first key on, and none in a batch not yet settled (whose rows
+            // have no metadata yet, and would be unloaded again were it discarded): every row of
+            // the load has its metadata now.
+            if (loadClock != null && scan.unloadedAfter == null
+                && Sql.number(conn, "SELECT count(*) FROM (SELECT 1 FROM _tidesync_outbox LIMIT 1)") == 0) {
+              Sql.update(conn, "DELETE FROM _tidesync_meta WHERE k = ?", LOAD + t.name());
+            }
+            scan.nextPhase();
+            continue;
+          }
+        } else {
+          List<String> selfRefs = deletes ? List.of() : selfReferences(t);
+          if (!selfRefs.isEmpty() && scan.parentsFirst == null) {
+            // Rows of a table that refers to itself go parents first, not in key order: a child
+            // in an earlier batch than its parent would fail its foreign key on the server.
+            // (Within a batch the server orders them itself.) The order is taken once per scan
+            // of the table.
             scan.parentsFirst = pendingParentsFirst(t, selfRefs);
             scan.parentsFirstAt = 0;
           }
-        }
-        if (!selfRefs.isEmpty() && scan.parentsFirst != KEY_ORDER) {
-          changes = List.of();
-          while (changes.isEmpty() && scan.parentsFirstAt < scan.parentsFirst.size()) {
-            from = scan.parentsFirstAt;
-            keys = scan.parentsFirst.subList(from, Math.min(scan.parentsFirst.size(), from + limit));
-            scan.parentsFirstAt += keys.size();
-            changes = collectKeys(t, keys, maxBytes);
+          if (!selfRefs.isEmpty() && scan.parentsFirst != KEY_ORDER) {
+            changes = List.of();
+            while (changes.isEmpty() && scan.parentsFirstAt < scan.parentsFirst.size()) {
+              from = scan.parentsFirstAt;
+              keys = scan.parentsFirst.subList(from, Math.min(scan.parentsFirst.size(), from + limit));
+              scan.parentsFirstAt += keys.size();
+              changes = collectKeys(t, keys, maxBytes);
+            }
+          } else {
+            changes = collect(t, deletes, scan.lastKey, limit, maxBytes);
           }
-        } else {
-          changes = collect(t, deletes, scan.lastKey, limit, maxBytes);
-        }
-        if (changes.isEmpty()) {
-          scan.phase++;
-          scan.lastKey = "";
-          scan.parentsFirst = null;
-          continue;
+          if (changes.isEmpty()) {
+            if (deletes) {
+              scan.nextPhase();
+            } else {
+              scan.pendingDone = true; // the table's unloaded rows next, if it has any
+            }
+            continue;
+          }
         }
         // The whole schema travels with every batch (it is small): the first push of a dataset
         // creates all its tables, and the server sees new columns before rows that use them.
@@ -611,6 +814,10 @@ public final class DeviceReplica implements AutoCloseable {
           changes = changes.subList(0, fitting(changes, body.length, maxBytes));
           req = new PushRequest(dataset, deviceId, batch, schema, changes);
           body = Wire.writePush(req);
+        }
+        if (loadClock != null) {
+          scan.unloadedAfter = changes.get(changes.size() - 1).pk().get(0); // the last row the batch holds
+          return toOutbox(req, body);
         }
         String last = Keys.canonical(changes.get(changes.size() - 1).pk());
         int at = keys != null ? keys.indexOf(last) : -1;
@@ -1016,6 +1223,8 @@ public final class DeviceReplica implements AutoCloseable {
   public synchronized PushOutcome recordPushResult(PushRequest sent, PushResult result, boolean deferRefusals) {
     return Sql.inTx(conn, "recording a push result", () -> {
       absorbTx();
+      // Tables whose initial load is not all in the metadata: a row of theirs may have none.
+      Map<String, String> loads = loads();
       int applied = 0;
       int conflicts = 0;
       int rejected = 0;
@@ -1033,6 +1242,9 @@ public final class DeviceReplica implements AutoCloseable {
         Change c = sent.changes().get(r.index());
         String key = Keys.canonical(c.pk());
         if (r.rejected()) {
+          if (loads.containsKey(c.table())) {
+            unloadedToMetadata(c, key); // pending still, or failed below: either way in the metadata now
+          }
           if (deferRefusals && !r.retriable()) {
             deferred++;
             continue;
@@ -1061,7 +1273,7 @@ public final class DeviceReplica implements AutoCloseable {
       io.startBatching();
       try {
         for (Object[] row : settled) {
-          io.write(SETTLE, row);
+          io.write(loads.containsKey((String) row[3]) ? SETTLE_UNLOADED : SETTLE, row);
         }
         io.stopBatching();
       } finally {
@@ -1085,6 +1297,23 @@ public final class DeviceReplica implements AutoCloseable {
       + "pending = CASE WHEN dirty = 1 AND max(coalesce(live, ''), coalesce(dead, '')) = ?2 THEN NULL ELSE pending END "
       + "WHERE tbl = ?4 AND pk = ?1";
 
+  /**
+   * {@link #SETTLE} for a table whose initial load is not all in the metadata: a row of the load
+   * that has none yet gets it here, once, clean (its clock the load's, as sent).
+   */
+  static final String SETTLE_UNLOADED = "INSERT INTO _tidesync_rows (tbl, pk, ver, dirty, live) VALUES (?4, ?1, ?3, 0, ?2) "
+      + "ON CONFLICT (tbl, pk) DO UPDATE SET " + SETTLE.substring(SETTLE.indexOf(" SET ") + 5, SETTLE.indexOf(" WHERE "));
+
+  /** A sent upsert of a row that may have no metadata yet (an unloaded row, see {@link #loadExisting}): writes what it stands for. */
+  private void unloadedToMetadata(Change c, String key) throws SQLException {
+    TableSchema t = tables.get(c.table());
+    if (c.deleted() || t == null) {
+      return;
+    }
+    Sql.update(conn, "INSERT INTO _tidesync_rows (tbl, pk, ver, dirty, live, pending) VALUES (?, ?, 0, 1, ?, ?) "
+        + "ON CONFLICT (tbl, pk) DO NOTHING", c.table(), key, c.hlc(), allPending(t));
+  }
+
   /** Marks a pushed row failed for good with the server's reason, unless the app wrote it since it was sent; whether it did. */
   private boolean markFailed(String table, String key, String hlc, String reason) throws SQLException {
     PreparedStatement failed = io.statement("UPDATE _tidesync_rows SET dirty = 2, err = ? "
@@ -1104,7 +1333,12 @@ public final class DeviceReplica implements AutoCloseable {
    */
   public synchronized String refuseAlone(Change c, String reason) {
     String key = Keys.canonical(c.pk());
-    boolean failed = Sql.inTx(conn, "recording a refused row", () -> markFailed(c.table(), key, c.hlc(), reason));
+    boolean failed = Sql.inTx(conn, "recording a refused row", () -> {
+      if (meta(LOAD + c.table()) != null) {
+        unloadedToMetadata(c, key);
+      }
+      return markFailed(c.table(), key, c.hlc(), reason);
+    });
     return failed ? c.table() + " " + key + ": " + reason : null;
   }
 
@@ -1141,6 +1375,9 @@ public final class DeviceReplica implements AutoCloseable {
   public synchronized ApplyOutcome applyPage(PullPage page) {
     return Sql.inTx(conn, "applying a pulled page", () -> {
       absorbTx();
+      // A pulled change of a row that has no metadata yet must meet it as the pending local
+      // insert it is: the initial loads of the page's tables are written out first.
+      finishLoads(page.changes().stream().map(Change::table).collect(java.util.stream.Collectors.toSet()));
       adoptServerSchema(page.schema());
       Capture.beginApply(conn);
       List<String> errors = new ArrayList<>();
@@ -1458,6 +1695,16 @@ public final class DeviceReplica implements AutoCloseable {
       }
       // Log entries not absorbed yet count as pending too (one row may have several).
       Capture.pendingPerTable(conn).forEach((table, n) -> pending.merge(table, n, Long::sum));
+      // So do the rows of an initial load that have no metadata yet (see loadExisting).
+      for (String table : loads().keySet()) {
+        TableSchema t = tables.get(table);
+        if (t != null && lazilyLoaded(t)) {
+          long n = Sql.number(conn, Unloaded.count(t), table);
+          if (n > 0) {
+            pending.merge(table, n, Long::sum);
+          }
+        }
+      }
       return new Pending(pending, failed);
     });
   }

@@ -40,6 +40,29 @@ class DeviceReplicaPlanTest {
         .noneSatisfy(step -> assertThat(step).matches("SEARCH r USING PRIMARY KEY \\(tbl=\\?\\)|SCAN r.*|SCAN u.*"));
   }
 
+  @Test
+  void readingAWaitingInitialLoadWalksTheTablesKeyAndLooksEachRowsMetadataUpByItsKey() throws Exception {
+    // The rows of an initial load that have no metadata yet (DeviceReplica.loadExisting): read in
+    // key order from the table's own key (no sort of the whole table per batch), each checked
+    // against the metadata by its key; settled by the key too.
+    Path db = dir.resolve("load.db");
+    TestDb.sql(db, "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT)", "INSERT INTO items VALUES ('i1', 'one')",
+        "CREATE TABLE nums (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO nums VALUES (1, 'one')");
+    List<dev.tidesync.protocol.TableSchema> tables;
+    try (DeviceReplica replica = DeviceReplica.open(db, DeviceReplica.Options.defaults().withDevice("dev-a"))) {
+      tables = replica.tables();
+    }
+    for (dev.tidesync.protocol.TableSchema t : tables) {
+      List<String> plan = plan(db, dev.tidesync.sqlite.internal.Unloaded.next(t, true), t.name(), "i0", "1000");
+      assertThat(plan).as("%s: %s", t.name(), plan)
+          .anySatisfy(step -> assertThat(step).matches("SEARCH u USING (INTEGER PRIMARY KEY \\(rowid>\\?\\)|INDEX sqlite_autoindex_items_1 \\(id>\\?\\))"))
+          .anySatisfy(step -> assertThat(step).contains("SEARCH r USING PRIMARY KEY (tbl=? AND pk=?)"))
+          .noneSatisfy(step -> assertThat(step).matches("SCAN .*|.*TEMP B-TREE.*"));
+    }
+    assertThat(plan(db, DeviceReplica.SETTLE_UNLOADED, "[\"i1\"]", "h", "1", "items"))
+        .noneSatisfy(step -> assertThat(step).matches("SCAN .*|SEARCH r USING PRIMARY KEY \\(tbl=\\?\\)"));
+  }
+
   /** The steps of SQLite's plan for {@code sql} with these (text) parameters. */
   private static List<String> plan(Path db, String sql, String... params) throws Exception {
     List<String> plan = new ArrayList<>();
