@@ -230,7 +230,7 @@ public final class Bench implements BenchSupport.Scenarios {
     Map<String, Double> m = medians(samples);
     addRow("push, initial load (open + flush)", total(n), m.get("seconds"), m.get("raw"), m.get("ratio"), 3.0, "≤ 3×");
     m = medianRun(samples);
-    note(String.format(Locale.ROOT, "push, initial load (the median run): open (loads the %,d existing rows as pending inserts) %s s + flush %s s. "
+    note(String.format(Locale.ROOT, "push, initial load (the median run): open (finds the %,d existing rows: they wait in their tables, keyed by one column, until pushed) %s s + flush %s s. "
             + "Flush = push phase %s s (%.0f push requests; HTTP push calls %s s, of which server store %s s, summed over requests that "
             + "are two at a time on the wire, so both sums include the time one waited for the other's store, all overlapping the device's "
             + "own work on the next batch) + pull phase %s s "

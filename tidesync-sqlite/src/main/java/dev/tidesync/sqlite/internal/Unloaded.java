@@ -52,11 +52,6 @@ public final class Unloaded {
         + " ORDER BY " + k + " LIMIT ?";
   }
 
-  /** How many rows are unloaded. Parameter: the table's name. */
-  public static String count(TableSchema t) {
-    return "SELECT count(*) FROM " + q(t.name()) + " u WHERE " + where(t);
-  }
-
   /**
    * Writes every unloaded row into the metadata as what it is: a pending insert of all its
    * columns at the load clock. Parameters: the table's name, the clock, the packed pending
