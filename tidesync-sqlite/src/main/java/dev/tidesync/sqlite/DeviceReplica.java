@@ -330,7 +330,7 @@ public final class DeviceReplica implements AutoCloseable {
       // take them for inserts made without triggers, with fresh clocks that would let stale rows
       // win. A row inserted during the rebuild cannot be told from them and takes the load's
       // clock too (README, known limits).
-      finishLoads(lostTriggers.stream().map(TableSchema::name).toList());
+      finishLoads(loads(), lostTriggers.stream().map(TableSchema::name).toList());
       for (TableSchema t : lostTriggers) {
         int n = Capture.logUncaptured(conn, t);
         if (n > 0) {
@@ -358,7 +358,7 @@ public final class DeviceReplica implements AutoCloseable {
    * what the metadata would have said: a pending insert of the whole row at that clock. The push
    * reads such rows straight from the table in key order ({@link #collectUnloaded}) and settling
    * them writes their metadata once, clean; absorbing a logged write of one starts from what it
-   * stands for ({@link #unloaded}); every other path that reads the metadata for a row first
+   * stands for ({@link #pendingInsert}); every other path that reads the metadata for a row first
    * writes the table's unloaded rows into it ({@link #finishLoad}), so it sees exactly what
    * loading them now would have written. Writing every row's metadata up front and rewriting it
    * when the row is settled cost about a raw insert of the rows (BENCHMARKS.md, session 9). Rows
@@ -377,12 +377,7 @@ public final class DeviceReplica implements AutoCloseable {
     try (PreparedStatement ps = conn.prepareStatement(lazy ? Unloaded.notPlainKeys(t) : Capture.existingKeysSql(t));
         ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
-        String hlc = lazy ? loadClock : clock.tick().toString();
-        Map<String, String> pending = new HashMap<>();
-        for (String col : t.nonKeyColumns()) {
-          pending.put(col, hlc);
-        }
-        saveMeta(t.name(), Capture.canonicalKey(t, Sql.read(rs, 1)), new RowMeta(0, 1, hlc, null, pending, null));
+        saveMeta(t.name(), Capture.canonicalKey(t, Sql.read(rs, 1)), pendingInsert(t, lazy ? loadClock : clock.tick().toString()));
         if (++n % Capture.LOG_CHUNK == 0) {
           io.flush(); // bounded memory, however many rows the table holds
         }
@@ -450,13 +445,16 @@ public final class DeviceReplica implements AutoCloseable {
     return out;
   }
 
-  /** What the metadata of a row of {@code t}'s initial load that has none yet stands for (see {@link #loadExisting}). */
-  private static RowMeta unloaded(TableSchema t, String loadClock) {
+  /**
+   * The metadata of a pending insert of a whole row of {@code t} at {@code hlc}: what a row of an
+   * initial load is, whether written now or waiting in its table (see {@link #loadExisting}).
+   */
+  private static RowMeta pendingInsert(TableSchema t, String hlc) {
     Map<String, String> pending = new HashMap<>();
     for (String col : t.nonKeyColumns()) {
-      pending.put(col, loadClock);
+      pending.put(col, hlc);
     }
-    return new RowMeta(0, 1, loadClock, null, pending, null);
+    return new RowMeta(0, 1, hlc, null, pending, null);
   }
 
   /** The pending column of a whole-row insert of {@code t} at its row's clock: every column ("*N"), or none. */
@@ -468,7 +466,7 @@ public final class DeviceReplica implements AutoCloseable {
    * Writes the rows of {@code table}'s initial load that have no metadata yet into it, as the
    * pending inserts at {@code loadClock} that they are, and ends the lazy load. Before a path
    * that reads the metadata of rows that may be unloaded and does not stand in for them itself
-   * (absorbing does, see {@link #unloaded}): a pulled change of one (which must meet it as a
+   * (absorbing does, see {@link #pendingInsert}): a pulled change of one (which must meet it as a
    * pending local insert), the comparison of a rebuilt table's rows with the metadata, a table
    * that can no longer be loaded lazily.
    */
@@ -512,14 +510,14 @@ public final class DeviceReplica implements AutoCloseable {
   /** Writes every table's initial load into the metadata now, as opening the file did before loads could wait (tests). */
   synchronized void loadAll() {
     Sql.inTx(conn, "loading every table", () -> {
-      finishLoads(loads().keySet());
+      Map<String, String> loads = loads();
+      finishLoads(loads, loads.keySet());
       return null;
     });
   }
 
-  /** {@link #finishLoad} for those of {@code tables} whose load is not finished. */
-  private void finishLoads(java.util.Collection<String> names) throws SQLException {
-    Map<String, String> loads = loads();
+  /** {@link #finishLoad} for those of {@code names} whose load ({@code loads}, as {@link #loads} read it) is not finished. */
+  private void finishLoads(Map<String, String> loads, java.util.Collection<String> names) throws SQLException {
     for (String name : names) {
       String c = loads.get(name);
       if (c != null) {
@@ -696,7 +694,7 @@ public final class DeviceReplica implements AutoCloseable {
         // A row of an initial load not written into the metadata yet (see loadExisting): a
         // pending insert of the whole row at the load's clock, which this write adds to. (For a
         // row inserted since, the insert's own entry writes every column anyway: the same.)
-        m = unloaded(t, loads.get(e.table()));
+        m = pendingInsert(t, loads.get(e.table()));
       }
       String hlc = clock.tick(e.wall()).toString();
       long ver = m == null ? 0 : m.ver();
@@ -1433,9 +1431,9 @@ public final class DeviceReplica implements AutoCloseable {
       Map<String, String> loads = loads();
       if (!loads.isEmpty() && !page.changes().isEmpty() && Sql.number(conn, "SELECT EXISTS (SELECT 1 FROM sqlite_master "
           + "WHERE type = 'trigger' AND substr(name, 1, 10) <> '_tidesync_')") > 0) {
-        finishLoads(loads.keySet());
+        finishLoads(loads, loads.keySet());
       } else {
-        finishLoads(page.changes().stream().map(Change::table).collect(java.util.stream.Collectors.toSet()));
+        finishLoads(loads, page.changes().stream().map(Change::table).collect(java.util.stream.Collectors.toSet()));
       }
       adoptServerSchema(page.schema());
       Capture.beginApply(conn);

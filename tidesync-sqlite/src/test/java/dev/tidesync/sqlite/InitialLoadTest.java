@@ -40,14 +40,19 @@ class InitialLoadTest {
   private static List<Change> push(DeviceReplica r, int limit, IntFunction<ChangeResult> answer) {
     List<Change> sent = new ArrayList<>();
     Scans.eachBatch(r, limit, req -> {
-      List<ChangeResult> results = new ArrayList<>();
-      for (int i = 0; i < req.changes().size(); i++) {
-        results.add(answer.apply(i));
-      }
-      r.recordPushResult(req, new PushResult(req.batch(), results, null, false));
+      r.recordPushResult(req, answer(req, answer));
       sent.addAll(req.changes());
     });
     return sent;
+  }
+
+  /** The server's answer to {@code req}: {@code answer} for each change's index. */
+  private static PushResult answer(PushRequest req, IntFunction<ChangeResult> answer) {
+    List<ChangeResult> results = new ArrayList<>();
+    for (int i = 0; i < req.changes().size(); i++) {
+      results.add(answer.apply(i));
+    }
+    return new PushResult(req.batch(), results, null, false);
   }
 
   /** The next scan sends nothing, and finds table t's load finished: every row of it has its metadata. */
@@ -181,11 +186,7 @@ class InitialLoadTest {
       PushRequest onWire = r.nextBatch("ds", scan, limit);
       while (onWire != null) {
         PushRequest next = r.nextBatch("ds", scan, limit);
-        List<ChangeResult> results = new ArrayList<>();
-        for (int i = 0; i < onWire.changes().size(); i++) {
-          results.add(applied(i));
-        }
-        r.recordPushResult(onWire, new PushResult(onWire.batch(), results, null, false));
+        r.recordPushResult(onWire, answer(onWire, InitialLoadTest::applied));
         sent.addAll(onWire.changes());
         onWire = next;
       }
