@@ -213,12 +213,29 @@ public final class SqliteDatasetStore implements DatasetStore {
   public PushResult push(PushRequest req) {
     ensureOpen();
     lock.lock();
+    try {
+      try {
+        return pushAttempt(req, true);
+      } catch (WholeBatchFailed e) {
+        // A change of the batch failed (a foreign key whose row comes later in the batch, a
+        // constraint): that transaction is rolled back, and the batch is applied again in a new
+        // one, change by change, so that the failure is isolated and the rest still applies. We
+        // hold the dataset's lock throughout; the file is read afresh as the truth.
+        return pushAttempt(req, false);
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** One transaction of {@link #push}: the whole batch at once ({@code whole}), or change by change. */
+  private PushResult pushAttempt(PushRequest req, boolean whole) {
     long seqBefore = seq;
     Map<String, TableSchema> schemaBefore = schema;
     try {
       return Sql.inTx(writer, "push to " + name, () -> {
         try {
-          return pushTx(req);
+          return pushTx(req, whole);
         } finally {
           ahead.clear(); // read ahead for this transaction only
         }
@@ -234,11 +251,17 @@ public final class SqliteDatasetStore implements DatasetStore {
       throw e;
     } finally {
       pullsInTx = List.of();
-      lock.unlock();
     }
   }
 
-  private PushResult pushTx(PushRequest req) throws SQLException {
+  /** The whole batch did not apply at once: {@link #push} rolls back and applies it change by change. */
+  private static final class WholeBatchFailed extends RuntimeException {
+    WholeBatchFailed(Exception cause) {
+      super(cause.getMessage(), cause, false, false);
+    }
+  }
+
+  private PushResult pushTx(PushRequest req, boolean whole) throws SQLException {
     byte[] prior = null;
     PreparedStatement find = io.statement("SELECT result FROM _tidesync_batches WHERE device = ? AND batch = ?");
     find.setString(1, req.device());
@@ -265,31 +288,28 @@ public final class SqliteDatasetStore implements DatasetStore {
     Capture.beginApply(writer);
     ChangeResult[] results = new ChangeResult[changes.size()];
     List<Integer> order = Batches.applyOrder(changes, schema.values());
-    // Fast path: the whole batch under one savepoint. Almost every batch applies cleanly; when
-    // one change fails, the batch is undone and applied change by change below, each under its
-    // own savepoint, so that the failure is isolated and the rest still applies.
-    long seqAtStart = seq;
-    io.statement("SAVEPOINT batch").execute();
-    try {
+    // Fast path: the whole batch at once. Almost every batch applies cleanly; when one change
+    // fails, push() rolls this transaction back and applies the batch change by change, each
+    // under its own savepoint. Not a savepoint around the batch: SQLite keeps the prior image of
+    // every page written under a savepoint in a statement journal, which spills to a temporary
+    // file past 64 KiB, and for a batch of 1,000 new rows that copying was about a tenth of the
+    // store's CPU (BENCHMARKS.md, session 10).
+    if (whole) {
       // Row and metadata writes go as JDBC batches (RowIo.startBatching): about half the cost of
-      // one execution per row. All of them are sent before the savepoint is released and before
-      // the triggers are switched back on, so none can be captured as a local write.
+      // one execution per row. All of them are sent before the triggers are switched back on, so
+      // none can be captured as a local write.
       io.startBatching();
       try {
         for (int i : order) {
           results[i] = applyCore(i, changes.get(i), tables.get(i), req.device());
         }
         io.stopBatching();
+      } catch (SQLException | ProtocolException e) {
+        throw new WholeBatchFailed(e);
       } finally {
         io.discard(); // whatever failed (an Error too), nothing queued outlives this block
       }
-      io.statement("RELEASE batch").execute();
       order = List.of();
-    } catch (SQLException | ProtocolException e) {
-      io.statement("ROLLBACK TO batch").execute();
-      io.statement("RELEASE batch").execute();
-      seq = seqAtStart;
-      java.util.Arrays.fill(results, null);
     }
     // Foreign keys are checked immediately, so a child that arrives before its parent (or a
     // parent delete before its children's) fails; such changes are retried after the rest of

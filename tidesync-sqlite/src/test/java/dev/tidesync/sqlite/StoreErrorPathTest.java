@@ -76,4 +76,26 @@ class StoreErrorPathTest {
       assertThat(TestDb.rows(file, "SELECT id FROM items ORDER BY id")).containsExactly("i0", "i1", "i2", "z");
     }
   }
+
+  @Test
+  void aBatchSentChangeByChangeAfterFailingWholeLeavesNoGapInTheVersions() throws Exception {
+    // The whole batch is tried in one transaction, which a failing change rolls back; the batch
+    // is then applied change by change in a new one. The embedded store's versions are gap-free
+    // (PROTOCOL.md): the rolled-back attempt's versions are taken again, not skipped, and the
+    // backend row it had versioned is versioned once.
+    Path file = dir.resolve("ds.db");
+    try (SqliteDatasetStore s = SqliteDatasetStore.open("ds", file, WallClock.SYSTEM, 60_000)) {
+      push(s, up("i0", "zero"));
+      TestDb.sql(file, "CREATE UNIQUE INDEX items_name ON items (name)");
+      TestDb.sql(file, "INSERT INTO items (id, name) VALUES ('z', 'backend')");
+      PushRequest req = new PushRequest(s.name(), "dev-a", UUID.randomUUID().toString(), List.of(ITEMS),
+          List.of(up("i1", "zero"), up("i2", "two")));
+      assertThat(s.push(req).results()).extracting(r -> r.status()).containsExactly("rejected", "applied");
+      List<Change> seen = s.pull(null, 1000, "dev-b").changes();
+      assertThat(seen).extracting(c -> c.pk().get(0) + "@" + c.version()).containsExactly("i0@1", "z@2", "i2@3");
+      assertThat(TestDb.rows(file, "SELECT id FROM items ORDER BY id")).containsExactly("i0", "i2", "z");
+      assertThat(s.push(new PushRequest(s.name(), "dev-a", UUID.randomUUID().toString(), List.of(ITEMS), List.of(up("i3", "three"))))
+          .results().get(0).version()).isEqualTo(4);
+    }
+  }
 }

@@ -104,6 +104,28 @@ public abstract class PushContract extends ContractSupport {
   }
 
   @Test
+  void aBatchThatFailsAsAWholeGivesEachWriteOneVersionAndABackendWriteWaitingForOneGetsItOnce() {
+    // The whole batch is tried at once first; a change that fails sends it change by change (on
+    // SQLite in a new transaction). A backend write waiting to be versioned is versioned in
+    // whichever attempt commits, once, and the rows of the failed attempt are not left behind.
+    push(store(), "dev-a", List.of(ITEMS, STRICT), upsert("dev-a", "items", "i1", 0, cols("name", "apple")));
+    Pulled before = pullAll(null, "dev-b");
+    long last = before.changes().stream().mapToLong(Change::version).max().orElseThrow();
+    backendSql(ID, "UPDATE items SET qty = 5 WHERE id = 'i1'");
+    PushResult r = push(store(), "dev-a", List.of(ITEMS, STRICT), upsert("dev-a", "strict", "ok1", 0, cols("must", "x")),
+        upsert("dev-a", "strict", "bad", 0, cols("must", null)), upsert("dev-a", "items", "i2", 0, cols("name", "pear")));
+    assertThat(statuses(r)).containsExactly(ChangeResult.APPLIED, ChangeResult.REJECTED, ChangeResult.APPLIED);
+    Pulled delta = pullAll(before.cursor(), "dev-b");
+    assertThat(delta.changes()).extracting(c -> c.pk().get(0)).containsExactlyInAnyOrder("i1", "ok1", "i2");
+    assertThat(delta.changes()).extracting(Change::version).doesNotHaveDuplicates().allSatisfy(v -> assertThat(v).isGreaterThan(last));
+    assertThat(delta.row("items", "i1").cols()).containsEntry("name", "apple").containsEntry("qty", 5L);
+    assertThat(delta.row("strict", "ok1").version()).isEqualTo(r.results().get(0).version());
+    assertThat(delta.row("items", "i2").version()).isEqualTo(r.results().get(2).version());
+    assertThat(backendQuery(ID, "SELECT id FROM strict ORDER BY id")).containsExactly(List.of("ok1"));
+    assertThat(pullAll(delta.cursor(), "dev-b").changes()).isEmpty();
+  }
+
+  @Test
   void aChildWhoseParentIsMissingIsRejectedAsRetriableAndTheRestApplies() {
     PushResult r = push(store(), "dev-a", List.of(SESSIONS, EVENTS), upsert("dev-a", "sessions", "s1", 0, cols("name", "x")),
         upsert("dev-a", "events", "orphan", 0, cols("session_id", "missing", "v", 1.0)),
