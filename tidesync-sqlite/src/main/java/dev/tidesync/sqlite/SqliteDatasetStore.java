@@ -644,6 +644,9 @@ public final class SqliteDatasetStore implements DatasetStore {
       for (String k : e.getValue()) {
         ahead.put(e.getKey() + '\u0000' + k, NO_META);
       }
+      if (allAfterStored(e.getKey(), e.getValue())) {
+        continue; // none of them can have metadata: no need to look each up
+      }
       ps.setString(1, Sql.jsonArray(e.getValue()));
       ps.setString(2, e.getKey());
       try (ResultSet rs = ps.executeQuery()) {
@@ -653,6 +656,29 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
       }
     }
+  }
+
+  /**
+   * Whether every key (printable ASCII, canonical) sorts after the table's greatest stored key, so
+   * that none of them has metadata. A device's initial load sends its rows in key order, batch
+   * after batch, and keys that grow with time (UUIDv7, ULIDs, counters spelled as text) come the
+   * same way: one look at the end of the key's index instead of a lookup per row. The stored key
+   * must be printable ASCII too, for Java's order of strings to be SQLite's (BINARY, byte) order.
+   */
+  private boolean allAfterStored(String table, List<String> keys) throws SQLException {
+    String least = keys.get(0);
+    for (String k : keys) {
+      if (k.compareTo(least) < 0) {
+        least = k;
+      }
+    }
+    PreparedStatement ps = io.statement("SELECT max(pk) FROM _tidesync_rows WHERE tbl = ?");
+    ps.setString(1, table);
+    String greatest;
+    try (ResultSet rs = ps.executeQuery()) {
+      greatest = rs.next() ? rs.getString(1) : null;
+    }
+    return greatest == null || (Sql.printableAscii(greatest) && least.compareTo(greatest) > 0);
   }
 
   private RowState loadState(TableSchema t, String key, List<Object> pk) throws SQLException {
