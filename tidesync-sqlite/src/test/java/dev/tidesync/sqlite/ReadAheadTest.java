@@ -88,4 +88,51 @@ class ReadAheadTest {
     }
     return sb.toString();
   }
+
+  static TableSchema table(String name) {
+    return new TableSchema(name, List.of(new ColumnSchema("id", "", false, null), new ColumnSchema("v", "INTEGER", false, null)),
+        List.of("id"), List.of(), ConflictPolicy.FIELD_MERGE);
+  }
+
+  static final TableSchema A = table("a");
+  static final TableSchema B = table("b");
+
+  private List<String> push(SqliteDatasetStore s, String table, Object... keys) {
+    List<Change> cs = new ArrayList<>();
+    for (Object k : keys) {
+      cs.add(new Change(table, List.of(k), false, Map.of("v", 1L), new Hlc(++millis, 0, "dev-a").toString(), null, 0, 0));
+    }
+    return s.push(new PushRequest("ds", "dev-a", UUID.randomUUID().toString(), List.of(A, B), cs)).results().stream()
+        .map(ChangeResult::status).toList();
+  }
+
+  @Test
+  void edgeCasesOfTheKeysOrderFindExactlyTheStoredRows() {
+    try (SqliteDatasetStore s = SqliteDatasetStore.open("ds", dir.resolve("ds.db"), WallClock.SYSTEM, 60_000)) {
+      assertThat(push(s, "a", "m", 9L, "k\u0001")).containsOnly("applied");
+      // the greatest stored key itself, first and with a greater one
+      assertThat(push(s, "a", "z", "m")).containsExactly("applied", "conflict");
+      // integers: [10] sorts before [9] as text; [9] is stored
+      assertThat(push(s, "a", 10L, 9L)).containsExactly("applied", "conflict");
+      // a key with an escaped control character, stored, sent with keys after everything
+      assertThat(push(s, "a", "zz", "k\u0001")).containsExactly("applied", "conflict");
+      // duplicates in one batch, after every stored key
+      assertThat(push(s, "a", "zzz", "zzz")).containsExactly("applied", "conflict");
+      // another table's greater keys do not hide this table's
+      assertThat(push(s, "b", "zzzz")).containsExactly("applied");
+      assertThat(push(s, "a", "zzzz", "m")).containsExactly("applied", "conflict");
+      assertThat(push(s, "b", "zzzz", "zzzzz")).containsExactly("conflict", "applied");
+      // non-ASCII keys: stored greatest is not ASCII, and a non-ASCII key in a batch of ASCII ones
+      assertThat(push(s, "a", "\u00e9")).containsExactly("applied");
+      assertThat(push(s, "a", "\u00e9", "\uffff", "\ud83d\ude00", "zzzzzz")).containsExactly("conflict", "applied", "applied", "applied");
+      assertThat(push(s, "a", "\uffff", "\ud83d\ude00")).containsExactly("conflict", "conflict");
+      // deleted (tombstoned) row is still "stored"
+      List<Change> del = List.of(new Change("a", List.of("zzzzzzz"), false, Map.of("v", 1L), new Hlc(++millis, 0, "dev-a").toString(), null, 0, 0));
+      s.push(new PushRequest("ds", "dev-a", UUID.randomUUID().toString(), List.of(A, B), del));
+      long ver = s.pull(null, 1000, "dev-b").changes().stream().filter(c -> c.pk().get(0).equals("zzzzzzz")).findFirst().orElseThrow().version();
+      s.push(new PushRequest("ds", "dev-a", UUID.randomUUID().toString(), List.of(A, B),
+          List.of(new Change("a", List.of("zzzzzzz"), true, Map.of(), new Hlc(++millis, 0, "dev-a").toString(), null, ver, 0))));
+      assertThat(push(s, "a", "zzzzzzz")).containsExactly("conflict");
+    }
+  }
 }
