@@ -221,7 +221,12 @@ public final class SqliteDatasetStore implements DatasetStore {
         // constraint): that transaction is rolled back, and the batch is applied again in a new
         // one, change by change, so that the failure is isolated and the rest still applies. We
         // hold the dataset's lock throughout; the file is read afresh as the truth.
-        return pushAttempt(req, false);
+        try {
+          return pushAttempt(req, false);
+        } catch (RuntimeException | Error again) {
+          again.addSuppressed(e); // what failed the whole attempt (and its rollback, if that failed too)
+          throw again;
+        }
       }
     } finally {
       lock.unlock();
@@ -257,7 +262,9 @@ public final class SqliteDatasetStore implements DatasetStore {
   /** The whole batch did not apply at once: {@link #push} rolls back and applies it change by change. */
   private static final class WholeBatchFailed extends RuntimeException {
     WholeBatchFailed(Exception cause) {
-      super(cause.getMessage(), cause, false, false);
+      // No stack trace (it only carries the cause to push()); suppression stays on, so that a
+      // ROLLBACK that failed too (Sql.tx adds it as suppressed) is not lost from view.
+      super(cause.getMessage(), cause, true, false);
     }
   }
 
