@@ -236,9 +236,8 @@ public final class SqliteDatasetStore implements DatasetStore {
         // Every key of the row, changed or not: SQLite's commit also fails an upsert of a row
         // whose parent went missing meanwhile (a backend's delete with foreign keys off).
         for (ForeignKey fk : t.foreignKeys()) {
-          List<String> ref = refColumns(fk, fk.refTable().equals(t.name()) ? t : schema.get(fk.refTable()));
           List<Object> values = valuesOf(after.values(), fk.columns());
-          if (ref != null && values != null && !anyRow(fk.refTable(), ref, values)) {
+          if (values != null && !anyRow(fk.refTable(), fk.refColumns(), values)) {
             throw deferredKeyFailed(t.name(), fk);
           }
         }
@@ -247,9 +246,8 @@ public final class SqliteDatasetStore implements DatasetStore {
       for (String c : deferredChildren) {
         TableSchema child = schema.get(c);
         for (ForeignKey fk : child == null ? List.<ForeignKey>of() : child.foreignKeys()) {
-          List<String> ref = fk.refTable().equals(t.name()) ? refColumns(fk, t) : null;
-          if (ref != null) {
-            List<Object> values = valuesOf(before.values(), ref);
+          if (fk.refTable().equals(t.name())) {
+            List<Object> values = valuesOf(before.values(), fk.refColumns());
             if (values != null && anyRow(c, fk.columns(), values)) {
               throw deferredKeyFailed(c, fk);
             }
@@ -257,12 +255,6 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
       }
     }
-  }
-
-  /** The columns {@code fk} refers to (none named: the parent's key), or null when they cannot be told. */
-  private static List<String> refColumns(ForeignKey fk, TableSchema parent) {
-    List<String> ref = fk.refColumns().isEmpty() && parent != null ? parent.primaryKey() : fk.refColumns();
-    return ref.isEmpty() || ref.size() != fk.columns().size() ? null : ref;
   }
 
   /** The row's values of {@code columns}, or null when one is NULL (a key with a NULL is not checked, as in SQLite). */

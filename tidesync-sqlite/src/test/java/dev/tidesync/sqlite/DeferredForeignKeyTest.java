@@ -104,15 +104,4 @@ class DeferredForeignKeyTest {
       assertThat(TestDb.rows(file, "SELECT id || '>' || next FROM n ORDER BY id")).containsExactly("a>b", "b>a");
     }
   }
-
-  @Test
-  void aKeyThatNamesNoParentColumnRefersToTheParentsKey() throws Exception {
-    TestDb.sql(file, "CREATE TABLE k (id TEXT PRIMARY KEY, p TEXT REFERENCES p DEFERRABLE INITIALLY DEFERRED)");
-    try (SqliteDatasetStore s = SqliteDatasetStore.open("ds", file, WallClock.SYSTEM, 60_000)) {
-      PushResult r = push(s, up("p", "p1", Map.of("name", "x"), 0), up("k", "k1", Map.of("p", "p1"), 0), up("k", "k2", Map.of("p", "nope"), 0));
-      assertThat(r.results()).extracting(ChangeResult::status).containsExactly("applied", "applied", "rejected");
-      long vp = r.results().get(0).version();
-      assertThat(push(s, del("p", "p1", vp)).results()).extracting(ChangeResult::status).containsExactly("rejected");
-    }
-  }
 }
