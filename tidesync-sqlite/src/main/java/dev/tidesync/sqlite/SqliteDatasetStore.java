@@ -184,109 +184,6 @@ public final class SqliteDatasetStore implements DatasetStore {
     }
     schema = java.util.Collections.unmodifiableMap(m);
     cascadeParents = Set.copyOf(parents);
-    deferredChildren = null; // found again from the file's DDL when next needed
-  }
-
-  /**
-   * Tables whose DDL declares a foreign key {@code DEFERRABLE INITIALLY DEFERRED} (a backend's
-   * table; the store creates its own with keys checked at once), or null until read again from
-   * {@code sqlite_master} (see {@link #checkDeferredKeys}). Read and written under the lock.
-   */
-  private Set<String> deferredChildren;
-
-  /** Set while {@link #applyTogether} applies a group, whose keys are checked at its end instead. */
-  private boolean inGroup;
-
-  private static final java.util.regex.Pattern DEFERRED = java.util.regex.Pattern.compile(
-      "(?<!\\bNOT\\s{1,16})\\bDEFERRABLE\\s+INITIALLY\\s+DEFERRED\\b", java.util.regex.Pattern.CASE_INSENSITIVE);
-
-  private Set<String> deferredChildren() throws SQLException {
-    if (deferredChildren == null) {
-      Set<String> found = new HashSet<>();
-      try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery("SELECT name, sql FROM sqlite_master WHERE type = 'table'")) {
-        while (rs.next()) {
-          String sql = rs.getString(2);
-          TableSchema t = schema.get(rs.getString(1));
-          if (t != null && !t.foreignKeys().isEmpty() && sql != null && DEFERRED.matcher(sql).find()) {
-            found.add(t.name());
-          }
-        }
-      }
-      deferredChildren = Set.copyOf(found);
-    }
-    return deferredChildren;
-  }
-
-  /**
-   * SQLite checks a foreign key declared {@code DEFERRABLE INITIALLY DEFERRED} only at COMMIT: a
-   * pushed row whose parent is missing (or a parent's delete that leaves a child) would fail the
-   * whole push, every time it is sent, instead of that change being refused for now alone. Such
-   * keys are checked here, at the change, as SQLite checks the others (found in review, session
-   * 10): an upsert's own keys (all of a table that declares one deferred key), and a delete's
-   * rows that still refer to it from such tables. A cascade has run by then (SQLite performs
-   * actions at once even for deferred keys), so only rows a NO ACTION key keeps are found.
-   * Queued writes are sent first: the row referred to may be one this batch wrote.
-   */
-  private void checkDeferredKeys(TableSchema t, RowState before, RowState after) throws SQLException {
-    if (inGroup || deferredChildren().isEmpty()) {
-      return;
-    }
-    if (!after.deleted()) {
-      if (deferredChildren.contains(t.name())) {
-        // Every key of the row, changed or not: SQLite's commit also fails an upsert of a row
-        // whose parent went missing meanwhile (a backend's delete with foreign keys off).
-        for (ForeignKey fk : t.foreignKeys()) {
-          List<Object> values = valuesOf(after.values(), fk.columns());
-          if (values != null && !anyRow(fk.refTable(), fk.refColumns(), values)) {
-            throw deferredKeyFailed(t.name(), fk);
-          }
-        }
-      }
-    } else if (before != null && !before.deleted()) {
-      for (String c : deferredChildren) {
-        TableSchema child = schema.get(c);
-        for (ForeignKey fk : child == null ? List.<ForeignKey>of() : child.foreignKeys()) {
-          if (fk.refTable().equals(t.name())) {
-            List<Object> values = valuesOf(before.values(), fk.refColumns());
-            if (values != null && anyRow(c, fk.columns(), values)) {
-              throw deferredKeyFailed(c, fk);
-            }
-          }
-        }
-      }
-    }
-  }
-
-  /** The row's values of {@code columns}, or null when one is NULL (a key with a NULL is not checked, as in SQLite). */
-  private static List<Object> valuesOf(Map<String, Object> row, List<String> columns) {
-    List<Object> out = new ArrayList<>(columns.size());
-    for (String c : columns) {
-      Object v = row.get(c);
-      if (v == null) {
-        return null;
-      }
-      out.add(v);
-    }
-    return out;
-  }
-
-  private boolean anyRow(String table, List<String> columns, List<Object> values) throws SQLException {
-    io.flush();
-    StringBuilder sql = new StringBuilder("SELECT 1 FROM ").append(Sql.q(table)).append(" WHERE ");
-    for (int i = 0; i < columns.size(); i++) {
-      sql.append(i == 0 ? "" : " AND ").append(Sql.q(columns.get(i))).append(" = ?");
-    }
-    PreparedStatement ps = io.statement(sql.append(" LIMIT 1").toString());
-    Sql.bindAll(ps, 1, values);
-    try (ResultSet rs = ps.executeQuery()) {
-      return rs.next();
-    }
-  }
-
-  /** Fails as SQLite fails an immediate foreign key (SQLITE_CONSTRAINT_FOREIGNKEY), so that the change is refused for now alone. */
-  private static SQLException deferredKeyFailed(String table, ForeignKey fk) {
-    return new SQLException("FOREIGN KEY constraint failed (table '" + table + "', key " + fk.columns() + " -> " + fk.refTable()
-        + ", declared DEFERRABLE INITIALLY DEFERRED, checked at the change)", null, 787);
   }
 
   private void saveMeta() throws SQLException {
@@ -624,15 +521,10 @@ public final class SqliteDatasetStore implements DatasetStore {
       io.statement("SAVEPOINT together").execute();
       try {
         io.statement("PRAGMA defer_foreign_keys = ON").execute();
-        inGroup = true; // every key, deferred ones too, is checked at the group's end below
-        try {
-          for (int j = 0; j < got.length; j++) {
-            int i = members.get(j);
-            got[j] = applyCore(i, changes.get(i), tables.get(i), device);
-            touched.add(tables.get(i).name());
-          }
-        } finally {
-          inGroup = false;
+        for (int j = 0; j < got.length; j++) {
+          int i = members.get(j);
+          got[j] = applyCore(i, changes.get(i), tables.get(i), device);
+          touched.add(tables.get(i).name());
         }
         if (within(foreignKeyCheck(), before)) {
           // Back to checks at each statement: nothing the group did is left failing.
@@ -719,7 +611,6 @@ public final class SqliteDatasetStore implements DatasetStore {
       version = ++seq;
       if (d.merge().changed()) {
         writeRow(t, key, ch.pk(), stored, d.merge().state());
-        checkDeferredKeys(t, stored, d.merge().state());
       }
       saveRowMeta(t.name(), key, d.merge().state(), version, d.clean() ? device : null);
     }
