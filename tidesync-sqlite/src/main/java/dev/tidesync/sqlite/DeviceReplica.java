@@ -1742,7 +1742,8 @@ public final class DeviceReplica implements AutoCloseable {
 
   public synchronized Pending pending() {
     return Sql.inTx(conn, "counting pending changes", () -> {
-      if (!loads().isEmpty()) {
+      Map<String, String> loads = loads(); // absorbing does not end a load
+      if (!loads.isEmpty()) {
         // Below, a waiting row is one the metadata does not know: a row the app wrote since
         // its last absorb would count twice (in the log, and as not known), so absorb first.
         absorbTx();
@@ -1762,7 +1763,7 @@ public final class DeviceReplica implements AutoCloseable {
       // logged writes are absorbed. (Matching every row with its metadata by key took 20 times
       // as long, 0.2 s per 100,000 rows, and `sync --watch` asks for the status twice a second,
       // holding this replica meanwhile.)
-      for (String table : loads().keySet()) {
+      for (String table : loads.keySet()) {
         if (tables.containsKey(table)) {
           long n = Sql.number(conn, "SELECT (SELECT count(*) FROM " + Sql.q(table) + ") - (SELECT count(*) FROM _tidesync_rows r "
               + "WHERE r.tbl = ? AND " + Capture.LIVE + ")", table);
