@@ -214,18 +214,37 @@ public final class SqliteDatasetStore implements DatasetStore {
     ensureOpen();
     lock.lock();
     try {
-      try {
-        return pushAttempt(req, true);
-      } catch (WholeBatchFailed e) {
-        // A change of the batch failed (a foreign key whose row comes later in the batch, a
-        // constraint): that transaction is rolled back, and the batch is applied again in a new
-        // one, change by change, so that the failure is isolated and the rest still applies. We
-        // hold the dataset's lock throughout; the file is read afresh as the truth.
+      Mode mode = Mode.WHOLE;
+      Map<Integer, ChangeResult> leftOut = new HashMap<>();
+      RuntimeException before = null;
+      // Each failed attempt is rolled back and the batch applied again in a new transaction, the
+      // file read afresh as the truth; we hold the dataset's lock throughout. Bounded: the mode
+      // only moves on, and each TransactionEnded leaves out one more change, never one already
+      // left out (it is not applied again), so there are at most changes + 3 attempts.
+      for (;;) {
         try {
-          return pushAttempt(req, false);
-        } catch (RuntimeException | Error again) {
-          again.addSuppressed(e); // what failed the whole attempt (and its rollback, if that failed too)
-          throw again;
+          return pushAttempt(req, mode, leftOut);
+        } catch (WholeBatchFailed e) {
+          // A change of the batch failed (a foreign key whose row comes later in the batch, a
+          // constraint): change by change, so that the failure is isolated and the rest applies.
+          mode = Mode.BY_CHANGE;
+          before = e;
+        } catch (TransactionEnded e) {
+          leftOut.put(e.result.index(), e.result);
+          mode = mode == Mode.WHOLE ? Mode.BY_CHANGE : mode;
+          before = e;
+        } catch (StoreException e) {
+          if (mode == Mode.CHECKED || !(e.getCause() instanceof SQLException s && StoreException.isForeignKey(s))) {
+            addEarlier(e, before);
+            throw e;
+          }
+          // Every change passed its keys, yet the COMMIT failed one: a key declared DEFERRABLE
+          // INITIALLY DEFERRED (a backend's table), which SQLite checks only there.
+          mode = Mode.CHECKED;
+          before = e;
+        } catch (RuntimeException | Error e) {
+          addEarlier(e, before);
+          throw e;
         }
       }
     } finally {
@@ -233,14 +252,34 @@ public final class SqliteDatasetStore implements DatasetStore {
     }
   }
 
-  /** One transaction of {@link #push}: the whole batch at once ({@code whole}), or change by change. */
-  private PushResult pushAttempt(PushRequest req, boolean whole) {
+  private static void addEarlier(Throwable e, Throwable earlier) {
+    if (earlier != null) {
+      e.addSuppressed(earlier); // what failed the attempt before (and its rollback, if that failed too)
+    }
+  }
+
+  /** How an attempt of {@link #push} applies the batch. */
+  private enum Mode {
+    /** All changes at once, with no savepoint: the fast path, for a batch that applies cleanly. */
+    WHOLE,
+    /** Change by change, each under a savepoint: a failing change is refused alone. */
+    BY_CHANGE,
+    /**
+     * As {@link #BY_CHANGE}, and SQLite's {@code PRAGMA foreign_key_check} judges the changes
+     * against the rows failing before the batch, so that a deferred key a change breaks refuses
+     * that change instead of the COMMIT (see {@link #applyChecked}).
+     */
+    CHECKED
+  }
+
+  /** One transaction of {@link #push}; the changes {@code leftOut} get their result and are not applied. */
+  private PushResult pushAttempt(PushRequest req, Mode mode, Map<Integer, ChangeResult> leftOut) {
     long seqBefore = seq;
     Map<String, TableSchema> schemaBefore = schema;
     try {
       return Sql.inTx(writer, "push to " + name, () -> {
         try {
-          return pushTx(req, whole);
+          return pushTx(req, mode, leftOut);
         } finally {
           ahead.clear(); // read ahead for this transaction only
         }
@@ -268,7 +307,22 @@ public final class SqliteDatasetStore implements DatasetStore {
     }
   }
 
-  private PushResult pushTx(PushRequest req, boolean whole) throws SQLException {
+  /**
+   * A change failed a constraint that ended the whole transaction, not only its statement ({@code
+   * ON CONFLICT ROLLBACK}, a trigger's {@code RAISE(ROLLBACK, ...)}): no savepoint is left to undo
+   * it alone. {@link #push} applies the batch again without it, the change refused with {@code
+   * result}.
+   */
+  private static final class TransactionEnded extends RuntimeException {
+    final ChangeResult result;
+
+    TransactionEnded(ChangeResult result, SQLException cause) {
+      super(cause.getMessage(), cause, true, false);
+      this.result = result;
+    }
+  }
+
+  private PushResult pushTx(PushRequest req, Mode mode, Map<Integer, ChangeResult> leftOut) throws SQLException {
     byte[] prior = null;
     PreparedStatement find = io.statement("SELECT result FROM _tidesync_batches WHERE device = ? AND batch = ?");
     find.setString(1, req.device());
@@ -295,13 +349,22 @@ public final class SqliteDatasetStore implements DatasetStore {
     Capture.beginApply(writer);
     ChangeResult[] results = new ChangeResult[changes.size()];
     List<Integer> order = Batches.applyOrder(changes, schema.values());
+    if (!leftOut.isEmpty()) {
+      leftOut.forEach((i, r) -> results[i] = r);
+      order = new ArrayList<>(order);
+      order.removeAll(leftOut.keySet());
+    }
+    // What fails its keys before the batch (rows written with foreign keys off) is not the batch's doing.
+    Map<List<Object>, Integer> keysBefore = mode == Mode.CHECKED ? foreignKeyCheck() : null;
+    keyChecksDone = 0;
+    keyChecksUntil = System.nanoTime() + keyChecksNanos;
     // Fast path: the whole batch at once. Almost every batch applies cleanly; when one change
     // fails, push() rolls this transaction back and applies the batch change by change, each
     // under its own savepoint. Not a savepoint around the batch: SQLite keeps the prior image of
     // every page written under a savepoint in a statement journal, which spills to a temporary
     // file past 64 KiB, and for a batch of 1,000 new rows that copying was about a tenth of the
     // store's CPU (BENCHMARKS.md, session 10).
-    if (whole) {
+    if (mode == Mode.WHOLE) {
       // Row and metadata writes go as JDBC batches (RowIo.startBatching): about half the cost of
       // one execution per row. All of them are sent before the triggers are switched back on, so
       // none can be captured as a local write.
@@ -322,17 +385,9 @@ public final class SqliteDatasetStore implements DatasetStore {
     // parent delete before its children's) fails; such changes are retried after the rest of
     // the batch, as long as a pass makes progress.
     for (boolean progress = true; progress && !order.isEmpty(); ) {
-      progress = false;
       List<Integer> retry = new ArrayList<>();
-      for (int i : order) {
-        ChangeResult r = applyOne(i, changes.get(i), tables.get(i), req.device(), false);
-        if (r == null) {
-          retry.add(i);
-        } else {
-          results[i] = r;
-          progress = true;
-        }
-      }
+      applyPass(order, changes, tables, results, req.device(), false, keysBefore, retry);
+      progress = retry.size() < order.size();
       order = retry;
     }
     // A cycle (a row moved under its own descendant, two tables that refer to each other) cannot
@@ -343,9 +398,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     if (order.size() > 1 && ForeignKeyGroups.hasCycle(order, changes, schema, ForeignKeyGroups.referenceValues(order, changes, tables, io::read))) {
       order = applyTogether(order, changes, tables, results, req.device());
     }
-    for (int i : order) {
-      results[i] = applyOne(i, changes.get(i), tables.get(i), req.device(), true);
-    }
+    applyPass(order, changes, tables, results, req.device(), true, keysBefore, new ArrayList<>());
     Capture.endApply(writer);
     Capture.quiet(writer, false);
     long now = clock.wallMillis();
@@ -472,8 +525,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       io.statement("RELEASE change").execute();
       return r;
     } catch (SQLException e) {
-      io.statement("ROLLBACK TO change").execute();
-      io.statement("RELEASE change").execute();
+      undo("change", e, index);
       seq = seqBefore;
       if (StoreException.isForeignKey(e)) {
         if (!lastPass) {
@@ -482,7 +534,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         return new ChangeResult(index, ChangeResult.REJECTED, 0, "FOREIGN KEY constraint failed on table '" + t.name() + "'", true);
       }
       if (StoreException.isConstraint(e)) {
-        return new ChangeResult(index, ChangeResult.REJECTED, 0, Batches.cut(StoreException.reason(e)), false);
+        return refused(index, e);
       }
       throw e;
     } catch (ProtocolException e) {
@@ -492,6 +544,229 @@ public final class SqliteDatasetStore implements DatasetStore {
       return new ChangeResult(index, ChangeResult.REJECTED, 0, e.getMessage(), false);
     }
   }
+
+  /** A change refused for good for the constraint {@code e} it failed. */
+  private static ChangeResult refused(int index, SQLException e) {
+    return new ChangeResult(index, ChangeResult.REJECTED, 0, Batches.cut(StoreException.reason(e)), false);
+  }
+
+  /**
+   * Rolls back to {@code savepoint} and releases it after {@code failure}, which change {@code
+   * index} caused. When SQLite has ended the whole transaction instead (a constraint {@code ON
+   * CONFLICT ROLLBACK}, a trigger's {@code RAISE(ROLLBACK, ...)}), the savepoint is gone: throws
+   * {@link TransactionEnded}, for the batch to be applied again without that change.
+   */
+  private void undo(String savepoint, SQLException failure, int index) throws SQLException {
+    try {
+      io.statement("ROLLBACK TO " + savepoint).execute();
+    } catch (SQLException gone) {
+      if (index >= 0 && gone.getMessage() != null && gone.getMessage().contains("no such savepoint") && StoreException.isConstraint(failure)) {
+        throw new TransactionEnded(refused(index, failure), failure);
+      }
+      failure.addSuppressed(gone);
+      throw failure;
+    }
+    io.statement("RELEASE " + savepoint).execute();
+  }
+
+  /**
+   * One pass over {@code order}: each change applied or refused (its result in {@code results}),
+   * or, when it failed a foreign key and {@code lastPass} is false, added to {@code retry}. With
+   * {@code keysBefore} (mode {@link Mode#CHECKED}), through {@link #applyChecked}.
+   */
+  private void applyPass(List<Integer> order, List<Change> changes, List<TableSchema> tables, ChangeResult[] results, String device,
+      boolean lastPass, Map<List<Object>, Integer> keysBefore, List<Integer> retry) throws SQLException {
+    if (keysBefore != null) {
+      if (!order.isEmpty()) {
+        applyChecked(order, changes, tables, results, device, lastPass, keysBefore, retry);
+      }
+      return;
+    }
+    for (int i : order) {
+      ChangeResult r = applyOne(i, changes.get(i), tables.get(i), device, lastPass);
+      if (r == null) {
+        retry.add(i);
+      } else {
+        results[i] = r;
+      }
+    }
+  }
+
+  /**
+   * Applies {@code part} change by change under a savepoint, then asks SQLite's {@code PRAGMA
+   * foreign_key_check} whether any row fails its keys that did not before the batch ({@code
+   * keysBefore}): a key declared {@code DEFERRABLE INITIALLY DEFERRED} is not checked at the
+   * statement, only at COMMIT, where one failure would fail the whole push. If one does, the part
+   * is undone and its halves applied the same way, down to the single change that breaks a key,
+   * which is treated as a change failing its key at once: retried after the rest, and refused for
+   * now in the last pass. SQLite's own check judges in the parent's collation and affinity, sees
+   * what a cascade or a SET DEFAULT did, and covers the tables the store does not sync. It reads
+   * every table with a foreign key, about 2 k log2(n) + 1 times for k such changes among n; this
+   * mode is only taken after a COMMIT failed on a deferred key.
+   */
+  private void applyChecked(List<Integer> part, List<Change> changes, List<TableSchema> tables, ChangeResult[] results, String device,
+      boolean lastPass, Map<List<Object>, Integer> keysBefore, List<Integer> retry) throws SQLException {
+    if (keyChecksDone >= KEY_CHECKS_MAX || (keyChecksDone >= KEY_CHECKS && System.nanoTime() > keyChecksUntil)) {
+      // Out of checks (a batch of many such changes): the part is not applied, and refused for
+      // now in the last pass; the device sends it again, and each push finds more of the culprits.
+      for (int i : part) {
+        if (lastPass) {
+          results[i] = new ChangeResult(i, ChangeResult.REJECTED, 0, "not applied: too many changes of the batch fail a deferred "
+              + "foreign key to find them all in one push", true);
+        } else {
+          retry.add(i);
+        }
+      }
+      return;
+    }
+    keyChecksDone++;
+    long seqBefore = seq;
+    io.statement("SAVEPOINT checked").execute();
+    ChangeResult[] got = new ChangeResult[part.size()];
+    List<Integer> again = new ArrayList<>();
+    for (int j = 0; j < got.length; j++) {
+      int i = part.get(j);
+      got[j] = applyOne(i, changes.get(i), tables.get(i), device, lastPass);
+      if (got[j] == null) {
+        again.add(i);
+      }
+    }
+    Map<List<Object>, Integer> after = foreignKeyCheck();
+    if (within(after, keysBefore)) {
+      io.statement("RELEASE checked").execute();
+      for (int j = 0; j < got.length; j++) {
+        if (got[j] != null) {
+          results[part.get(j)] = got[j];
+        }
+      }
+      retry.addAll(again);
+      return;
+    }
+    Set<Integer> blamed = blame(part, changes, after, keysBefore); // read before the rows are rolled back
+    io.statement("ROLLBACK TO checked").execute();
+    io.statement("RELEASE checked").execute();
+    seq = seqBefore;
+    if (part.size() == 1 || !blamed.isEmpty()) {
+      for (int i : part.size() == 1 ? part : blamed) {
+        if (lastPass) {
+          results[i] = new ChangeResult(i, ChangeResult.REJECTED, 0, "FOREIGN KEY constraint failed on table '" + tables.get(i).name()
+              + "' (a deferred key, checked at commit)", true);
+        } else {
+          retry.add(i);
+        }
+      }
+      List<Integer> rest = new ArrayList<>(part);
+      rest.removeAll(blamed);
+      if (part.size() > 1 && !rest.isEmpty()) {
+        applyChecked(rest, changes, tables, results, device, lastPass, keysBefore, retry);
+      }
+      return;
+    }
+    // The first half first: the changes are judged in the order the passes apply them, each
+    // against those before it, as keys checked at once would judge them.
+    int half = part.size() / 2;
+    applyChecked(part.subList(0, half), changes, tables, results, device, lastPass, keysBefore, retry);
+    applyChecked(part.subList(half, part.size()), changes, tables, results, device, lastPass, keysBefore, retry);
+  }
+
+  /**
+   * The changes of {@code part} that certainly broke the keys failing now ({@code after}) and not
+   * before: each failing row is one an upsert of the part wrote, and its key's parent table is
+   * one the part cannot have changed (not written, not reached by a cascade from a table it
+   * wrote, no trigger of the file's own). Such a row's parent was missing before the part as after
+   * it, so that upsert fails its key as it would have at once, whatever the order. Empty when any
+   * failing row is not so (a parent deleted, a cascade, a table with no rowid, a key stored in
+   * other terms than pushed): then {@link #applyChecked} halves the part instead. Saves the
+   * halving's checks for the usual case, rows pushed with their parent missing.
+   */
+  private Set<Integer> blame(List<Integer> part, List<Change> changes, Map<List<Object>, Integer> after, Map<List<Object>, Integer> before)
+      throws SQLException {
+    if (Sql.number(writer, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name NOT LIKE '!_tidesync!_%' ESCAPE '!'") > 0) {
+      return Set.of();
+    }
+    Set<String> reached = new HashSet<>();
+    Map<String, List<Integer>> upserts = new HashMap<>();
+    for (int i : part) {
+      Change c = changes.get(i);
+      reached.add(c.table());
+      if (!c.deleted()) {
+        upserts.computeIfAbsent(c.table() + '\u0000' + Keys.canonical(c.pk()), k -> new ArrayList<>()).add(i);
+      }
+    }
+    // Tables a write to a table of the part can reach: a key's action (CASCADE, SET NULL, SET
+    // DEFAULT) writes the child when the parent changes. SQLite's own list, every table of the file.
+    Map<String, Set<String>> actions = new HashMap<>();
+    try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery("SELECT m.name, f.\"table\" FROM sqlite_master m, "
+        + "pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND (f.on_delete NOT IN ('NO ACTION', 'RESTRICT') "
+        + "OR f.on_update NOT IN ('NO ACTION', 'RESTRICT'))")) {
+      while (rs.next()) {
+        actions.computeIfAbsent(rs.getString(2).toLowerCase(java.util.Locale.ROOT), k -> new HashSet<>()).add(rs.getString(1));
+      }
+    }
+    for (List<String> todo = new ArrayList<>(reached); !todo.isEmpty(); ) {
+      String t = todo.remove(todo.size() - 1);
+      for (String child : actions.getOrDefault(t.toLowerCase(java.util.Locale.ROOT), Set.of())) {
+        if (reached.add(child)) {
+          todo.add(child);
+        }
+      }
+    }
+    Set<String> reachedLower = new HashSet<>();
+    reached.forEach(t -> reachedLower.add(t.toLowerCase(java.util.Locale.ROOT)));
+    Set<Integer> out = new java.util.LinkedHashSet<>();
+    for (Map.Entry<List<Object>, Integer> e : after.entrySet()) {
+      if (e.getValue() <= before.getOrDefault(e.getKey(), 0)) {
+        continue;
+      }
+      String child = (String) e.getKey().get(0);
+      Object rowid = e.getKey().get(1);
+      TableSchema t = schema.get(child);
+      if (rowid == null || t == null || reachedLower.contains(((String) e.getKey().get(2)).toLowerCase(java.util.Locale.ROOT))) {
+        return Set.of();
+      }
+      StringBuilder sql = new StringBuilder("SELECT ");
+      for (int k = 0; k < t.primaryKey().size(); k++) {
+        sql.append(k == 0 ? "" : ", ").append(Sql.q(t.primaryKey().get(k)));
+      }
+      List<Object> key = new ArrayList<>();
+      try (PreparedStatement ps = writer.prepareStatement(sql.append(" FROM ").append(Sql.q(child)).append(" WHERE rowid = ?").toString())) {
+        ps.setObject(1, rowid);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) {
+            return Set.of();
+          }
+          for (int k = 0; k < t.primaryKey().size(); k++) {
+            key.add(dev.tidesync.protocol.Values.normalize(Sql.read(rs, k + 1)));
+          }
+        }
+      }
+      List<Integer> writers = upserts.get(child + '\u0000' + Keys.canonical(key));
+      if (writers == null) {
+        return Set.of();
+      }
+      out.addAll(writers);
+    }
+    return out;
+  }
+
+  /**
+   * Checks of {@link #applyChecked} per push at least; more until {@link #keyChecksNanos} after the
+   * push's attempt began. Each reads every table with a foreign key, so on large
+   * tables a batch of many changes that fail a deferred key has some of them found per push, not
+   * all at any cost: the changes not told apart are refused for now, and the device sends them
+   * again.
+   */
+  private static final int KEY_CHECKS = 128;
+
+  /** Past {@link #KEY_CHECKS}, checks go on this long into a push, up to {@link #KEY_CHECKS_MAX}. A test may shorten it. */
+  static volatile long keyChecksNanos = 2_000_000_000L;
+
+  private static final int KEY_CHECKS_MAX = 8192;
+
+  /** Checks done by {@link #applyChecked} in this push's transaction, and when the time for more ends. */
+  private int keyChecksDone;
+
+  private long keyChecksUntil;
 
   /** Attempts at applying a group (see {@link #applyTogether}), each after leaving out the changes the one before found failing. */
   private static final int TOGETHER_ATTEMPTS = 4;
@@ -517,15 +792,18 @@ public final class SqliteDatasetStore implements DatasetStore {
       long seqBefore = seq;
       ChangeResult[] got = new ChangeResult[members.size()];
       Set<String> touched = new HashSet<>();
-      List<ForeignKeyGroups.Violation> violations = List.of();
+      List<ForeignKeyGroups.Violation> violations = null; // set once the group applied and failed its check
+      int current = -1; // the change being applied
       io.statement("SAVEPOINT together").execute();
       try {
         io.statement("PRAGMA defer_foreign_keys = ON").execute();
         for (int j = 0; j < got.length; j++) {
           int i = members.get(j);
+          current = i;
           got[j] = applyCore(i, changes.get(i), tables.get(i), device);
           touched.add(tables.get(i).name());
         }
+        current = -1;
         if (within(foreignKeyCheck(), before)) {
           // Back to checks at each statement: nothing the group did is left failing.
           io.statement("PRAGMA defer_foreign_keys = OFF").execute();
@@ -539,14 +817,20 @@ public final class SqliteDatasetStore implements DatasetStore {
         }
         violations = violations(touched);
       } catch (SQLException | ProtocolException e) {
-        if (e instanceof SQLException s && !StoreException.isConstraint(s)) {
-          undoTogether(seqBefore);
-          throw s;
+        if (e instanceof SQLException s) {
+          undoTogether(seqBefore, s, current); // TransactionEnded when the failure ended the transaction
+          if (!StoreException.isConstraint(s)) {
+            throw s;
+          }
+        } else {
+          undoTogether(seqBefore, null, -1);
         }
-        // another constraint failed in the group: undone below, and no attempt can tell which
+        // another constraint failed in the group: undone, and no attempt can tell which
       }
-      undoTogether(seqBefore);
-      Set<Integer> out = ForeignKeyGroups.culprits(members, changes, schema, violations);
+      if (violations != null) {
+        undoTogether(seqBefore, null, -1);
+      }
+      Set<Integer> out = ForeignKeyGroups.culprits(members, changes, schema, violations == null ? List.of() : violations);
       if (out.isEmpty()) {
         break;
       }
@@ -565,10 +849,15 @@ public final class SqliteDatasetStore implements DatasetStore {
     return true;
   }
 
-  private void undoTogether(long seqBefore) throws SQLException {
+  /** Undoes a group; {@code failure}, when not null, is what change {@code index} failed (see {@link #undo}). */
+  private void undoTogether(long seqBefore, SQLException failure, int index) throws SQLException {
     // Rolling back to the savepoint also takes back the deferred violations the group counted.
-    io.statement("ROLLBACK TO together").execute();
-    io.statement("RELEASE together").execute();
+    if (failure != null) {
+      undo("together", failure, index);
+    } else {
+      io.statement("ROLLBACK TO together").execute();
+      io.statement("RELEASE together").execute();
+    }
     io.statement("PRAGMA defer_foreign_keys = OFF").execute();
     seq = seqBefore;
   }

@@ -369,6 +369,10 @@ public final class PgDatasetStore implements DatasetStore {
     // change, each under its own savepoint, so that a failure is isolated (a failed statement
     // aborts a PostgreSQL transaction up to the innermost savepoint).
     long seqAtStart = w.seq;
+    // Every key checked at its statement, for this transaction: a key a backend made INITIALLY
+    // DEFERRED would otherwise be checked only at COMMIT, where one orphan fails the whole push
+    // (every time it is sent) instead of being refused for now alone.
+    exec(w.c, "SET CONSTRAINTS ALL IMMEDIATE");
     exec(w.c, "SAVEPOINT batch");
     try {
       prefetch(w, changes, tables);

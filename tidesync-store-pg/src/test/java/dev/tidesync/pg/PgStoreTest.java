@@ -157,6 +157,27 @@ class PgStoreTest {
   }
 
   @Test
+  void aKeyABackendMadeInitiallyDeferredRefusesTheOrphanAloneInsteadOfFailingTheCommit() throws Exception {
+    TableSchema p = new TableSchema("p", List.of(new ColumnSchema("id", "TEXT", true, null), new ColumnSchema("name", "TEXT", false, null)),
+        List.of("id"), List.of(), ConflictPolicy.FIELD_MERGE);
+    TableSchema c = new TableSchema("c", List.of(new ColumnSchema("id", "TEXT", true, null), new ColumnSchema("p", "TEXT", false, null)),
+        List.of("id"), List.of(new dev.tidesync.protocol.ForeignKey(List.of("p"), "p", List.of("id"), "NO ACTION")), ConflictPolicy.FIELD_MERGE);
+    DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
+    s.push(new PushRequest(s.name(), "a", "b" + (++batch), List.of(p, c), List.of()));
+    // A backend's DBA makes the key checked at commit only.
+    sql("DO $$ DECLARE k text; BEGIN SELECT conname INTO k FROM pg_constraint WHERE conrelid = 'c'::regclass AND contype = 'f'; "
+        + "EXECUTE format('ALTER TABLE c ALTER CONSTRAINT %I DEFERRABLE INITIALLY DEFERRED', k); END $$");
+    Change p1 = new Change("p", List.of("p1"), false, Map.of("name", "x"), "0000001700000000.00000.dev", null, 0, 0);
+    Change orphan = new Change("c", List.of("c1"), false, Map.of("p", "missing"), "0000001700000000.00001.dev", null, 0, 0);
+    Change child = new Change("c", List.of("c2"), false, Map.of("p", "p1"), "0000001700000000.00002.dev", null, 0, 0);
+    PushResult r = s.push(new PushRequest(s.name(), "a", "b" + (++batch), List.of(p, c), List.of(p1, orphan, child)));
+    assertThat(r.results()).as("%s", r.results()).extracting(ChangeResult::status)
+        .containsExactly(ChangeResult.APPLIED, ChangeResult.REJECTED, ChangeResult.APPLIED);
+    assertThat(r.results().get(1).retriable()).isTrue();
+    assertThat(s.status().rows()).containsEntry("p", 1L).containsEntry("c", 1L);
+  }
+
+  @Test
   void aTableDroppedByHandFailsTheRequestAndTheDatasetStaysOpenButADroppedSchemaIsAMissingDataset() throws Exception {
     DatasetStore s = storage.openOrCreate(DatasetId.of("d"));
     push(s, "a", insert("i1", 1L, null, null, null));
