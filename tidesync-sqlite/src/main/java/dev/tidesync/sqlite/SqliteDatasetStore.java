@@ -216,21 +216,42 @@ public final class SqliteDatasetStore implements DatasetStore {
     try {
       Mode mode = Mode.WHOLE;
       Map<Integer, ChangeResult> leftOut = new HashMap<>();
+      Set<Integer> checkBefore = new HashSet<>();
+      int ended = 0;
       RuntimeException before = null;
       // Each failed attempt is rolled back and the batch applied again in a new transaction, the
       // file read afresh as the truth; we hold the dataset's lock throughout. Bounded: the mode
-      // only moves on, and each TransactionEnded leaves out one more change, never one already
-      // left out (it is not applied again), so there are at most changes + 3 attempts.
+      // only moves on, and each TransactionEnded adds a change to checkBefore or to leftOut, which
+      // only CHECKED's start empties, once; past TRANSACTION_ENDS, one more leaves out every change
+      // it did not follow (see TransactionEnded).
       for (;;) {
         try {
-          return pushAttempt(req, mode, leftOut);
+          return pushAttempt(req, mode, leftOut, checkBefore);
         } catch (WholeBatchFailed e) {
           // A change of the batch failed (a foreign key whose row comes later in the batch, a
           // constraint): change by change, so that the failure is isolated and the rest applies.
           mode = Mode.BY_CHANGE;
           before = e;
         } catch (TransactionEnded e) {
-          leftOut.put(e.result.index(), e.result);
+          int i = e.result.index();
+          if (mode == Mode.CHECKED && !checkBefore.contains(i)) {
+            // A change before it may break a deferred key (and be refused), so that this one only
+            // failed for it: next time the keys are checked, and settled, right before it.
+            checkBefore.add(i);
+          } else {
+            leftOut.put(i, e.result);
+          }
+          if (++ended >= TRANSACTION_ENDS) {
+            // Each such change costs a new attempt at the whole batch: past a few, the changes
+            // that did not come before this one wait for the device to send them again.
+            leftOut.put(i, e.result);
+            for (int k = 0; k < req.changes().size(); k++) {
+              if (!e.appliedBefore.contains(k) && !leftOut.containsKey(k)) {
+                leftOut.put(k, new ChangeResult(k, ChangeResult.REJECTED, 0, "not applied: too many changes of the batch end the "
+                    + "transaction (a trigger's RAISE(ROLLBACK)) to apply it in one push", true));
+              }
+            }
+          }
           mode = mode == Mode.WHOLE ? Mode.BY_CHANGE : mode;
           before = e;
         } catch (StoreException e) {
@@ -239,8 +260,11 @@ public final class SqliteDatasetStore implements DatasetStore {
             throw e;
           }
           // Every change passed its keys, yet the COMMIT failed one: a key declared DEFERRABLE
-          // INITIALLY DEFERRED (a backend's table), which SQLite checks only there.
+          // INITIALLY DEFERRED (a backend's table), which SQLite checks only there. What was
+          // left out for ending the transaction may have failed for a change that breaks such a
+          // key: found again, if so, with the keys checked.
           mode = Mode.CHECKED;
+          leftOut.clear();
           before = e;
         } catch (RuntimeException | Error e) {
           addEarlier(e, before);
@@ -272,14 +296,17 @@ public final class SqliteDatasetStore implements DatasetStore {
     CHECKED
   }
 
-  /** One transaction of {@link #push}; the changes {@code leftOut} get their result and are not applied. */
-  private PushResult pushAttempt(PushRequest req, Mode mode, Map<Integer, ChangeResult> leftOut) {
+  /**
+   * One transaction of {@link #push}; the changes {@code leftOut} get their result and are not
+   * applied; in mode CHECKED, the keys are checked right before each change of {@code checkBefore}.
+   */
+  private PushResult pushAttempt(PushRequest req, Mode mode, Map<Integer, ChangeResult> leftOut, Set<Integer> checkBefore) {
     long seqBefore = seq;
     Map<String, TableSchema> schemaBefore = schema;
     try {
       return Sql.inTx(writer, "push to " + name, () -> {
         try {
-          return pushTx(req, mode, leftOut);
+          return pushTx(req, mode, leftOut, checkBefore);
         } finally {
           ahead.clear(); // read ahead for this transaction only
         }
@@ -315,14 +342,28 @@ public final class SqliteDatasetStore implements DatasetStore {
    */
   private static final class TransactionEnded extends RuntimeException {
     final ChangeResult result;
+    /** The changes applied in that attempt before this one (and not undone since). */
+    final Set<Integer> appliedBefore;
 
-    TransactionEnded(ChangeResult result, SQLException cause) {
+    TransactionEnded(ChangeResult result, Set<Integer> appliedBefore, SQLException cause) {
       super(cause.getMessage(), cause, true, false);
       this.result = result;
+      this.appliedBefore = appliedBefore;
     }
   }
 
-  private PushResult pushTx(PushRequest req, Mode mode, Map<Integer, ChangeResult> leftOut) throws SQLException {
+  /** Changes of a batch that end the transaction, each costing an attempt, before the rest waits (see push). */
+  private static final int TRANSACTION_ENDS = 16;
+
+  /** The changes applied so far in the push's current attempt, for {@link TransactionEnded}. */
+  private final Set<Integer> appliedInAttempt = new HashSet<>();
+
+  /** The current attempt's changes before which {@link #applyPass} checks the keys (mode CHECKED). */
+  private Set<Integer> checkBefore = Set.of();
+
+  private PushResult pushTx(PushRequest req, Mode mode, Map<Integer, ChangeResult> leftOut, Set<Integer> checkBefore) throws SQLException {
+    appliedInAttempt.clear();
+    this.checkBefore = checkBefore;
     byte[] prior = null;
     PreparedStatement find = io.statement("SELECT result FROM _tidesync_batches WHERE device = ? AND batch = ?");
     find.setString(1, req.device());
@@ -523,6 +564,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     try {
       ChangeResult r = applyCore(index, ch, t, device);
       io.statement("RELEASE change").execute();
+      appliedInAttempt.add(index);
       return r;
     } catch (SQLException e) {
       undo("change", e, index);
@@ -561,7 +603,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       io.statement("ROLLBACK TO " + savepoint).execute();
     } catch (SQLException gone) {
       if (index >= 0 && gone.getMessage() != null && gone.getMessage().contains("no such savepoint") && StoreException.isConstraint(failure)) {
-        throw new TransactionEnded(refused(index, failure), failure);
+        throw new TransactionEnded(refused(index, failure), Set.copyOf(appliedInAttempt), failure);
       }
       failure.addSuppressed(gone);
       throw failure;
@@ -577,8 +619,13 @@ public final class SqliteDatasetStore implements DatasetStore {
   private void applyPass(List<Integer> order, List<Change> changes, List<TableSchema> tables, ChangeResult[] results, String device,
       boolean lastPass, Map<List<Object>, Integer> keysBefore, List<Integer> retry) throws SQLException {
     if (keysBefore != null) {
-      if (!order.isEmpty()) {
-        applyChecked(order, changes, tables, results, device, lastPass, keysBefore, retry);
+      // Parts cut before each change of checkBefore: when it comes, what came before it holds its keys.
+      int from = 0;
+      for (int to = 1; to <= order.size(); to++) {
+        if (to == order.size() || checkBefore.contains(order.get(to))) {
+          applyChecked(order.subList(from, to), changes, tables, results, device, lastPass, keysBefore, retry);
+          from = to;
+        }
       }
       return;
     }
@@ -646,6 +693,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     io.statement("ROLLBACK TO checked").execute();
     io.statement("RELEASE checked").execute();
     seq = seqBefore;
+    appliedInAttempt.removeAll(part);
     if (part.size() == 1 || !blamed.isEmpty()) {
       for (int i : part.size() == 1 ? part : blamed) {
         if (lastPass) {
@@ -671,7 +719,7 @@ public final class SqliteDatasetStore implements DatasetStore {
 
   /**
    * The changes of {@code part} that certainly broke the keys failing now ({@code after}) and not
-   * before: each failing row is one an upsert of the part wrote, and its key's parent table is
+   * before: each failing row is one the part wrote once, by an upsert, and its key's parent table is
    * one the part cannot have changed (not written, not reached by a cascade from a table it
    * wrote, no trigger of the file's own). Such a row's parent was missing before the part as after
    * it, so that upsert fails its key as it would have at once, whatever the order. Empty when any
@@ -685,13 +733,11 @@ public final class SqliteDatasetStore implements DatasetStore {
       return Set.of();
     }
     Set<String> reached = new HashSet<>();
-    Map<String, List<Integer>> upserts = new HashMap<>();
+    Map<String, List<Integer>> writes = new HashMap<>(); // every change of the part, by row
     for (int i : part) {
       Change c = changes.get(i);
       reached.add(c.table());
-      if (!c.deleted()) {
-        upserts.computeIfAbsent(c.table() + '\u0000' + Keys.canonical(c.pk()), k -> new ArrayList<>()).add(i);
-      }
+      writes.computeIfAbsent(c.table() + '\u0000' + Keys.canonical(c.pk()), k -> new ArrayList<>()).add(i);
     }
     // Tables a write to a table of the part can reach: a key's action (CASCADE, SET NULL, SET
     // DEFAULT) writes the child when the parent changes. SQLite's own list, every table of the file.
@@ -740,11 +786,12 @@ public final class SqliteDatasetStore implements DatasetStore {
           }
         }
       }
-      List<Integer> writers = upserts.get(child + '\u0000' + Keys.canonical(key));
-      if (writers == null) {
+      // One upsert of the row in the part: with more, an earlier one may have held its keys.
+      List<Integer> writers = writes.get(child + '\u0000' + Keys.canonical(key));
+      if (writers == null || writers.size() > 1 || changes.get(writers.get(0)).deleted()) {
         return Set.of();
       }
-      out.addAll(writers);
+      out.add(writers.get(0));
     }
     return out;
   }
@@ -811,6 +858,7 @@ public final class SqliteDatasetStore implements DatasetStore {
           for (int j = 0; j < got.length; j++) {
             results[members.get(j)] = got[j];
           }
+          appliedInAttempt.addAll(members);
           List<Integer> left = new ArrayList<>(group);
           left.removeAll(members);
           return left;

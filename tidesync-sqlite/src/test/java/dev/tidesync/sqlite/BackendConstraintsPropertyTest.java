@@ -24,9 +24,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Seeded: a key a backend declared {@code DEFERRABLE INITIALLY DEFERRED}, and a constraint {@code
- * ON CONFLICT ROLLBACK}, give every change the outcome the same key checked at once, and the same
- * constraint with the default {@code ABORT}, give it. Two files with those two schemas take the
+ * Seeded: a key a backend declared {@code DEFERRABLE INITIALLY DEFERRED}, a constraint {@code ON
+ * CONFLICT ROLLBACK} (on a table with such a key too) and a trigger's {@code RAISE(ROLLBACK, ...)}
+ * give every change the outcome the same key checked at once, the same constraint with the
+ * default {@code ABORT} and {@code RAISE(ABORT, ...)} give it. Two files with those two schemas take the
  * same random batches (each row at most once per batch, so that the order in which the passes
  * meet a batch's rows cannot matter); every change must get the same status in both, the files
  * must hold the same rows, and neither may fail a key. Replay with {@code -Dtidesync.seed=N}.
@@ -36,10 +37,14 @@ class BackendConstraintsPropertyTest {
 
   private static List<String> ddl(boolean deferredAndRollback) {
     String deferred = deferredAndRollback ? " DEFERRABLE INITIALLY DEFERRED" : "";
+    String rollback = deferredAndRollback ? " ON CONFLICT ROLLBACK" : "";
     return List.of("CREATE TABLE p (id TEXT PRIMARY KEY, name TEXT)",
-        "CREATE TABLE c (id TEXT PRIMARY KEY, p TEXT REFERENCES p (id)" + deferred + ", n INTEGER)",
+        "CREATE TABLE c (id TEXT PRIMARY KEY, p TEXT REFERENCES p (id)" + deferred + ", n INTEGER, tag TEXT UNIQUE" + rollback + ")",
         "CREATE TABLE g (id TEXT PRIMARY KEY, c TEXT REFERENCES c (id) ON DELETE CASCADE" + deferred + ")",
-        "CREATE TABLE t (id TEXT PRIMARY KEY, code TEXT UNIQUE" + (deferredAndRollback ? " ON CONFLICT ROLLBACK" : "") + ")");
+        "CREATE TABLE t (id TEXT PRIMARY KEY, code TEXT UNIQUE" + rollback + ")",
+        // A backend's rule: ends the transaction in one file, the statement in the other.
+        "CREATE TRIGGER g_rule BEFORE INSERT ON g WHEN NEW.c = 'c5' AND EXISTS (SELECT 1 FROM g WHERE c = 'c5') "
+            + "BEGIN SELECT RAISE(" + (deferredAndRollback ? "ROLLBACK" : "ABORT") + ", 'one g under c5'); END");
   }
 
   private SqliteDatasetStore open(String file, boolean deferredAndRollback) throws SQLException {
@@ -94,8 +99,8 @@ class BackendConstraintsPropertyTest {
     boolean delete = r.nextInt(4) == 0;
     return switch (r.nextInt(4)) {
       case 0 -> new Change("p", List.of("p" + r.nextInt(6)), delete, delete ? Map.of() : Map.of("name", "n" + r.nextInt(9)), hlc, null, 0, 0);
-      case 1 -> new Change("c", List.of("c" + r.nextInt(8)), delete, delete ? Map.of() : Map.of("p", "p" + r.nextInt(8), "n", (long) r.nextInt(5)),
-          hlc, null, 0, 0);
+      case 1 -> new Change("c", List.of("c" + r.nextInt(8)), delete, delete ? Map.of()
+          : Map.of("p", "p" + r.nextInt(8), "n", (long) r.nextInt(5), "tag", "x" + r.nextInt(12)), hlc, null, 0, 0);
       case 2 -> new Change("g", List.of("g" + r.nextInt(6)), delete, delete ? Map.of() : Map.of("c", "c" + r.nextInt(10)), hlc, null, 0, 0);
       default -> new Change("t", List.of("t" + r.nextInt(6)), delete, delete ? Map.of() : Map.of("code", "k" + r.nextInt(5)), hlc, null, 0, 0);
     };
