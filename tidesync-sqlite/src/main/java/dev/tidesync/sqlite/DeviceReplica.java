@@ -1421,6 +1421,53 @@ public final class DeviceReplica implements AutoCloseable {
   }
 
   public synchronized ApplyOutcome applyPage(PullPage page) {
+    // A pulled row the app's trigger refuses with RAISE(ROLLBACK) ends the whole transaction, not
+    // only its statement: the page is applied again without it (reported as refused here), in a
+    // new transaction. Bounded: each round skips one more of the page's rows.
+    Map<Integer, String> skip = new LinkedHashMap<>();
+    for (;;) {
+      try {
+        return applyPageTx(page, skip);
+      } catch (RowEndedTransaction e) {
+        // sqlite-jdbc leaves the ROLLBACK TO that found no savepoint unusable ("statement is not
+        // executing"): the cached statements are prepared afresh.
+        io.reset();
+        if (skip.putIfAbsent(e.index, e.getMessage()) != null) {
+          throw new IllegalStateException("a pulled row ended the transaction twice", e);
+        }
+      }
+    }
+  }
+
+  /** A pulled row (the page's {@code index}-th) whose write made SQLite end the transaction. */
+  private static final class RowEndedTransaction extends RuntimeException {
+    final int index;
+
+    RowEndedTransaction(int index, SQLException cause) {
+      super(cause.getMessage(), cause, true, false);
+      this.index = index;
+    }
+  }
+
+  /**
+   * Rolls back to {@code savepoint} and releases it after {@code failure} of the page's {@code
+   * index}-th row (-1: the whole page); throws {@link RowEndedTransaction} when SQLite ended the
+   * whole transaction instead, so that no savepoint is left.
+   */
+  private void undo(String savepoint, SQLException failure, int index) throws SQLException {
+    try {
+      io.statement("ROLLBACK TO " + savepoint).execute();
+    } catch (SQLException gone) {
+      if (!Sql.noSuchSavepoint(gone)) {
+        failure.addSuppressed(gone);
+        throw failure;
+      }
+      throw new RowEndedTransaction(index, failure);
+    }
+    io.statement("RELEASE " + savepoint).execute();
+  }
+
+  private ApplyOutcome applyPageTx(PullPage page, Map<Integer, String> skip) {
     return Sql.inTx(conn, "applying a pulled page", () -> {
       absorbTx();
       // A pulled change of a row that has no metadata yet must meet it as the pending local
@@ -1444,18 +1491,21 @@ public final class DeviceReplica implements AutoCloseable {
       // UNIQUE the server does not have, a stricter CHECK), the page is applied again row by row
       // so that one row cannot stop every later pull: it is skipped and reported, the rest and
       // the cursor move on.
-      io.statement("SAVEPOINT page").execute();
-      try {
-        applied = applyChanges(page, false, errors, superseded);
-        io.statement("RELEASE page").execute();
-      } catch (SQLException e) {
-        if (!StoreException.isConstraint(e)) {
-          throw e;
+      if (skip.isEmpty()) {
+        io.statement("SAVEPOINT page").execute();
+        try {
+          applied = applyChanges(page, false, errors, superseded, skip);
+          io.statement("RELEASE page").execute();
+        } catch (SQLException e) {
+          if (!StoreException.isConstraint(e)) {
+            throw e;
+          }
+          undo("page", e, -1); // if SQLite ended the transaction: row by row from the start, in a new one
+          superseded.clear();
+          applied = applyChanges(page, true, errors, superseded, skip);
         }
-        io.statement("ROLLBACK TO page").execute();
-        io.statement("RELEASE page").execute();
-        superseded.clear();
-        applied = applyChanges(page, true, errors, superseded);
+      } else {
+        applied = applyChanges(page, true, errors, superseded, skip);
       }
       Capture.endApply(conn);
       setMeta("cursor", page.cursor());
@@ -1465,9 +1515,10 @@ public final class DeviceReplica implements AutoCloseable {
     });
   }
 
-  private int applyChanges(PullPage page, boolean isolate, List<String> errors, List<String> superseded) throws SQLException {
+  private int applyChanges(PullPage page, boolean isolate, List<String> errors, List<String> superseded, Map<Integer, String> skip)
+      throws SQLException {
     if (isolate) {
-      return applyEach(page, Map.of(), true, errors, superseded);
+      return applyEach(page, Map.of(), true, errors, superseded, skip);
     }
     // The whole page at once: the rows' metadata read with one query per table, and the writes
     // sent as JDBC batches (RowIo.startBatching); a failure surfaces at a flush and fails the
@@ -1475,7 +1526,7 @@ public final class DeviceReplica implements AutoCloseable {
     Map<String, RowMeta> ahead = readAheadMeta(page.changes());
     io.startBatching();
     try {
-      int applied = applyEach(page, ahead, false, errors, superseded);
+      int applied = applyEach(page, ahead, false, errors, superseded, skip);
       io.stopBatching();
       return applied;
     } finally {
@@ -1520,15 +1571,20 @@ public final class DeviceReplica implements AutoCloseable {
     return out;
   }
 
-  private int applyEach(PullPage page, Map<String, RowMeta> ahead, boolean isolate, List<String> errors, List<String> superseded)
-      throws SQLException {
+  private int applyEach(PullPage page, Map<String, RowMeta> ahead, boolean isolate, List<String> errors, List<String> superseded,
+      Map<Integer, String> skip) throws SQLException {
     int applied = 0;
-    for (Change c : page.changes()) {
+    for (int index = 0; index < page.changes().size(); index++) {
+      Change c = page.changes().get(index);
       TableSchema t = tables.get(c.table());
       if (t == null) {
         continue;
       }
       String key = Keys.canonical(c.pk());
+      if (skip.containsKey(index)) {
+        errors.add(c.table() + " " + key + ": pulled change not applied here: " + skip.get(index));
+        continue;
+      }
       // Taken out when used: a row the page holds twice is looked up again, after its first write.
       RowMeta m = ahead.isEmpty() ? null : ahead.remove(c.table() + '\u0000' + key);
       m = m == null ? loadMeta(c.table(), key) : m == NO_META ? null : m;
@@ -1562,8 +1618,7 @@ public final class DeviceReplica implements AutoCloseable {
         if (!isolate || !StoreException.isConstraint(e)) {
           throw e;
         }
-        io.statement("ROLLBACK TO row").execute();
-        io.statement("RELEASE row").execute();
+        undo("row", e, index);
         errors.add(c.table() + " " + key + ": pulled change not applied here: " + e.getMessage());
         continue;
       }

@@ -602,7 +602,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     try {
       io.statement("ROLLBACK TO " + savepoint).execute();
     } catch (SQLException gone) {
-      if (index >= 0 && gone.getMessage() != null && gone.getMessage().contains("no such savepoint") && StoreException.isConstraint(failure)) {
+      if (index >= 0 && Sql.noSuchSavepoint(gone) && StoreException.isConstraint(failure)) {
         throw new TransactionEnded(refused(index, failure), Set.copyOf(appliedInAttempt), failure);
       }
       failure.addSuppressed(gone);

@@ -86,6 +86,14 @@ public final class Sql {
     }
   }
 
+  /**
+   * A ROLLBACK TO that found no such savepoint: after a failure inside it, SQLite ended the whole
+   * transaction (a constraint ON CONFLICT ROLLBACK, a trigger's RAISE(ROLLBACK, ...)).
+   */
+  public static boolean noSuchSavepoint(SQLException e) {
+    return e.getMessage() != null && e.getMessage().contains("no such savepoint");
+  }
+
   /** SQLITE_BUSY or one of its extended codes. */
   private static boolean isBusy(SQLException e) {
     return e instanceof org.sqlite.SQLiteException se && (se.getResultCode().code & 0xff) == 5;
