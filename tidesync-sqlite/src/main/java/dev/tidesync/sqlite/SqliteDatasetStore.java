@@ -215,18 +215,19 @@ public final class SqliteDatasetStore implements DatasetStore {
     lock.lock();
     try {
       Mode mode = Mode.WHOLE;
-      Map<Integer, ChangeResult> leftOut = new HashMap<>();
-      Set<Integer> checkBefore = new HashSet<>();
-      int ended = 0;
+      Attempt a = new Attempt();
       RuntimeException before = null;
+      // The checks of deferred keys have their budget per push, whatever the attempts.
+      keyChecksDone = 0;
+      keyChecksUntil = System.nanoTime() + keyChecksNanos;
       // Each failed attempt is rolled back and the batch applied again in a new transaction, the
       // file read afresh as the truth; we hold the dataset's lock throughout. Bounded: the mode
-      // only moves on, and each TransactionEnded adds a change to checkBefore or to leftOut, which
-      // only CHECKED's start empties, once; past TRANSACTION_ENDS, one more leaves out every change
-      // it did not follow (see TransactionEnded).
+      // only moves on; each TransactionEnded sets skipTogether or adds a change to checkBefore or
+      // to leftOut, which only CHECKED's start empties, once; once TRANSACTION_ENDS changes have
+      // ended the transaction, the next one leaves out every change not settled before it.
       for (;;) {
         try {
-          return pushAttempt(req, mode, leftOut, checkBefore);
+          return pushAttempt(req, mode, a);
         } catch (WholeBatchFailed e) {
           // A change of the batch failed (a foreign key whose row comes later in the batch, a
           // constraint): change by change, so that the failure is isolated and the rest applies.
@@ -234,21 +235,27 @@ public final class SqliteDatasetStore implements DatasetStore {
           before = e;
         } catch (TransactionEnded e) {
           int i = e.result.index();
-          if (mode == Mode.CHECKED && !checkBefore.contains(i)) {
+          boolean tooMany = a.enders.add(i) && a.enders.size() > TRANSACTION_ENDS;
+          boolean own = false;
+          if (e.inGroup) {
+            // Within a group of rows that refer to each other no change can be told as the cause,
+            // as when a constraint fails there (applyTogether): the group is not tried again.
+            a.skipTogether = true;
+          } else if (mode == Mode.CHECKED && !a.checkBefore.contains(i)) {
             // A change before it may break a deferred key (and be refused), so that this one only
             // failed for it: next time the keys are checked, and settled, right before it.
-            checkBefore.add(i);
+            a.checkBefore.add(i);
           } else {
-            leftOut.put(i, e.result);
+            own = true;
+            a.leftOut.put(i, e.result);
           }
-          if (++ended >= TRANSACTION_ENDS) {
+          if (tooMany) {
             // Each such change costs a new attempt at the whole batch: past a few, the changes
-            // that did not come before this one wait for the device to send them again.
-            leftOut.put(i, e.result);
+            // not settled before this one wait for the device to send them again.
             for (int k = 0; k < req.changes().size(); k++) {
-              if (!e.appliedBefore.contains(k) && !leftOut.containsKey(k)) {
-                leftOut.put(k, new ChangeResult(k, ChangeResult.REJECTED, 0, "not applied: too many changes of the batch end the "
-                    + "transaction (a trigger's RAISE(ROLLBACK)) to apply it in one push", true));
+              if (!e.settledBefore.contains(k) && !a.leftOut.containsKey(k) && !(own && k == i)) {
+                a.leftOut.put(k, new ChangeResult(k, ChangeResult.REJECTED, 0, "not applied: too many changes of the batch end the "
+                    + "transaction (a constraint ON CONFLICT ROLLBACK, a trigger's RAISE(ROLLBACK)) to apply it in one push", true));
               }
             }
           }
@@ -264,7 +271,7 @@ public final class SqliteDatasetStore implements DatasetStore {
           // left out for ending the transaction may have failed for a change that breaks such a
           // key: found again, if so, with the keys checked.
           mode = Mode.CHECKED;
-          leftOut.clear();
+          a.leftOut.clear();
           before = e;
         } catch (RuntimeException | Error e) {
           addEarlier(e, before);
@@ -296,17 +303,26 @@ public final class SqliteDatasetStore implements DatasetStore {
     CHECKED
   }
 
-  /**
-   * One transaction of {@link #push}; the changes {@code leftOut} get their result and are not
-   * applied; in mode CHECKED, the keys are checked right before each change of {@code checkBefore}.
-   */
-  private PushResult pushAttempt(PushRequest req, Mode mode, Map<Integer, ChangeResult> leftOut, Set<Integer> checkBefore) {
+  /** What {@link #push}'s attempts learnt of the batch from the attempts before. */
+  private static final class Attempt {
+    /** Changes not to apply, with their result. */
+    final Map<Integer, ChangeResult> leftOut = new HashMap<>();
+    /** In mode CHECKED, the keys are checked right before each of these changes. */
+    final Set<Integer> checkBefore = new HashSet<>();
+    /** The changes that ended the transaction so far. */
+    final Set<Integer> enders = new HashSet<>();
+    /** No group of rows that refer to each other is tried (see applyTogether). */
+    boolean skipTogether;
+  }
+
+  /** One transaction of {@link #push}, in {@code mode}, with what earlier attempts learnt ({@code a}). */
+  private PushResult pushAttempt(PushRequest req, Mode mode, Attempt a) {
     long seqBefore = seq;
     Map<String, TableSchema> schemaBefore = schema;
     try {
       return Sql.inTx(writer, "push to " + name, () -> {
         try {
-          return pushTx(req, mode, leftOut, checkBefore);
+          return pushTx(req, mode, a);
         } finally {
           ahead.clear(); // read ahead for this transaction only
         }
@@ -342,28 +358,32 @@ public final class SqliteDatasetStore implements DatasetStore {
    */
   private static final class TransactionEnded extends RuntimeException {
     final ChangeResult result;
-    /** The changes applied in that attempt before this one (and not undone since). */
-    final Set<Integer> appliedBefore;
+    /** The changes that had their answer in that attempt before this one (and were not undone since). */
+    final Set<Integer> settledBefore;
+    /** Ended within a group of rows that refer to each other ({@link #applyTogether}). */
+    final boolean inGroup;
 
-    TransactionEnded(ChangeResult result, Set<Integer> appliedBefore, SQLException cause) {
+    TransactionEnded(ChangeResult result, Set<Integer> settledBefore, boolean inGroup, SQLException cause) {
       super(cause.getMessage(), cause, true, false);
       this.result = result;
-      this.appliedBefore = appliedBefore;
+      this.settledBefore = settledBefore;
+      this.inGroup = inGroup;
     }
   }
 
   /** Changes of a batch that end the transaction, each costing an attempt, before the rest waits (see push). */
   private static final int TRANSACTION_ENDS = 16;
 
-  /** The changes applied so far in the push's current attempt, for {@link TransactionEnded}. */
-  private final Set<Integer> appliedInAttempt = new HashSet<>();
+  /** The changes that have their answer so far in the push's current attempt, for {@link TransactionEnded}. */
+  private final Set<Integer> settled = new HashSet<>();
 
   /** The current attempt's changes before which {@link #applyPass} checks the keys (mode CHECKED). */
   private Set<Integer> checkBefore = Set.of();
 
-  private PushResult pushTx(PushRequest req, Mode mode, Map<Integer, ChangeResult> leftOut, Set<Integer> checkBefore) throws SQLException {
-    appliedInAttempt.clear();
-    this.checkBefore = checkBefore;
+  private PushResult pushTx(PushRequest req, Mode mode, Attempt a) throws SQLException {
+    Map<Integer, ChangeResult> leftOut = a.leftOut;
+    settled.clear();
+    this.checkBefore = a.checkBefore;
     byte[] prior = null;
     PreparedStatement find = io.statement("SELECT result FROM _tidesync_batches WHERE device = ? AND batch = ?");
     find.setString(1, req.device());
@@ -397,8 +417,6 @@ public final class SqliteDatasetStore implements DatasetStore {
     }
     // What fails its keys before the batch (rows written with foreign keys off) is not the batch's doing.
     Map<List<Object>, Integer> keysBefore = mode == Mode.CHECKED ? foreignKeyCheck() : null;
-    keyChecksDone = 0;
-    keyChecksUntil = System.nanoTime() + keyChecksNanos;
     // Fast path: the whole batch at once. Almost every batch applies cleanly; when one change
     // fails, push() rolls this transaction back and applies the batch change by change, each
     // under its own savepoint. Not a savepoint around the batch: SQLite keeps the prior image of
@@ -436,7 +454,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     // passes first. What the passes left is tried once more as one group, its checks deferred to
     // the group's end; if they fail there, the group is undone, the changes that failed them are
     // left out and the rest tried again. What is left is refused for now, as before.
-    if (order.size() > 1 && ForeignKeyGroups.hasCycle(order, changes, schema, ForeignKeyGroups.referenceValues(order, changes, tables, io::read))) {
+    if (!a.skipTogether && order.size() > 1 && ForeignKeyGroups.hasCycle(order, changes, schema, ForeignKeyGroups.referenceValues(order, changes, tables, io::read))) {
       order = applyTogether(order, changes, tables, results, req.device());
     }
     applyPass(order, changes, tables, results, req.device(), true, keysBefore, new ArrayList<>());
@@ -564,7 +582,6 @@ public final class SqliteDatasetStore implements DatasetStore {
     try {
       ChangeResult r = applyCore(index, ch, t, device);
       io.statement("RELEASE change").execute();
-      appliedInAttempt.add(index);
       return r;
     } catch (SQLException e) {
       undo("change", e, index);
@@ -603,7 +620,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       io.statement("ROLLBACK TO " + savepoint).execute();
     } catch (SQLException gone) {
       if (index >= 0 && Sql.noSuchSavepoint(gone) && StoreException.isConstraint(failure)) {
-        throw new TransactionEnded(refused(index, failure), Set.copyOf(appliedInAttempt), failure);
+        throw new TransactionEnded(refused(index, failure), Set.copyOf(settled), savepoint.equals("together"), failure);
       }
       failure.addSuppressed(gone);
       throw failure;
@@ -635,6 +652,7 @@ public final class SqliteDatasetStore implements DatasetStore {
         retry.add(i);
       } else {
         results[i] = r;
+        settled.add(i);
       }
     }
   }
@@ -684,6 +702,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       for (int j = 0; j < got.length; j++) {
         if (got[j] != null) {
           results[part.get(j)] = got[j];
+          settled.add(part.get(j));
         }
       }
       retry.addAll(again);
@@ -693,12 +712,13 @@ public final class SqliteDatasetStore implements DatasetStore {
     io.statement("ROLLBACK TO checked").execute();
     io.statement("RELEASE checked").execute();
     seq = seqBefore;
-    appliedInAttempt.removeAll(part);
+    settled.removeAll(part);
     if (part.size() == 1 || !blamed.isEmpty()) {
       for (int i : part.size() == 1 ? part : blamed) {
         if (lastPass) {
           results[i] = new ChangeResult(i, ChangeResult.REJECTED, 0, "FOREIGN KEY constraint failed on table '" + tables.get(i).name()
               + "' (a deferred key, checked at commit)", true);
+          settled.add(i);
         } else {
           retry.add(i);
         }
@@ -798,7 +818,7 @@ public final class SqliteDatasetStore implements DatasetStore {
 
   /**
    * Checks of {@link #applyChecked} per push at least; more until {@link #keyChecksNanos} after the
-   * push's attempt began. Each reads every table with a foreign key, so on large
+   * push began. Each reads every table with a foreign key, so on large
    * tables a batch of many changes that fail a deferred key has some of them found per push, not
    * all at any cost: the changes not told apart are refused for now, and the device sends them
    * again.
@@ -810,7 +830,7 @@ public final class SqliteDatasetStore implements DatasetStore {
 
   private static final int KEY_CHECKS_MAX = 8192;
 
-  /** Checks done by {@link #applyChecked} in this push's transaction, and when the time for more ends. */
+  /** Checks done by {@link #applyChecked} in this push (all its attempts), and when the time for more ends. */
   private int keyChecksDone;
 
   private long keyChecksUntil;
@@ -858,7 +878,7 @@ public final class SqliteDatasetStore implements DatasetStore {
           for (int j = 0; j < got.length; j++) {
             results[members.get(j)] = got[j];
           }
-          appliedInAttempt.addAll(members);
+          settled.addAll(members);
           List<Integer> left = new ArrayList<>(group);
           left.removeAll(members);
           return left;

@@ -223,10 +223,11 @@ public final class RowIo implements AutoCloseable {
       k.stream().forEach(i -> cols.add(all.get(i).name()));
       String key = t.primaryKey().stream().map(Sql::q).collect(Collectors.joining(", "));
       List<String> sets = cols.stream().filter(col -> !t.isPrimaryKey(col)).map(col -> q(col) + " = excluded." + q(col)).toList();
-      // OR ABORT: a constraint the table declares ON CONFLICT ROLLBACK, REPLACE or IGNORE fails
-      // this statement alone, as any other. Else SQLite would end the whole transaction, delete
-      // another row unseen by capture, or skip the write while it is recorded as made.
-      return "INSERT OR ABORT INTO " + q(t.name()) + " (" + cols.stream().map(Sql::q).collect(Collectors.joining(", ")) + ") VALUES ("
+      // Not OR ABORT, though it would make a constraint declared ON CONFLICT ROLLBACK, REPLACE or
+      // IGNORE fail this statement alone: SQLite hands a statement's OR clause down to the
+      // statements of the triggers it fires, and an app's or backend's trigger that says INSERT
+      // OR IGNORE / OR REPLACE would then fail (found in review).
+      return "INSERT INTO " + q(t.name()) + " (" + cols.stream().map(Sql::q).collect(Collectors.joining(", ")) + ") VALUES ("
           + "?, ".repeat(cols.size() - 1) + "?) ON CONFLICT (" + key + ") DO "
           + (sets.isEmpty() ? "NOTHING" : "UPDATE SET " + String.join(", ", sets));
     });
