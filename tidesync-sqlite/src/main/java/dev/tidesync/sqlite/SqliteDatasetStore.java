@@ -217,14 +217,14 @@ public final class SqliteDatasetStore implements DatasetStore {
       Mode mode = Mode.WHOLE;
       Attempt a = new Attempt();
       RuntimeException before = null;
-      // The checks of deferred keys have their budget per push, whatever the attempts.
-      keyChecksDone = 0;
+      // The checks of deferred keys: at least KEY_CHECKS per attempt, and past those, time per push.
       keyChecksUntil = System.nanoTime() + keyChecksNanos;
       // Each failed attempt is rolled back and the batch applied again in a new transaction, the
       // file read afresh as the truth; we hold the dataset's lock throughout. Bounded: the mode
       // only moves on; each TransactionEnded sets skipTogether or adds a change to checkBefore or
-      // to leftOut, which only CHECKED's start empties, once; once TRANSACTION_ENDS changes have
-      // ended the transaction, the next one leaves out every change not settled before it.
+      // to leftOut, which only CHECKED's start empties (with enders), once; once TRANSACTION_ENDS
+      // changes have ended the transaction, the next one left out leaves out every change not
+      // settled before it.
       for (;;) {
         try {
           return pushAttempt(req, mode, a);
@@ -235,27 +235,26 @@ public final class SqliteDatasetStore implements DatasetStore {
           before = e;
         } catch (TransactionEnded e) {
           int i = e.result.index();
-          boolean tooMany = a.enders.add(i) && a.enders.size() > TRANSACTION_ENDS;
-          boolean own = false;
+          a.enders.add(i);
           if (e.inGroup) {
             // Within a group of rows that refer to each other no change can be told as the cause,
             // as when a constraint fails there (applyTogether): the group is not tried again.
             a.skipTogether = true;
           } else if (mode == Mode.CHECKED && !a.checkBefore.contains(i)) {
             // A change before it may break a deferred key (and be refused), so that this one only
-            // failed for it: next time the keys are checked, and settled, right before it.
+            // failed for it: next time the keys are checked, and settled, right before it. (Also
+            // past the cap below: only then have the changes before it their answers.)
             a.checkBefore.add(i);
           } else {
-            own = true;
             a.leftOut.put(i, e.result);
-          }
-          if (tooMany) {
-            // Each such change costs a new attempt at the whole batch: past a few, the changes
-            // not settled before this one wait for the device to send them again.
-            for (int k = 0; k < req.changes().size(); k++) {
-              if (!e.settledBefore.contains(k) && !a.leftOut.containsKey(k) && !(own && k == i)) {
-                a.leftOut.put(k, new ChangeResult(k, ChangeResult.REJECTED, 0, "not applied: too many changes of the batch end the "
-                    + "transaction (a constraint ON CONFLICT ROLLBACK, a trigger's RAISE(ROLLBACK)) to apply it in one push", true));
+            if (a.enders.size() > TRANSACTION_ENDS) {
+              // Each such change costs new attempts at the whole batch: past a few, the changes
+              // with no answer before this one wait for the device to send them again.
+              for (int k = 0; k < req.changes().size(); k++) {
+                if (!e.settledBefore.contains(k) && !a.leftOut.containsKey(k)) {
+                  a.leftOut.put(k, new ChangeResult(k, ChangeResult.REJECTED, 0, "not applied: too many changes of the batch end the "
+                      + "transaction (a constraint ON CONFLICT ROLLBACK, a trigger's RAISE(ROLLBACK)) to apply it in one push", true));
+                }
               }
             }
           }
@@ -272,6 +271,7 @@ public final class SqliteDatasetStore implements DatasetStore {
           // key: found again, if so, with the keys checked.
           mode = Mode.CHECKED;
           a.leftOut.clear();
+          a.enders.clear(); // found again from the start: the cap counts them afresh
           before = e;
         } catch (RuntimeException | Error e) {
           addEarlier(e, before);
@@ -384,6 +384,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     Map<Integer, ChangeResult> leftOut = a.leftOut;
     settled.clear();
     this.checkBefore = a.checkBefore;
+    keyChecksDone = 0;
     byte[] prior = null;
     PreparedStatement find = io.statement("SELECT result FROM _tidesync_batches WHERE device = ? AND batch = ?");
     find.setString(1, req.device());
@@ -817,8 +818,9 @@ public final class SqliteDatasetStore implements DatasetStore {
   }
 
   /**
-   * Checks of {@link #applyChecked} per push at least; more until {@link #keyChecksNanos} after the
-   * push began. Each reads every table with a foreign key, so on large
+   * Checks of {@link #applyChecked} per attempt at least (an attempt that a change ending the
+   * transaction cut short must not leave the next without); more until {@link #keyChecksNanos}
+   * after the push began. Each reads every table with a foreign key, so on large
    * tables a batch of many changes that fail a deferred key has some of them found per push, not
    * all at any cost: the changes not told apart are refused for now, and the device sends them
    * again.
@@ -830,7 +832,7 @@ public final class SqliteDatasetStore implements DatasetStore {
 
   private static final int KEY_CHECKS_MAX = 8192;
 
-  /** Checks done by {@link #applyChecked} in this push (all its attempts), and when the time for more ends. */
+  /** Checks done by {@link #applyChecked} in this attempt, and when the push's time for more ends. */
   private int keyChecksDone;
 
   private long keyChecksUntil;
