@@ -177,4 +177,43 @@ class TransactionEndingTest {
     }
     assertThat(got.get(4)).contains("bad code");
   }
+
+  @Test
+  void aRowWithAMissingDeferredParentStaysOutWhenTheBatchAlsoHoldsAGroupOfRowsThatReferToEachOther() throws SQLException {
+    // Found in review: the group's end (PRAGMA defer_foreign_keys = OFF) discarded SQLite's count
+    // of the failing deferred keys, and the orphan was committed, whether the group held or not.
+    String[] ddl = {"CREATE TABLE p (id TEXT PRIMARY KEY)", "CREATE TABLE d (id TEXT PRIMARY KEY, p TEXT REFERENCES p (id)%D)",
+        "CREATE TABLE n (id TEXT PRIMARY KEY, parent TEXT REFERENCES n (id)%D, up TEXT REFERENCES n (id))"};
+    String now = ChangeResult.REJECTED + " for now";
+    List<List<Change>> batches = List.of(
+        List.of(up("d", "d1", "p", "p3"), up("n", "n1", "up", "n2"), up("n", "n2", "up", "n1")),
+        List.of(up("n", "n7", "parent", "n4", "up", "n5"), up("n", "n4", "up", "n7"), up("d", "d1", "p", "p3")));
+    List<List<String>> expected = List.of(List.of(now, ChangeResult.APPLIED, ChangeResult.APPLIED), List.of(now, now, now));
+    for (int b = 0; b < batches.size(); b++) {
+      try (SqliteDatasetStore s = open("group" + b + ".db", true, ddl)) {
+        PushResult r = s.push(new PushRequest("ds", "dev-a", UUID.randomUUID().toString(), List.of(), batches.get(b)));
+        assertThat(outcomes(r)).as("batch %d", b).isEqualTo(expected.get(b));
+        assertThat(BackendConstraintsTest.rows(s.file(), "PRAGMA foreign_key_check")).as("batch %d", b).isEmpty();
+      }
+      assertThat(outcomes(false, batches.get(b), ddl)).as("batch %d, keys checked at once", b).isEqualTo(expected.get(b));
+    }
+  }
+
+  @Test
+  void aChainPushedChildrenFirstGoesInParentsFirstInOnePass() throws SQLException {
+    // Found in review: each pass over what was left applied one row of such a chain, 85 s for
+    // 2,000 rows. The batch is now ordered parents first within the table.
+    List<Change> batch = new ArrayList<>();
+    for (int k = 2000; k >= 1; k--) {
+      batch.add(up("n", "n" + k, "up", k == 1 ? null : "n" + (k - 1)));
+    }
+    try (SqliteDatasetStore s = open("chain.db", false, "CREATE TABLE n (id TEXT PRIMARY KEY, up TEXT REFERENCES n (id))")) {
+      long started = System.nanoTime();
+      PushResult r = s.push(new PushRequest("ds", "dev-a", UUID.randomUUID().toString(), List.of(), batch));
+      long millis = (System.nanoTime() - started) / 1_000_000;
+      assertThat(outcomes(r)).containsOnly(ChangeResult.APPLIED);
+      assertThat(millis).as("2,000 rows, children first").isLessThan(20_000);
+      System.out.printf("a chain of 2,000 rows pushed children first: %d ms%n", millis);
+    }
+  }
 }
