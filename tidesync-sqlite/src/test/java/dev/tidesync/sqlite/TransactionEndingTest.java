@@ -200,20 +200,19 @@ class TransactionEndingTest {
   }
 
   @Test
-  void aChainPushedChildrenFirstGoesInParentsFirstInOnePass() throws SQLException {
-    // Found in review: each pass over what was left applied one row of such a chain, 85 s for
-    // 2,000 rows. The batch is now ordered parents first within the table.
+  void aChainPushedChildrenFirstGoesInThroughThePasses() throws SQLException {
+    // Each pass over what is left applies one row of such a chain: quadratic (a review measured
+    // 85 s for 2,000 rows; README known limits). Ordering the batch parents first changed which
+    // change wins where order matters (a UNIQUE column), so the passes stay; 200 rows here.
     List<Change> batch = new ArrayList<>();
-    for (int k = 2000; k >= 1; k--) {
+    for (int k = 200; k >= 1; k--) {
       batch.add(up("n", "n" + k, "up", k == 1 ? null : "n" + (k - 1)));
     }
     try (SqliteDatasetStore s = open("chain.db", false, "CREATE TABLE n (id TEXT PRIMARY KEY, up TEXT REFERENCES n (id))")) {
       long started = System.nanoTime();
       PushResult r = s.push(new PushRequest("ds", "dev-a", UUID.randomUUID().toString(), List.of(), batch));
-      long millis = (System.nanoTime() - started) / 1_000_000;
       assertThat(outcomes(r)).containsOnly(ChangeResult.APPLIED);
-      assertThat(millis).as("2,000 rows, children first").isLessThan(20_000);
-      System.out.printf("a chain of 2,000 rows pushed children first: %d ms%n", millis);
+      System.out.printf("a chain of 200 rows pushed children first: %d ms%n", (System.nanoTime() - started) / 1_000_000);
     }
   }
 }

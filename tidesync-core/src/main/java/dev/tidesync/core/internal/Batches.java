@@ -63,11 +63,7 @@ public final class Batches {
     return out;
   }
 
-  /**
-   * Indexes of the changes in apply order: upserts parents first, then deletes children first;
-   * within a table that refers to itself, upserts of rows the batch refers to before the rows
-   * that refer to them ({@link #selfParentsFirst}); otherwise stable within a table.
-   */
+  /** Indexes of the changes in apply order: upserts parents first, then deletes children first; stable within a table. */
   public static List<Integer> applyOrder(List<Change> changes, Collection<TableSchema> schema) {
     Map<String, Integer> rank = SchemaOrder.rank(List.copyOf(schema));
     List<Integer> idx = new ArrayList<>(changes.size());
@@ -79,112 +75,7 @@ public final class Batches {
       int r = rank.getOrDefault(c.table(), 0);
       return c.deleted() ? 1_000_000 - r : r;
     }));
-    for (TableSchema t : schema) {
-      selfParentsFirst(idx, changes, t);
-    }
     return idx;
-  }
-
-  /**
-   * Reorders, in place among their own positions in {@code idx}, the upserts of {@code t} when it
-   * refers to itself: a row the batch also writes, and that a change refers to by its values,
-   * goes before that change (depth first, otherwise in batch order; a row's changes stay together
-   * and in order; a cycle is cut where it closes). Without it a chain pushed the wrong way round
-   * cost the store one pass over what is left per row: 85 s for 2,000 rows (found in review).
-   * Values that name the parent in other terms than its key (another type, a collation) only
-   * leave that order to the passes.
-   */
-  static void selfParentsFirst(List<Integer> idx, List<Change> changes, TableSchema t) {
-    List<List<String>> selfKeys = new ArrayList<>(); // each self-reference's columns, in the order of t's key
-    for (dev.tidesync.protocol.ForeignKey fk : t.foreignKeys()) {
-      List<String> ref = ForeignKeyGroups.refColumns(fk, t);
-      if (fk.refTable().equals(t.name()) && ref.size() == t.primaryKey().size() && Set.copyOf(ref).equals(Set.copyOf(t.primaryKey()))) {
-        List<String> cols = new ArrayList<>();
-        for (String k : t.primaryKey()) {
-          cols.add(fk.columns().get(ref.indexOf(k)));
-        }
-        selfKeys.add(cols);
-      }
-    }
-    if (selfKeys.isEmpty()) {
-      return;
-    }
-    List<Integer> slots = new ArrayList<>();
-    Map<String, List<Integer>> rows = new java.util.LinkedHashMap<>(); // row key -> its changes, in order
-    for (int s = 0; s < idx.size(); s++) {
-      Change c = changes.get(idx.get(s));
-      if (!c.deleted() && c.table().equals(t.name())) {
-        slots.add(s);
-        rows.computeIfAbsent(key(c.pk()), k -> new ArrayList<>()).add(idx.get(s));
-      }
-    }
-    if (rows.size() < 2) {
-      return;
-    }
-    Map<String, List<String>> parents = new HashMap<>();
-    for (Map.Entry<String, List<Integer>> row : rows.entrySet()) {
-      for (int i : row.getValue()) {
-        Map<String, Object> cols = changes.get(i).cols();
-        for (List<String> fkCols : selfKeys) {
-          List<Object> values = new ArrayList<>(fkCols.size());
-          for (String col : fkCols) {
-            values.add(cols.get(col)); // absent (not written) or NULL: refers to no row
-          }
-          if (values.contains(null)) {
-            continue;
-          }
-          String parent = key(values);
-          if (!parent.equals(row.getKey()) && rows.containsKey(parent)) {
-            parents.computeIfAbsent(row.getKey(), k -> new ArrayList<>()).add(parent);
-          }
-        }
-      }
-    }
-    if (parents.isEmpty()) {
-      return;
-    }
-    // Depth first without recursion (a chain may be as long as the batch).
-    List<Integer> out = new ArrayList<>(slots.size());
-    Set<String> done = new HashSet<>();
-    Set<String> onPath = new HashSet<>();
-    java.util.ArrayDeque<String> path = new java.util.ArrayDeque<>();
-    java.util.ArrayDeque<java.util.Iterator<String>> next = new java.util.ArrayDeque<>();
-    for (String root : rows.keySet()) {
-      if (done.contains(root)) {
-        continue;
-      }
-      path.push(root);
-      onPath.add(root);
-      next.push(parents.getOrDefault(root, List.of()).iterator());
-      while (!path.isEmpty()) {
-        java.util.Iterator<String> it = next.peek();
-        if (it.hasNext()) {
-          String p = it.next();
-          if (!done.contains(p) && onPath.add(p)) { // on the path already: a cycle, cut here
-            path.push(p);
-            next.push(parents.getOrDefault(p, List.of()).iterator());
-          }
-        } else {
-          String row = path.pop();
-          next.pop();
-          onPath.remove(row);
-          done.add(row);
-          out.addAll(rows.get(row));
-        }
-      }
-    }
-    for (int s = 0; s < slots.size(); s++) {
-      idx.set(slots.get(s), out.get(s));
-    }
-  }
-
-  /** A row's key as the batch names it, the same for values a driver or the wire gave in other Java types. */
-  private static String key(List<Object> values) {
-    List<Object> norm = new ArrayList<>(values.size());
-    for (Object v : values) {
-      norm.add(dev.tidesync.protocol.Values.normalize(v));
-    }
-    return Keys.canonical(norm);
   }
 
   /** Tables whose incompatibility fails the push: those with changes, or all for a schema-only push. */
