@@ -1433,7 +1433,7 @@ public final class DeviceReplica implements AutoCloseable {
         // executing"): the cached statements are prepared afresh.
         io.reset();
         if (skip.putIfAbsent(e.index, e.getMessage()) != null) {
-          throw new IllegalStateException("a pulled row ended the transaction twice", e);
+          throw new StoreException("applying a pulled page: its row " + e.index + " ended the transaction again", (SQLException) e.getCause());
         }
       }
     }
