@@ -1476,8 +1476,7 @@ public final class DeviceReplica implements AutoCloseable {
       // into a table whose load waits would look like rows of the load. Every load is written
       // out first when the file has such triggers (found by review).
       Map<String, String> loads = loads();
-      if (!loads.isEmpty() && !page.changes().isEmpty() && Sql.number(conn, "SELECT EXISTS (SELECT 1 FROM sqlite_master "
-          + "WHERE type = 'trigger' AND substr(name, 1, 10) <> '_tidesync_')") > 0) {
+      if (!loads.isEmpty() && !page.changes().isEmpty() && Capture.hasOtherTriggers(conn)) {
         finishLoads(loads, loads.keySet());
       } else {
         finishLoads(loads, page.changes().stream().map(Change::table).collect(java.util.stream.Collectors.toSet()));

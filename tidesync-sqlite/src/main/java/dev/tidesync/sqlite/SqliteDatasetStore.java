@@ -393,6 +393,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     settled.clear();
     this.checkBefore = a.checkBefore;
     keyChecksDone = 0;
+    keyGraph = null;
     byte[] prior = null;
     PreparedStatement find = io.statement("SELECT result FROM _tidesync_batches WHERE device = ? AND batch = ?");
     find.setString(1, req.device());
@@ -765,36 +766,26 @@ public final class SqliteDatasetStore implements DatasetStore {
    */
   private Set<Integer> blame(List<Integer> part, List<Change> changes, Map<List<Object>, Integer> after, Map<List<Object>, Integer> before)
       throws SQLException {
-    if (Sql.number(writer, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name NOT LIKE '!_tidesync!_%' ESCAPE '!'") > 0) {
+    if (keyGraph == null) {
+      keyGraph = keyGraph(); // the file's schema does not change while the batch applies
+    }
+    if (keyGraph.otherTriggers()) {
       return Set.of();
     }
-    Set<String> reached = new HashSet<>();
+    Set<String> reached = new HashSet<>(); // lower case, as SQLite matches table names
     Map<String, List<Integer>> writes = new HashMap<>(); // every change of the part, by row
     for (int i : part) {
       Change c = changes.get(i);
-      reached.add(c.table());
+      reached.add(c.table().toLowerCase(java.util.Locale.ROOT));
       writes.computeIfAbsent(c.table() + '\u0000' + Keys.canonical(c.pk()), k -> new ArrayList<>()).add(i);
     }
-    // Tables a write to a table of the part can reach: a key's action (CASCADE, SET NULL, SET
-    // DEFAULT) writes the child when the parent changes. SQLite's own list, every table of the file.
-    Map<String, Set<String>> actions = new HashMap<>();
-    try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery("SELECT m.name, f.\"table\" FROM sqlite_master m, "
-        + "pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND (f.on_delete NOT IN ('NO ACTION', 'RESTRICT') "
-        + "OR f.on_update NOT IN ('NO ACTION', 'RESTRICT'))")) {
-      while (rs.next()) {
-        actions.computeIfAbsent(rs.getString(2).toLowerCase(java.util.Locale.ROOT), k -> new HashSet<>()).add(rs.getString(1));
-      }
-    }
     for (List<String> todo = new ArrayList<>(reached); !todo.isEmpty(); ) {
-      String t = todo.remove(todo.size() - 1);
-      for (String child : actions.getOrDefault(t.toLowerCase(java.util.Locale.ROOT), Set.of())) {
+      for (String child : keyGraph.actions().getOrDefault(todo.remove(todo.size() - 1), Set.of())) {
         if (reached.add(child)) {
           todo.add(child);
         }
       }
     }
-    Set<String> reachedLower = new HashSet<>();
-    reached.forEach(t -> reachedLower.add(t.toLowerCase(java.util.Locale.ROOT)));
     Set<Integer> out = new java.util.LinkedHashSet<>();
     for (Map.Entry<List<Object>, Integer> e : after.entrySet()) {
       if (e.getValue() <= before.getOrDefault(e.getKey(), 0)) {
@@ -803,7 +794,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       String child = (String) e.getKey().get(0);
       Object rowid = e.getKey().get(1);
       TableSchema t = schema.get(child);
-      if (rowid == null || t == null || reachedLower.contains(((String) e.getKey().get(2)).toLowerCase(java.util.Locale.ROOT))) {
+      if (rowid == null || t == null || reached.contains(((String) e.getKey().get(2)).toLowerCase(java.util.Locale.ROOT))) {
         return Set.of();
       }
       StringBuilder sql = new StringBuilder("SELECT ");
@@ -830,6 +821,33 @@ public final class SqliteDatasetStore implements DatasetStore {
       out.add(writers.get(0));
     }
     return out;
+  }
+
+  /**
+   * What {@link #blame} reads of the file, once per attempt: whether it has triggers of its own
+   * (which may write anywhere), and, by table (lower case), the tables a write to it can reach by
+   * a key's action (CASCADE, SET NULL, SET DEFAULT write the child when the parent changes),
+   * SQLite's own list over every table of the file.
+   */
+  private record KeyGraph(boolean otherTriggers, Map<String, Set<String>> actions) {}
+
+  /** This attempt's {@link KeyGraph}; null until {@link #blame} needs it. */
+  private KeyGraph keyGraph;
+
+  private KeyGraph keyGraph() throws SQLException {
+    if (Capture.hasOtherTriggers(writer)) {
+      return new KeyGraph(true, Map.of());
+    }
+    Map<String, Set<String>> actions = new HashMap<>();
+    try (Statement st = writer.createStatement(); ResultSet rs = st.executeQuery("SELECT f.\"table\", m.name FROM "
+        + "sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND (f.on_delete NOT IN ('NO ACTION', 'RESTRICT') "
+        + "OR f.on_update NOT IN ('NO ACTION', 'RESTRICT'))")) {
+      while (rs.next()) {
+        actions.computeIfAbsent(rs.getString(1).toLowerCase(java.util.Locale.ROOT), k -> new HashSet<>())
+            .add(rs.getString(2).toLowerCase(java.util.Locale.ROOT));
+      }
+    }
+    return new KeyGraph(false, actions);
   }
 
   /**

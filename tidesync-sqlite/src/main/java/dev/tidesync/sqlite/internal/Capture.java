@@ -219,6 +219,11 @@ public final class Capture {
     exec(c, "DELETE FROM " + QUIET);
   }
 
+  /** Whether the file has triggers of its own (an app's, a backend's), not only Tidesync's. */
+  public static boolean hasOtherTriggers(Connection c) throws SQLException {
+    return Sql.number(c, "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name NOT GLOB '_tidesync_*')") > 0;
+  }
+
   /** Whether all four triggers of a server table exist and have the guard (earlier builds made them without). */
   public static boolean hasServerTriggers(Connection c, String table) throws SQLException {
     List<Object> args = new java.util.ArrayList<>(List.of(table));
