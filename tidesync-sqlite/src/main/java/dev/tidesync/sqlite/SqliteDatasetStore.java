@@ -26,6 +26,7 @@ import dev.tidesync.protocol.TableSchema;
 import dev.tidesync.protocol.WallClock;
 import dev.tidesync.protocol.Wire;
 import dev.tidesync.sqlite.internal.Capture;
+import dev.tidesync.sqlite.internal.ChainWaits;
 import dev.tidesync.sqlite.internal.Ddl;
 import dev.tidesync.sqlite.internal.Introspect;
 import dev.tidesync.core.internal.Apply;
@@ -385,6 +386,15 @@ public final class SqliteDatasetStore implements DatasetStore {
   /** The changes that have their answer so far in the push's current attempt, for {@link TransactionEnded}. */
   private final Set<Integer> settled = new HashSet<>();
 
+  /** What the current retry passes may skip (see {@link ChainWaits}); null outside them. */
+  private ChainWaits waits;
+
+  /** Whether the retry passes skip what is certain to fail (off only in tests comparing outcomes). */
+  boolean chainWaits = true;
+
+  /** Attempts the retry passes skipped so far, for tests. */
+  long chainSkips;
+
   /** The current attempt's changes before which {@link #applyPass} checks the keys (mode CHECKED). */
   private Set<Integer> checkBefore = Set.of();
 
@@ -453,11 +463,21 @@ public final class SqliteDatasetStore implements DatasetStore {
     // Foreign keys are checked immediately, so a child that arrives before its parent (or a
     // parent delete before its children's) fails; such changes are retried after the rest of
     // the batch, as long as a pass makes progress.
-    for (boolean progress = true; progress && !order.isEmpty(); ) {
-      List<Integer> retry = new ArrayList<>();
-      applyPass(order, changes, tables, results, req.device(), false, keysBefore, retry);
-      progress = retry.size() < order.size();
-      order = retry;
+    // The passes skip, without SQL, what is certain to fail again (a chain of a table's rows sent
+    // children first would otherwise cost a pass over every row left per row: ChainWaits).
+    waits = keysBefore == null && !order.isEmpty() && chainWaits ? new ChainWaits(writer) : null;
+    try {
+      for (boolean progress = true; progress && !order.isEmpty(); ) {
+        List<Integer> retry = new ArrayList<>();
+        applyPass(order, changes, tables, results, req.device(), false, keysBefore, retry);
+        progress = retry.size() < order.size();
+        order = retry;
+      }
+    } finally {
+      if (waits != null) {
+        chainSkips += waits.skipped();
+      }
+      waits = null;
     }
     // A cycle (a row moved under its own descendant, two tables that refer to each other) cannot
     // go in or out one row at a time while foreign keys are checked at once: no row of it ever
@@ -664,12 +684,22 @@ public final class SqliteDatasetStore implements DatasetStore {
       return;
     }
     for (int i : order) {
+      if (!lastPass && waits != null && waits.certainToFail(i)) {
+        retry.add(i);
+        continue;
+      }
       ChangeResult r = applyOne(i, changes.get(i), tables.get(i), device, lastPass);
       if (r == null) {
         retry.add(i);
+        if (waits != null) {
+          waits.failed(i, changes.get(i));
+        }
       } else {
         results[i] = r;
         settled.add(i);
+        if (waits != null) {
+          waits.answered(changes.get(i));
+        }
       }
     }
   }
