@@ -26,11 +26,12 @@ import dev.tidesync.protocol.TableSchema;
 import dev.tidesync.protocol.WallClock;
 import dev.tidesync.protocol.Wire;
 import dev.tidesync.sqlite.internal.Capture;
-import dev.tidesync.sqlite.internal.ChainWaits;
 import dev.tidesync.sqlite.internal.Ddl;
+import dev.tidesync.sqlite.internal.SelfKeys;
 import dev.tidesync.sqlite.internal.Introspect;
 import dev.tidesync.core.internal.Apply;
 import dev.tidesync.core.internal.Batches;
+import dev.tidesync.core.internal.ChainWaits;
 import dev.tidesync.core.internal.ForeignKeyGroups;
 import dev.tidesync.core.internal.Keys;
 import dev.tidesync.core.internal.PullStats;
@@ -387,7 +388,7 @@ public final class SqliteDatasetStore implements DatasetStore {
   private final Set<Integer> settled = new HashSet<>();
 
   /** What the current retry passes may skip (see {@link ChainWaits}); null outside them. */
-  private ChainWaits waits;
+  private ChainWaits<SQLException> waits;
 
   /** Whether the retry passes skip what is certain to fail (off only in tests comparing outcomes). */
   boolean chainWaits = true;
@@ -465,7 +466,7 @@ public final class SqliteDatasetStore implements DatasetStore {
     // the batch, as long as a pass makes progress.
     // The passes skip, without SQL, what is certain to fail again (a chain of a table's rows sent
     // children first would otherwise cost a pass over every row left per row: ChainWaits).
-    waits = keysBefore == null && !order.isEmpty() && chainWaits ? new ChainWaits(writer) : null;
+    waits = keysBefore == null && !order.isEmpty() && chainWaits ? new ChainWaits<>(new SelfKeys(writer), clock) : null;
     try {
       for (boolean progress = true; progress && !order.isEmpty(); ) {
         List<Integer> retry = new ArrayList<>();
@@ -684,7 +685,7 @@ public final class SqliteDatasetStore implements DatasetStore {
       return;
     }
     for (int i : order) {
-      if (!lastPass && waits != null && waits.certainToFail(i)) {
+      if (!lastPass && waits != null && waits.skip(i)) {
         retry.add(i);
         continue;
       }

@@ -224,6 +224,20 @@ public final class Capture {
     return Sql.number(c, "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name NOT GLOB '_tidesync_*')") > 0;
   }
 
+  /**
+   * Whether every trigger of the file is a server's capture trigger: named for its table as
+   * Tidesync names them and with the guard. Not the prefix alone: a backend may name its own
+   * trigger {@code _tidesync_...} after the store opened (found in review).
+   */
+  public static boolean onlyServerTriggers(Connection c) throws SQLException {
+    StringBuilder own = new StringBuilder();
+    for (String kind : KINDS) {
+      own.append(own.length() == 0 ? "" : ", ").append("'_tidesync_").append(kind).append("_' || tbl_name");
+    }
+    return Sql.number(c, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND NOT (name IN (" + own
+        + ") AND instr(sql, '" + QUIET + "') > 0)") == 0;
+  }
+
   /** Whether all four triggers of a server table exist and have the guard (earlier builds made them without). */
   public static boolean hasServerTriggers(Connection c, String table) throws SQLException {
     List<Object> args = new java.util.ArrayList<>(List.of(table));

@@ -1,0 +1,160 @@
+package dev.tidesync.core.internal;
+
+import dev.tidesync.protocol.Change;
+import dev.tidesync.protocol.Hlc;
+import dev.tidesync.protocol.HlcClock;
+import dev.tidesync.protocol.Identifiers;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The changes of a pushed batch that a server store's retry passes may skip without SQL, because
+ * applying them again would fail their table's foreign key to itself for certain.
+ *
+ * <p>Why: a store applies what failed a foreign key again after the rest of the batch, one pass
+ * after the other while a pass makes progress. A chain of rows of a self-referencing table sent
+ * children first goes in one row per pass, and each pass tried every row left: 2,000 such rows
+ * took 85 s of an embedded dataset's write lock (session 11's review), and 400 took 21 s on
+ * PostgreSQL. Skipping the attempts that certainly fail keeps the passes, and so every outcome,
+ * as they were: an attempt that fails is undone to its savepoint and changes nothing the next
+ * attempts see (its version is given back; receiving its clock again leaves the server's clock
+ * as it was), so leaving it out is the same as making it. A change whose clock is beyond the
+ * allowed drift is the exception (each attempt restamps it with a tick of the server's clock), and
+ * is never skipped.
+ *
+ * <p>Certain means, for an upsert that has just failed a foreign key: its row has no metadata and
+ * no row in the table, so applying it is an INSERT of its columns, which name a parent key that
+ * is not in the table either. Applied again, it fails again as long as no change of the batch
+ * with its own key or that parent key has been answered since. The store's {@link Probe} says
+ * where that holds (its file or database can change neither the comparison nor the rows behind
+ * the batch's back: no triggers of its own, keys compared as the texts they are, no other unique
+ * index whose clash could refuse the change at an earlier pass, nothing that differs from one
+ * attempt to the next such as a default of {@code random()}) and checks the row and the parent.
+ *
+ * <p>One object per attempt at a batch, for its passes; never for the last pass, which gives
+ * every change left its answer.
+ *
+ * @param <E> what the store's probe throws
+ */
+public final class ChainWaits<E extends Exception> {
+  /** What a store knows of its tables and rows, for {@link ChainWaits}. */
+  public interface Probe<E extends Exception> {
+    /**
+     * The column of {@code table}'s one reference to itself, when the store can foresee that
+     * reference's failures (see the class comment); null otherwise.
+     */
+    String selfReference(String table) throws E;
+
+    /**
+     * Whether the row {@code key} of {@code table} (canonical text {@code canonicalKey}) has
+     * neither metadata nor a row, and the key {@code parent} no row.
+     */
+    boolean newAndParentAbsent(String table, String key, String canonicalKey, String parent) throws E;
+  }
+
+  private final Probe<E> probe;
+  private final HlcClock clock;
+  /** Waiting changes, with their clocks. */
+  private final Map<Integer, Hlc> waiting = new HashMap<>();
+  /** Table and key (as {@link #slot}) → the changes waiting for an answer there. */
+  private final Map<String, List<Integer>> waiters = new HashMap<>();
+  /** Tables (folded) with a change that waited. */
+  private final java.util.Set<String> tracked = new java.util.HashSet<>();
+  private long skipped;
+
+  /** Waits judged by {@code probe}; {@code clock} is the store's, which a change's attempt may advance. */
+  public ChainWaits(Probe<E> probe, HlcClock clock) {
+    this.probe = probe;
+    this.clock = clock;
+  }
+
+  /**
+   * Whether the pass skips change {@code i}: applying it again now is certain to fail (it waits,
+   * and nothing it waits for was answered). Counted in {@link #skipped}.
+   */
+  public boolean skip(int i) {
+    Hlc h = waiting.get(i);
+    // A clock beyond the allowed drift is restamped with a tick of the server's clock on every
+    // attempt, which its rollback does not undo (found in review): such an attempt is made. The
+    // wall clock may have stepped back since the change waited, so this is asked every time.
+    if (h == null || !clock.withinDrift(h)) {
+      return false;
+    }
+    skipped++;
+    return true;
+  }
+
+  /** Attempts skipped so far. */
+  public long skipped() {
+    return skipped;
+  }
+
+  /**
+   * Change {@code i} ({@code ch}) has just failed a foreign key and was undone: when applying it
+   * again is certain to fail until its key or its parent's is answered, it waits for that.
+   */
+  public void failed(int i, Change ch) throws E {
+    if (ch.deleted() || ch.cols() == null || ch.pk().size() != 1 || !(ch.pk().get(0) instanceof String key) || !wellFormed(key)) {
+      return;
+    }
+    String ref = probe.selfReference(ch.table());
+    if (ref == null) {
+      return;
+    }
+    // The change names its columns as the schema does; the store's name of the reference may
+    // differ in ASCII case only (SQLite's rule: "éup" and "Éup" are two columns).
+    Object value = null;
+    for (Map.Entry<String, Object> e : ch.cols().entrySet()) {
+      if (Identifiers.same(e.getKey(), ref)) {
+        value = e.getValue();
+      }
+    }
+    Hlc h = Hlc.parse(ch.hlc());
+    if (!(value instanceof String parent) || parent.equals(key) || !wellFormed(parent) || !clock.withinDrift(h)
+        || !probe.newAndParentAbsent(ch.table(), key, Keys.canonical(ch.pk()), parent)) {
+      return;
+    }
+    waiting.put(i, h);
+    tracked.add(fold(ch.table()));
+    waiters.computeIfAbsent(slot(ch.table(), key), k -> new ArrayList<>()).add(i);
+    waiters.computeIfAbsent(slot(ch.table(), parent), k -> new ArrayList<>()).add(i);
+  }
+
+  /** Change {@code ch} has its answer (written, or refused): whoever waits for its row is tried again. */
+  public void answered(Change ch) {
+    if (waiting.isEmpty() || !tracked.contains(fold(ch.table()))) {
+      return; // no change waits in that table
+    }
+    if (ch.pk().size() != 1 || !(ch.pk().get(0) instanceof String key) || !wellFormed(key)) {
+      // A key the store may hold as another text than the Java value (a number into a text
+      // key): it could be any waited-for key.
+      waiting.clear();
+      waiters.clear();
+      return;
+    }
+    List<Integer> woken = waiters.remove(slot(ch.table(), key));
+    if (woken != null) {
+      woken.forEach(waiting::remove);
+    }
+  }
+
+  /**
+   * A table and key. Table names as SQLite compares them (ASCII case ignored); a store that tells
+   * such names apart (PostgreSQL's quoted ones) only wakes more changes than it needs to.
+   */
+  private static String slot(String table, String key) {
+    return fold(table) + '\u0000' + key;
+  }
+
+  private static String fold(String table) {
+    return Identifiers.folded(table);
+  }
+
+  /** Whether a store holds {@code s} as the same characters (no lone surrogate, which UTF-8 cannot hold). */
+  private static boolean wellFormed(String s) {
+    return StandardCharsets.UTF_8.newEncoder().canEncode(s);
+  }
+}
