@@ -98,6 +98,12 @@ public final class PgDatasetStore implements DatasetStore {
    * exhausted a 16-connection pool). Fair, so pushes are served in arrival order.
    */
   private final java.util.concurrent.locks.ReentrantLock writers = new java.util.concurrent.locks.ReentrantLock(true);
+
+  /** Whether the retry passes skip what is certain to fail (off only in tests comparing outcomes). */
+  boolean chainWaits = true;
+
+  /** Attempts the retry passes skipped so far, for tests. */
+  long chainSkips;
   private volatile boolean closed;
   /** Pulls not yet written to {@code _tidesync_devices}: see {@link #flushPullStats()}. */
   private final PullStats pullStats = new PullStats();
@@ -276,12 +282,6 @@ public final class PgDatasetStore implements DatasetStore {
         + "changes bigint NOT NULL DEFAULT 0)");
     Pg.update(c, "INSERT INTO " + s + "_tidesync_meta (k, v) VALUES ('epoch', ?), ('seq', '0')", epoch);
   }
-
-  /** Whether the retry passes skip what is certain to fail (off only in tests comparing outcomes). */
-  boolean chainWaits = true;
-
-  /** Attempts the retry passes skipped so far, for tests. */
-  long chainSkips;
 
   private String t(String metaTable) {
     return q(schemaName) + "." + metaTable;

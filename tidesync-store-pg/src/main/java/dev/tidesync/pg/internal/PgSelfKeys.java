@@ -26,11 +26,16 @@ import java.util.regex.Pattern;
  *   <li>no trigger on a table of the schema but Tidesync's capture trigger, with its own function
  *       and that function's own body (a backend's trigger could write the parent); no rule; no
  *       foreign key from a table outside the schema (its cascade could fire a trigger there);
- *   <li>the key is one column of type text or varchar, with a deterministic collation, and the
- *       table's only reference to itself is one such column referring to the key;
+ *   <li>the key is one column of type text or varchar without a length (a varchar(n) drops the
+ *       trailing spaces past n, so it would hold another key than the text the change names),
+ *       with a deterministic collation, and the table's only reference to itself is one such
+ *       column referring to the key;
+ *   <li>no foreign key of the table over its key column with an action (ON DELETE SET DEFAULT
+ *       would write a key behind the batch's back: found in review);
  *   <li>no unique index or exclusion constraint but the key's, no CHECK, no column of a domain
- *       type (a domain's CHECK), no DEFAULT but a literal (now(), random() or a sequence give
- *       another value, or use one up, at each attempt), no row-level security.
+ *       type (a domain's CHECK), no DEFAULT but a literal and no identity column (now(),
+ *       random() or a sequence give another value, or use one up, at each attempt), no row-level
+ *       security.
  * </ul>
  *
  * <p>One object per attempt at a batch: what it read of the schema holds for that attempt.
@@ -105,22 +110,20 @@ public final class PgSelfKeys implements ChainWaits.Probe<SQLException> {
     return self.map(SelfKey::refColumn).orElse(null);
   }
 
+  /** Asked only of a table {@link #selfReference} named a reference of (ChainWaits asks that first). */
   @Override
   public boolean newAndParentAbsent(String table, String key, String canonicalKey, String parent) throws SQLException {
     if (key.indexOf('\u0000') >= 0 || parent.indexOf('\u0000') >= 0 || canonicalKey.indexOf('\u0000') >= 0) {
       return false; // text cannot hold it, and a failed probe would abort the push's transaction
     }
     SelfKey self = known.get(table).orElseThrow();
-    String row = "SELECT EXISTS (SELECT 1 FROM " + q(schema) + "." + q(table) + " WHERE " + q(self.keyColumn()) + " = ?)";
-    return Pg.number(c, "SELECT count(*) FROM " + q(schema) + "._tidesync_rows WHERE tbl = ? AND pk = ?", table, canonicalKey) == 0
-        && !exists(row, key) && !exists(row, parent);
-  }
-
-  private boolean exists(String sql, String arg) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql)) {
-      ps.setString(1, arg);
+    String row = "EXISTS (SELECT 1 FROM " + q(schema) + "." + q(table) + " WHERE " + q(self.keyColumn()) + " = ?)";
+    // One round trip for the three questions.
+    try (PreparedStatement ps = c.prepareStatement("SELECT EXISTS (SELECT 1 FROM " + q(schema) + "._tidesync_rows WHERE tbl = ? AND pk = ?) OR "
+        + row + " OR " + row)) {
+      Pg.bindAll(ps, table, canonicalKey, key, parent);
       try (ResultSet rs = ps.executeQuery()) {
-        return rs.next() && rs.getBoolean(1);
+        return rs.next() && !rs.getBoolean(1);
       }
     }
   }
@@ -131,7 +134,7 @@ public final class PgSelfKeys implements ChainWaits.Probe<SQLException> {
         || Pg.number(c, "SELECT count(*) FROM pg_index WHERE indrelid = ?::regclass AND NOT indisprimary AND (indisunique OR indisexclusion)", rel) != 0
         || Pg.number(c, "SELECT count(*) FROM pg_constraint WHERE conrelid = ?::regclass AND contype IN ('c', 'x', 'u')", rel) != 0
         || Pg.number(c, "SELECT count(*) FROM pg_attribute a JOIN pg_type y ON y.oid = a.atttypid "
-            + "WHERE a.attrelid = ?::regclass AND a.attnum > 0 AND NOT a.attisdropped AND y.typtype = 'd'", rel) != 0) {
+            + "WHERE a.attrelid = ?::regclass AND a.attnum > 0 AND NOT a.attisdropped AND (y.typtype = 'd' OR a.attidentity <> '')", rel) != 0) {
       return null;
     }
     try (PreparedStatement ps = c.prepareStatement("SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d "
@@ -148,7 +151,11 @@ public final class PgSelfKeys implements ChainWaits.Probe<SQLException> {
     // The key: one column, text or varchar, compared by a deterministic collation.
     String keyColumn = Pg.string(c, "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
         + "WHERE i.indrelid = ?::regclass AND i.indisprimary AND i.indnkeyatts = 1 AND " + textColumn("a"), rel);
-    if (keyColumn == null) {
+    // A foreign key over the key column whose action rewrites or removes rows of this table
+    // (ON DELETE SET DEFAULT writes the default key) changes keys no change of the batch names.
+    if (keyColumn == null || Pg.number(c, "SELECT count(*) FROM pg_constraint k JOIN pg_index i ON i.indrelid = k.conrelid AND i.indisprimary "
+        + "WHERE k.contype = 'f' AND k.conrelid = ?::regclass AND i.indkey[0] = ANY (k.conkey) "
+        + "AND (k.confdeltype NOT IN ('a', 'r') OR k.confupdtype NOT IN ('a', 'r'))", rel) != 0) {
       return null;
     }
     // Every key of the table to itself: exactly one, of one text column, referring to the key.
@@ -171,9 +178,9 @@ public final class PgSelfKeys implements ChainWaits.Probe<SQLException> {
     return selfKeys == 1 && refColumn != null ? new SelfKey(keyColumn, refColumn) : null;
   }
 
-  /** SQL: whether the column {@code a} (a pg_attribute alias) is text or varchar under a deterministic collation. */
+  /** SQL: whether the column {@code a} (a pg_attribute alias) is text or varchar without a length, under a deterministic collation. */
   private static String textColumn(String a) {
-    return "(" + a + ".atttypid IN ('text'::regtype, 'varchar'::regtype) AND COALESCE((SELECT collisdeterministic FROM pg_collation "
-        + "WHERE oid = " + a + ".attcollation), false))";
+    return "(" + a + ".atttypid IN ('text'::regtype, 'varchar'::regtype) AND " + a + ".atttypmod = -1 "
+        + "AND COALESCE((SELECT collisdeterministic FROM pg_collation WHERE oid = " + a + ".attcollation), false))";
   }
 }
