@@ -123,9 +123,15 @@ class ChainWaitsTest {
     }
   }
 
-  /** {@code batches} pushed into a file with skipping and one without (frozen wall): answers and files must match. */
+  /** {@code batches} pushed into a file with skipping and one without (one wall clock): answers and files must match. */
   private void same(List<String> ddl, List<List<Change>> batches, WallClock wall, String... queries) throws SQLException {
-    try (SqliteDatasetStore on = open("same-on" + (++files) + ".db", ddl, wall); SqliteDatasetStore off = open("same-off" + files + ".db", ddl, wall)) {
+    same(ddl, batches, wall, wall, queries);
+  }
+
+  /** As above, each file with its own wall clock. */
+  private void same(List<String> ddl, List<List<Change>> batches, WallClock onWall, WallClock offWall, String... queries) throws SQLException {
+    try (SqliteDatasetStore on = open("same-on" + (++files) + ".db", ddl, onWall);
+        SqliteDatasetStore off = open("same-off" + files + ".db", ddl, offWall)) {
       off.chainWaits = false;
       for (List<Change> batch : batches) {
         assertThat(answers(on, "dev-a", batch)).isEqualTo(answers(off, "dev-a", batch));
@@ -150,6 +156,32 @@ class ChainWaitsTest {
     List<Change> b2 = List.of(new Change("n", List.of("c"), false, Map.of("v", 2L), new Hlc(t + 3, 0, "dev-b").toString(), null, 0, 0));
     same(List.of("CREATE TABLE n (id TEXT PRIMARY KEY, up TEXT REFERENCES n (id), v INTEGER)"), List.of(b1, b2), () -> start,
         "SELECT * FROM n ORDER BY id", "SELECT tbl, pk, ver, live, dead, clocks FROM _tidesync_rows ORDER BY pk");
+  }
+
+  /** A wall clock at t0 for its first k readings, then t0 + step; ChainWaits' own readings (one store makes none) not counted. */
+  private static WallClock stepAfter(long t0, long step, long k) {
+    java.util.concurrent.atomic.AtomicLong calls = new java.util.concurrent.atomic.AtomicLong();
+    return () -> {
+      boolean fromWaits = StackWalker.getInstance().walk(f -> f.anyMatch(x -> x.getClassName().endsWith(".ChainWaits")));
+      long n = fromWaits ? calls.get() : calls.getAndIncrement();
+      return n < k ? t0 : t0 + step;
+    };
+  }
+
+  @Test
+  void aWallClockCrossingTheDriftLimitDuringAnAttemptChangesNoClock() throws SQLException {
+    // c's clock is beyond the drift at t0 and within it at t0 + 1 s. Where the wall steps between
+    // c's attempt (which then ticked the server's clock instead of taking c's in) and the check of
+    // the drift after it, c must not wait: the next attempt takes c's clock in, and x's restamp
+    // (a tick) after it differs (found in review). Every step point of the first 60 readings.
+    List<String> ddl = List.of("CREATE TABLE n (id TEXT PRIMARY KEY, up TEXT REFERENCES n (id), v INTEGER)");
+    long t0 = System.currentTimeMillis() - 3_600_000;
+    List<Change> batch = List.of(up("n", "c", t0 + 600_000 + 500, "dev-a", "up", "p", "v", 1L),
+        up("n", "x", t0 + 1_000_000_000L, "dev-a", "up", "y", "v", 2L), up("n", "y", t0 - 1_000, "dev-a", "up", null, "v", 3L));
+    for (long k = 0; k < 60; k++) {
+      same(ddl, List.of(batch), stepAfter(t0, 1_000, k), stepAfter(t0, 1_000, k), "SELECT tbl, pk, ver, live, dead, clocks FROM _tidesync_rows ORDER BY pk",
+          "SELECT v FROM _tidesync_meta WHERE k = 'hlc'");
+    }
   }
 
   @Test

@@ -104,6 +104,7 @@ public final class PgDatasetStore implements DatasetStore {
 
   /** Attempts the retry passes skipped so far, for tests. */
   long chainSkips;
+
   private volatile boolean closed;
   /** Pulls not yet written to {@code _tidesync_devices}: see {@link #flushPullStats()}. */
   private final PullStats pullStats = new PullStats();
@@ -429,6 +430,11 @@ public final class PgDatasetStore implements DatasetStore {
             waits.answered(changes.get(i));
           }
         }
+      }
+      // A backend may commit a waited-for parent while the passes run (read committed): asked
+      // again before the passes would end.
+      if (!progress && waits != null && waits.recheck()) {
+        progress = true;
       }
       order = retry;
     }

@@ -55,10 +55,13 @@ public final class ChainWaits<E extends Exception> {
     boolean newAndParentAbsent(String table, String key, String canonicalKey, String parent) throws E;
   }
 
+  /** A waiting change: its clock, and what the probe checked of its row and parent. */
+  private record Waiting(Hlc hlc, String table, String key, String canonicalKey, String parent) {}
+
   private final Probe<E> probe;
   private final HlcClock clock;
-  /** Waiting changes, with their clocks. */
-  private final Map<Integer, Hlc> waiting = new HashMap<>();
+  /** Waiting changes. */
+  private final Map<Integer, Waiting> waiting = new HashMap<>();
   /** Table and key (as {@link #slot}) → the changes waiting for an answer there. */
   private final Map<String, List<Integer>> waiters = new HashMap<>();
   /** Tables (folded) with a change that waited. */
@@ -76,11 +79,11 @@ public final class ChainWaits<E extends Exception> {
    * and nothing it waits for was answered). Counted in {@link #skipped}.
    */
   public boolean skip(int i) {
-    Hlc h = waiting.get(i);
+    Waiting w = waiting.get(i);
     // A clock beyond the allowed drift is restamped with a tick of the server's clock on every
     // attempt, which its rollback does not undo (found in review): such an attempt is made. The
     // wall clock may have stepped back since the change waited, so this is asked every time.
-    if (h == null || !clock.withinDrift(h)) {
+    if (w == null || !clock.withinDrift(w.hlc())) {
       return false;
     }
     skipped++;
@@ -112,15 +115,45 @@ public final class ChainWaits<E extends Exception> {
         value = e.getValue();
       }
     }
+    // The attempt took the change's clock into the server's (Apply.decide), so taking it again
+    // changes nothing. Unless the wall clock moved past the drift limit meanwhile: then the
+    // attempt ticked the server's clock instead, and the next one would take the change's clock
+    // in (found in review) - that attempt is made.
     Hlc h = Hlc.parse(ch.hlc());
-    if (!(value instanceof String parent) || parent.equals(key) || !wellFormed(parent) || !clock.withinDrift(h)
-        || !probe.newAndParentAbsent(ch.table(), key, Keys.canonical(ch.pk()), parent)) {
+    Hlc now = clock.current();
+    boolean taken = now.millis() > h.millis() || (now.millis() == h.millis() && now.counter() >= h.counter());
+    if (!(value instanceof String parent) || parent.equals(key) || !wellFormed(parent) || !clock.withinDrift(h) || !taken) {
       return;
     }
-    waiting.put(i, h);
+    String canonicalKey = Keys.canonical(ch.pk());
+    if (!probe.newAndParentAbsent(ch.table(), key, canonicalKey, parent)) {
+      return;
+    }
+    waiting.put(i, new Waiting(h, ch.table(), key, canonicalKey, parent));
     tracked.add(fold(ch.table()));
     waiters.computeIfAbsent(slot(ch.table(), key), k -> new ArrayList<>()).add(i);
     waiters.computeIfAbsent(slot(ch.table(), parent), k -> new ArrayList<>()).add(i);
+  }
+
+  /**
+   * Asks the probe again for every waiting change, and wakes those whose row or parent is no
+   * longer absent; true if any woke. For a store whose transaction sees what other writers commit
+   * meanwhile (PostgreSQL reads committed rows at each statement): a backend's commit during the
+   * passes may bring a parent (found in review). A store calls it when a pass made no progress,
+   * before it would end the passes, so a parent committed by then is seen as the passes without
+   * skipping would have seen it (at a later pass, maybe: which pass sees a concurrent commit was
+   * never fixed).
+   */
+  public boolean recheck() throws E {
+    boolean woke = false;
+    for (Map.Entry<Integer, Waiting> e : new ArrayList<>(waiting.entrySet())) {
+      Waiting w = e.getValue();
+      if (!probe.newAndParentAbsent(w.table(), w.key(), w.canonicalKey(), w.parent())) {
+        waiting.remove(e.getKey());
+        woke = true;
+      }
+    }
+    return woke;
   }
 
   /** Change {@code ch} has its answer (written, or refused): whoever waits for its row is tried again. */

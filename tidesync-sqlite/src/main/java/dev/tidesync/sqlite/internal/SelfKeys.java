@@ -23,7 +23,8 @@ import java.util.Optional;
  *
  * <ul>
  *   <li>the file has no triggers but Tidesync's capture triggers (a backend's trigger could write
- *       the parent), told by their exact names and guard, not by their prefix alone;
+ *       the parent), told by their exact names and guard, not by their prefix alone (a backend's
+ *       trigger that copies both is taken for Tidesync's: that is mimicry, not an accident);
  *   <li>foreign keys are on and not deferred by the connection;
  *   <li>the table's key is one column of TEXT affinity, its only reference to itself is one
  *       column of TEXT affinity referring to that key, and its definition says no COLLATE,
@@ -45,21 +46,24 @@ public final class SelfKeys implements ChainWaits.Probe<SQLException> {
   private record SelfKey(String keyColumn, String refColumn) {}
 
   private final Connection c;
-  private final boolean usable;
+  /** Whether the file as a whole allows it; read at the first question (most batches never ask). */
+  private Boolean usable;
   private final Map<String, Optional<SelfKey>> tables = new HashMap<>();
 
-  public SelfKeys(Connection c) throws SQLException {
+  public SelfKeys(Connection c) {
     this.c = c;
-    this.usable = Capture.onlyServerTriggers(c) && Sql.number(c, "PRAGMA foreign_keys") == 1
-        && Sql.number(c, "PRAGMA defer_foreign_keys") == 0;
   }
 
   @Override
   public String selfReference(String table) throws SQLException {
+    if (usable == null) {
+      usable = Capture.onlyServerTriggers(c) && Sql.number(c, "PRAGMA foreign_keys") == 1 && Sql.number(c, "PRAGMA defer_foreign_keys") == 0;
+    }
     SelfKey self = usable ? selfKey(table) : null;
     return self == null ? null : self.refColumn();
   }
 
+  /** Asked only of a table {@link #selfReference} named a reference of (ChainWaits asks that first). */
   @Override
   public boolean newAndParentAbsent(String table, String key, String canonicalKey, String parent) throws SQLException {
     SelfKey self = selfKey(table);
