@@ -67,18 +67,15 @@ public final class SelfKeys implements ChainWaits.Probe<SQLException> {
   @Override
   public boolean newAndParentAbsent(String table, String key, String canonicalKey, String parent) throws SQLException {
     SelfKey self = selfKey(table);
-    String row = "SELECT EXISTS (SELECT 1 FROM " + q(table) + " WHERE " + q(self.keyColumn()) + " = ?)";
-    return !exists("SELECT EXISTS (SELECT 1 FROM _tidesync_rows WHERE tbl = ? AND pk = ?)", table, canonicalKey)
-        && !exists(row, key) && !exists(row, parent);
-  }
-
-  private boolean exists(String sql, String... args) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql)) {
-      for (int k = 0; k < args.length; k++) {
-        ps.setString(k + 1, args[k]);
-      }
+    String row = "EXISTS (SELECT 1 FROM " + q(table) + " WHERE " + q(self.keyColumn()) + " = ?)";
+    try (PreparedStatement ps = c.prepareStatement("SELECT EXISTS (SELECT 1 FROM _tidesync_rows WHERE tbl = ? AND pk = ?) OR "
+        + row + " OR " + row)) {
+      ps.setString(1, table);
+      ps.setString(2, canonicalKey);
+      ps.setString(3, key);
+      ps.setString(4, parent);
       try (ResultSet rs = ps.executeQuery()) {
-        return rs.next() && rs.getLong(1) != 0;
+        return rs.next() && rs.getLong(1) == 0;
       }
     }
   }
