@@ -23,14 +23,16 @@ import java.util.Set;
  * PostgreSQL. Skipping the attempts that certainly fail keeps the passes, and so every outcome,
  * as they were: an attempt that fails is undone to its savepoint and changes nothing the next
  * attempts see (its version is given back; receiving its clock again leaves the server's clock
- * as it was), so leaving it out is the same as making it. A change whose clock is beyond the
- * allowed drift is the exception (each attempt restamps it with a tick of the server's clock), and
- * is never skipped.
+ * as it was), so leaving it out is the same as making it. A change whose clock the server has not
+ * taken in, or that is beyond the allowed drift, is the exception (its attempt would move the
+ * server's clock), and is never skipped.
  *
- * <p>Certain means, for an upsert that has just failed a foreign key: its row has no metadata and
- * no row in the table, so applying it is an INSERT of its columns, which name a parent key that
- * is not in the table either. Applied again, it fails again as long as no change of the batch
- * with its own key or that parent key has been answered since. The store's {@link Probe} says
+ * <p>Certain means, for an upsert that failed a foreign key: at its next turn its row has no
+ * metadata and no row in the table, so applying it would be an INSERT of its columns, which name
+ * a parent key that is not in the table either. It then waits: applied again, it fails again as
+ * long as no change of the batch with its own key or that parent key has been answered since
+ * (and, where other writers commit meanwhile, until {@link #recheck} finds the parent). The
+ * store's {@link Probe} says
  * where that holds (its file or database can change neither the comparison nor the rows behind
  * the batch's back: no triggers of its own, keys compared as the texts they are, no other unique
  * index whose clash could refuse the change at an earlier pass, nothing that differs from one
