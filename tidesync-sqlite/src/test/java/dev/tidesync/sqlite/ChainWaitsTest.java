@@ -8,6 +8,7 @@ import dev.tidesync.protocol.Hlc;
 import dev.tidesync.protocol.PushRequest;
 import dev.tidesync.protocol.PushResult;
 import dev.tidesync.protocol.WallClock;
+import dev.tidesync.tck.Differential;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -294,8 +295,7 @@ class ChainWaitsTest {
 
   @Test
   void skippingCertainFailuresChangesNoAnswerNoRowAndNoMetadata() throws Exception {
-    String seedProp = System.getProperty("tidesync.seed", "");
-    long seed = seedProp.isBlank() ? new Random().nextLong() : Long.parseLong(seedProp.trim());
+    long seed = Differential.seed();
     long skips = 0;
     for (int schedule = 0; schedule < 32; schedule++) {
       Random r = new Random(seed + schedule);
@@ -361,13 +361,7 @@ class ChainWaitsTest {
   /** The answers to {@code batch} as text, or the failure's class and message. */
   private static String answers(SqliteDatasetStore s, String device, List<Change> batch) {
     try {
-      PushResult r = push(s, device, batch);
-      StringBuilder sb = new StringBuilder();
-      for (ChangeResult cr : r.results()) {
-        sb.append(cr.index()).append(' ').append(cr.status()).append(' ').append(cr.version()).append(' ').append(cr.retriable())
-            .append(' ').append(cr.reason()).append('\n');
-      }
-      return sb.toString();
+      return Differential.answers(push(s, device, batch));
     } catch (RuntimeException e) {
       return e.getClass().getName() + ": " + e.getMessage();
     }

@@ -12,6 +12,7 @@ import dev.tidesync.protocol.Hlc;
 import dev.tidesync.protocol.PushRequest;
 import dev.tidesync.protocol.PushResult;
 import dev.tidesync.protocol.TableSchema;
+import dev.tidesync.tck.Differential;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -83,13 +84,7 @@ class PgChainWaitsTest {
 
   private static String answers(PgDatasetStore s, TableSchema t, String device, List<Change> batch) {
     try {
-      PushResult r = s.push(new PushRequest(s.name(), device, UUID.randomUUID().toString(), List.of(t), batch));
-      StringBuilder sb = new StringBuilder();
-      for (ChangeResult cr : r.results()) {
-        sb.append(cr.index()).append(' ').append(cr.status()).append(' ').append(cr.version()).append(' ').append(cr.retriable())
-            .append(' ').append(cr.reason()).append('\n');
-      }
-      return sb.toString();
+      return Differential.answers(s.push(new PushRequest(s.name(), device, UUID.randomUUID().toString(), List.of(t), batch)));
     } catch (RuntimeException e) {
       // Both datasets fail alike but name themselves.
       return (e.getClass().getName() + ": " + e.getMessage()).replace(s.schemaName(), "(schema)").replace(s.name(), "(dataset)");
@@ -195,8 +190,7 @@ class PgChainWaitsTest {
 
   @Test
   void skippingCertainFailuresChangesNoAnswerNoRowAndNoMetadata() throws Exception {
-    String seedProp = System.getProperty("tidesync.seed", "");
-    long seed = seedProp.isBlank() ? new Random().nextLong() : Long.parseLong(seedProp.trim());
+    long seed = Differential.seed();
     long skips = 0;
     for (int schedule = 0; schedule < 8; schedule++) {
       Random r = new Random(seed + schedule);
